@@ -1,0 +1,69 @@
+package durable
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// syncFile asks for F_FULLFSYNC, the only call on macOS that makes the drive
+// flush its cache; plain fsync stops at the drive. File systems that refuse
+// it (exFAT, SMB) answer ENOTSUP, EINVAL or ENOTTY, and then fsync is the
+// strongest flush there is.
+func syncFile(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			_, serr = unix.FcntlInt(fd, unix.F_FULLFSYNC, 0)
+			if serr != unix.EINTR {
+				break
+			}
+		}
+		if errors.Is(serr, unix.ENOTSUP) || errors.Is(serr, unix.EINVAL) || errors.Is(serr, unix.ENOTTY) {
+			for {
+				serr = unix.Fsync(int(fd))
+				if serr != unix.EINTR {
+					break
+				}
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// syncFS has no syncfs on macOS: sync(2) schedules every file system's
+// writes, and F_FULLFSYNC on the volume's root then flushes the drive.
+func syncFS(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	key := fsKey{uint64(st.Dev)}
+	if err := earlierFailure(key); err != nil {
+		return err
+	}
+	unix.Sync()
+	if err := syncFile(f); err != nil {
+		return rememberFailure(key, &os.PathError{Op: "syncfs", Path: path, Err: err})
+	}
+	return nil
+}
+
+func renameNoReplace(oldpath, newpath string) error {
+	if err := unix.RenamexNp(oldpath, newpath, unix.RENAME_EXCL); err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	return nil
+}

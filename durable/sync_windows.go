@@ -1,0 +1,120 @@
+package durable
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/windows"
+)
+
+type volumeFileKey struct {
+	volume    uint32
+	indexHigh uint32
+	indexLow  uint32
+}
+
+func fileKey(f *os.File) any {
+	var info windows.ByHandleFileInformation
+	if err := windows.GetFileInformationByHandle(windows.Handle(f.Fd()), &info); err != nil {
+		return nil
+	}
+	return volumeFileKey{info.VolumeSerialNumber, info.FileIndexHigh, info.FileIndexLow}
+}
+
+// syncFile is FlushFileBuffers, which also makes the drive flush its cache.
+func syncFile(f *os.File) error {
+	return windows.FlushFileBuffers(windows.Handle(f.Fd()))
+}
+
+// syncDir opens the directory itself (FILE_FLAG_BACKUP_SEMANTICS is the only
+// way to get a handle to one) with write access, which FlushFileBuffers
+// needs. File systems that refuse either step cannot flush a directory, and
+// the caller hears so.
+func syncDir(dir string) error {
+	p, err := windows.UTF16PtrFromString(dir)
+	if err != nil {
+		return &os.PathError{Op: "syncdir", Path: dir, Err: err}
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+		nil, windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		if errors.Is(err, windows.ERROR_ACCESS_DENIED) || errors.Is(err, windows.ERROR_INVALID_PARAMETER) {
+			err = errors.Join(ErrDirSyncUnsupported, err)
+		}
+		return &os.PathError{Op: "syncdir", Path: dir, Err: err}
+	}
+	defer windows.CloseHandle(h)
+	var info windows.ByHandleFileInformation
+	var key any
+	if windows.GetFileInformationByHandle(h, &info) == nil {
+		key = volumeFileKey{info.VolumeSerialNumber, info.FileIndexHigh, info.FileIndexLow}
+	}
+	if err := earlierFailure(key); err != nil {
+		return err
+	}
+	if err := windows.FlushFileBuffers(h); err != nil {
+		if errors.Is(err, windows.ERROR_INVALID_FUNCTION) || errors.Is(err, windows.ERROR_NOT_SUPPORTED) {
+			err = errors.Join(ErrDirSyncUnsupported, err)
+		}
+		return rememberFailure(key, &os.PathError{Op: "syncdir", Path: dir, Err: err})
+	}
+	return nil
+}
+
+// syncFS flushes the volume through a handle to \\.\X:, which Windows grants
+// only to administrators; without it there is no whole-volume flush.
+func syncFS(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return &os.PathError{Op: "syncfs", Path: path, Err: err}
+	}
+	vol := filepath.VolumeName(abs)
+	if len(vol) != 2 || vol[1] != ':' {
+		return &os.PathError{Op: "syncfs", Path: path, Err: ErrFSSyncUnsupported}
+	}
+	p, _ := windows.UTF16PtrFromString(`\\.\` + vol)
+	h, err := windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		return &os.PathError{Op: "syncfs", Path: path, Err: errors.Join(ErrFSSyncUnsupported, err)}
+	}
+	defer windows.CloseHandle(h)
+	key := volumeFileKey{volume: uint32(vol[0])}
+	if err := earlierFailure(key); err != nil {
+		return err
+	}
+	if err := windows.FlushFileBuffers(h); err != nil {
+		return rememberFailure(key, &os.PathError{Op: "syncfs", Path: path, Err: err})
+	}
+	return nil
+}
+
+// rename is write-through: MoveFileEx returns only after the rename is on
+// the disk, so a power cut cannot undo it.
+func rename(oldpath, newpath string) error {
+	return moveFile(oldpath, newpath, windows.MOVEFILE_REPLACE_EXISTING|windows.MOVEFILE_WRITE_THROUGH)
+}
+
+func renameNoReplace(oldpath, newpath string) error {
+	return moveFile(oldpath, newpath, windows.MOVEFILE_WRITE_THROUGH)
+}
+
+func moveFile(oldpath, newpath string, flags uint32) error {
+	from, err := windows.UTF16PtrFromString(oldpath)
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	to, err := windows.UTF16PtrFromString(newpath)
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	if err := windows.MoveFileEx(from, to, flags); err != nil {
+		if errors.Is(err, windows.ERROR_ALREADY_EXISTS) || errors.Is(err, windows.ERROR_FILE_EXISTS) {
+			err = errors.Join(os.ErrExist, err)
+		}
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,322 @@
+//go:build linux
+
+// Package fsimage makes real file systems in image files, attaches them to
+// loop devices and mounts them: ext4, xfs and btrfs through the kernel,
+// exFAT and FAT32 through their FUSE servers (exfat-fuse, fusefat), since
+// this kernel has neither and USB sticks ship with them. Tests and the
+// power-cut lab use it; nothing here is faked.
+package fsimage
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kinds lists the file systems fsimage can make, kernel ones first.
+var Kinds = []string{"ext4", "xfs", "btrfs", "exfat", "vfat"}
+
+// MinSize is the smallest image each kind accepts (xfs refuses less than
+// 300 MiB).
+func MinSize(kind string) int64 {
+	switch kind {
+	case "xfs":
+		return 300 << 20
+	case "btrfs":
+		return 128 << 20
+	}
+	return 64 << 20
+}
+
+// Mkfs creates a file system of the given kind on target, a block device or
+// an image file. ext4 initializes its inode tables and journal now, not
+// lazily in the background, so later writes are only the caller's.
+func Mkfs(kind, target string) error {
+	var cmd *exec.Cmd
+	switch kind {
+	case "ext4":
+		cmd = exec.Command("mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", target)
+	case "xfs":
+		cmd = exec.Command("mkfs.xfs", "-q", "-f", target)
+	case "btrfs":
+		cmd = exec.Command("mkfs.btrfs", "-q", "-f", target)
+	case "exfat":
+		cmd = exec.Command("mkfs.exfat", target)
+	case "vfat":
+		cmd = exec.Command("mkfs.vfat", "-F", "32", target)
+	default:
+		return fmt.Errorf("fsimage: unknown file system %q (known: %s)", kind, strings.Join(Kinds, ", "))
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %w: %s", cmd.Args[0], target, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Attach puts image on a free loop device and returns the device's path.
+// Direct I/O stays off so the loop driver forwards a FLUSH as fsync of the
+// image, which the virtual disk relies on.
+func Attach(image string) (string, error) {
+	out, err := exec.Command("losetup", "--find", "--show", image).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("losetup %s: %w: %s", image, err, bytes.TrimSpace(out))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Detach frees a loop device.
+func Detach(dev string) error {
+	var out []byte
+	var err error
+	// The kernel may still hold the device for a moment after an unmount.
+	for range 50 {
+		out, err = exec.Command("losetup", "-d", dev).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("losetup -d %s: %w: %s", dev, err, bytes.TrimSpace(out))
+}
+
+// Mounted is a file system mounted from a loop device.
+type Mounted struct {
+	Kind   string
+	Image  string // the image file, "" when mounted from a device given by the caller
+	Device string // the loop (or other block) device
+	Dir    string // the mount point
+
+	server *exec.Cmd // FUSE server for exfat and vfat
+	exited chan struct{}
+	once   sync.Once
+	err    error
+}
+
+// Mount mounts device (a block device holding a file system of kind) on dir.
+func Mount(kind, device, dir string) (*Mounted, error) {
+	m := &Mounted{Kind: kind, Device: device, Dir: dir}
+	switch kind {
+	case "ext4", "xfs", "btrfs":
+		if err := unix.Mount(device, dir, kind, 0, ""); err != nil {
+			return nil, &os.PathError{Op: "mount " + kind + " " + device, Path: dir, Err: err}
+		}
+		return m, nil
+	case "exfat":
+		m.server = exec.Command("mount.exfat-fuse", "-o", "foreground", device, dir)
+	case "vfat":
+		m.server = exec.Command("fusefat", "-f", "-o", "rw+", device, dir)
+	default:
+		return nil, fmt.Errorf("fsimage: unknown file system %q", kind)
+	}
+	var log bytes.Buffer
+	m.server.Stdout, m.server.Stderr = &log, &log
+	if err := m.server.Start(); err != nil {
+		return nil, fmt.Errorf("fsimage: starting %s: %w", m.server.Args[0], err)
+	}
+	m.exited = make(chan struct{})
+	go func() { m.server.Wait(); close(m.exited) }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if IsMountPoint(dir) {
+			return m, nil
+		}
+		select {
+		case <-m.exited:
+			return nil, fmt.Errorf("fsimage: %s exited before mounting %s: %s", m.server.Args[0], dir, lastLines(log.String()))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			m.server.Process.Kill()
+			return nil, fmt.Errorf("fsimage: %s did not mount %s in time", m.server.Args[0], dir)
+		}
+	}
+}
+
+func lastLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// IsMountPoint reports whether dir is a mount point of this mount namespace.
+func IsMountPoint(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) > 4 && unescapeMountPath(fields[4]) == abs {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeMountPath undoes the octal escapes (\040 for a space) mountinfo
+// uses in paths.
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Unmount unmounts the file system; for FUSE kinds it waits for the server
+// to exit, which is when it has written everything to the device. Then it
+// detaches the loop device if Mounted attached it.
+func (m *Mounted) Unmount() error {
+	m.once.Do(func() {
+		var errs []error
+		var err error
+		for range 50 {
+			if err = unix.Unmount(m.Dir, 0); err != unix.EBUSY {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil && err != unix.EINVAL {
+			errs = append(errs, &os.PathError{Op: "umount", Path: m.Dir, Err: err})
+		}
+		if m.server != nil {
+			select {
+			case <-m.exited:
+			case <-time.After(30 * time.Second):
+				m.server.Process.Kill()
+				<-m.exited
+				errs = append(errs, fmt.Errorf("fsimage: %s did not exit after unmount of %s", m.server.Args[0], m.Dir))
+			}
+		}
+		if m.Image != "" {
+			if err := Detach(m.Device); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		m.err = errors.Join(errs...)
+	})
+	return m.err
+}
+
+// MountImage attaches image to a loop device and mounts it on dir.
+// Unmount detaches the loop device again.
+func MountImage(kind, image, dir string) (*Mounted, error) {
+	dev, err := Attach(image)
+	if err != nil {
+		return nil, err
+	}
+	m, err := Mount(kind, dev, dir)
+	if err != nil {
+		Detach(dev)
+		return nil, err
+	}
+	m.Image = image
+	return m, nil
+}
+
+// Create makes an image file of size bytes holding a new file system of
+// kind.
+func Create(kind, image string, size int64) error {
+	f, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return Mkfs(kind, image)
+}
+
+// missing says why this process cannot make kind here, or "" when it can.
+// Outside CI a test may skip on it; in CI (CI set) the test must fail, so a
+// missing package cannot turn into a green run that tested nothing.
+func missing(kind string) string {
+	if os.Geteuid() != 0 {
+		return "needs root for loop devices and mount"
+	}
+	need := map[string][]string{
+		"ext4": {"mkfs.ext4", "losetup"}, "xfs": {"mkfs.xfs", "losetup"}, "btrfs": {"mkfs.btrfs", "losetup"},
+		"exfat": {"mkfs.exfat", "mount.exfat-fuse", "losetup"}, "vfat": {"mkfs.vfat", "fusefat", "losetup"},
+	}[kind]
+	for _, n := range need {
+		if _, err := exec.LookPath(n); err != nil {
+			return n + " is not installed"
+		}
+	}
+	if kind == "exfat" || kind == "vfat" {
+		if _, err := os.Stat("/dev/fuse"); err != nil {
+			return "/dev/fuse is missing"
+		}
+	}
+	return ""
+}
+
+// Require stops the test when kind cannot be made here: a skip on a
+// developer's machine, a failure under CI.
+func Require(t testing.TB, kind string) {
+	t.Helper()
+	if why := missing(kind); why != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s: %s (CI must provide it: see .ci/run)", kind, why)
+		}
+		t.Skipf("%s: %s", kind, why)
+	}
+}
+
+// ForTest makes a fresh file system of kind in the test's temp directory,
+// mounts it and unmounts it when the test ends.
+func ForTest(t testing.TB, kind string) *Mounted {
+	t.Helper()
+	Require(t, kind)
+	dir := t.TempDir()
+	image := filepath.Join(dir, kind+".img")
+	if err := Create(kind, image, MinSize(kind)); err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, err := MountImage(kind, image, mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Unmount(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
