@@ -121,6 +121,17 @@ func RenameNoReplace(oldpath, newpath string) error {
 	return syncParents(oldpath, newpath)
 }
 
+// RenameUnflushed renames like Rename (or RenameNoReplace) but leaves the
+// directory flush to the caller, who publishes many files under one barrier
+// (SyncFS, or SyncDir of each directory). Until that barrier the rename may
+// be undone by a power cut; on Windows it is write-through all the same.
+func RenameUnflushed(oldpath, newpath string, noReplace bool) error {
+	if noReplace {
+		return renameNoReplace(oldpath, newpath)
+	}
+	return rename(oldpath, newpath)
+}
+
 func syncParents(oldpath, newpath string) error {
 	od, nd := filepath.Dir(oldpath), filepath.Dir(newpath)
 	if err := SyncDir(nd); err != nil {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/sure-tools/sure/copier"
+	"github.com/sure-tools/sure/durable"
+)
+
+func newCp() *cobra.Command {
+	var opt copier.Options
+	var verbose, quiet bool
+	cmd := &cobra.Command{
+		Use:   "cp [-r] [-a] [-n] [-v] SRC... DEST",
+		Short: "Copy files durably and atomically",
+		Long: `Copy SRC to DEST, or several SRCs into the directory DEST, with cp's rules.
+Each file is written under a hidden temporary name (.sure-*.tmp) next to its
+final name, flushed to the media, then renamed into place, and the directory
+is flushed too. An existing file is replaced atomically: at any instant it
+holds its old or its new complete content. sure exits 0 only when every file
+and directory entry is durable on the media.`,
+		Args: minArgs(2, "needs a source and a destination"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opt.Archive {
+				opt.Recursive = true
+			}
+			rep := &cpReporter{out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(), verbose: verbose}
+			opt.Events = rep
+			sum, err := copier.Copy(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
+			var ue *copier.UsageError
+			if errors.As(err, &ue) {
+				return usageError{fmt.Errorf("cp: %s", ue.Msg)}
+			}
+			if !quiet || err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), summaryLine(sum))
+			}
+			switch {
+			case sum.Interrupted:
+				return exitError{exitInterrupted}
+			case err != nil:
+				return exitError{exitFailed}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&opt.Recursive, "recursive", "r", false, "copy directories recursively")
+	f.BoolVarP(&opt.Recursive, "R", "R", false, "same as -r")
+	f.Lookup("R").Hidden = true
+	f.BoolVarP(&opt.Archive, "archive", "a", false, "keep mode, owner (as root), times and symlinks; implies -r")
+	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
+	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	return cmd
+}
+
+type cpReporter struct {
+	out, err io.Writer
+	verbose  bool
+}
+
+func (r *cpReporter) Durable(src, dst string, size int64) {
+	if r.verbose {
+		fmt.Fprintf(r.out, "'%s' -> '%s'\n", src, dst)
+	}
+}
+
+func (r *cpReporter) Skipped(src, dst, why string) {
+	if r.verbose {
+		fmt.Fprintf(r.out, "skipped '%s': %s\n", dst, why)
+	}
+}
+
+func (r *cpReporter) Failed(src, dst string, err error) {
+	fmt.Fprintf(r.err, "sure: cp: %s\n", failureText(src, dst, err))
+}
+
+// failureText names the file and the cause. An error about sure's own
+// temporary file is told as an error about the destination, whose name the
+// user knows; the temporary file is already gone.
+func failureText(src, dst string, err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) && durable.IsTemp(filepath.Base(pe.Path)) {
+		return fmt.Sprintf("'%s' -> '%s': %s: %v; nothing was written under '%s'", src, dst, pe.Op, pe.Err, dst)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, src) || strings.Contains(msg, dst) {
+		return msg
+	}
+	return fmt.Sprintf("'%s': %s", src, msg)
+}
+
+// summaryLine says what is now guaranteed, and only that.
+func summaryLine(s copier.Summary) string {
+	where := ""
+	if s.Dest.MountPoint != "" {
+		where = fmt.Sprintf(" on %s (%s, %s)", s.Dest.MountPoint, s.Dest.FSType, s.Barrier)
+	}
+	durable := fmt.Sprintf("%s, %s durable%s", plural(s.Files, "file"), humanBytes(s.Bytes), where)
+	var parts []string
+	if s.Interrupted {
+		parts = append(parts, "interrupted")
+	}
+	if s.Failed > 0 {
+		parts = append(parts, plural(s.Failed, "file")+" failed (see above)")
+	}
+	parts = append(parts, durable)
+	if s.Skipped > 0 {
+		parts = append(parts, plural(s.Skipped, "file")+" skipped")
+	}
+	if s.Interrupted {
+		parts = append(parts, fmt.Sprintf("%s removed; rerun the command to finish", plural(s.Discarded, "unfinished temporary file")))
+	}
+	return "sure: " + strings.Join(parts, "; ")
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

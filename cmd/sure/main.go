@@ -1,0 +1,115 @@
+// Command sure copies, moves and flushes data onto removable media and
+// returns only when the data is on the media.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK          = 0
+	exitFailed      = 1 // some files failed; the others are durable
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+var version = "dev"
+
+// usageError marks errors in the command line, which exit with 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitError carries an exit code for an error already reported.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sure",
+		Short: "Copy to removable media and know it is there",
+		Long: `sure copies, moves and flushes data onto USB sticks, SD cards and external
+disks, and returns only when the data is on the media: not in RAM, not in the
+drive's volatile cache. Every figure it prints says which level it counts:
+handed (page cache), on device (writeback done), durable (flushed through the
+drive's cache, directory entries included), verified (read back).`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w\nTry '%s --help'.", err, c.CommandPath())}
+	})
+	root.AddCommand(newCp(), newSync(), newMan())
+	return root
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal the job winds down and cleans up; a
+		// second one kills the process the default way.
+		<-ctx.Done()
+		stop()
+	}()
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "sure: %v\n", err)
+		return exitUsage
+	case isCobraUsage(err):
+		fmt.Fprintf(stderr, "sure: %v\nTry 'sure --help'.\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "sure: %v\n", err)
+		return exitFailed
+	}
+}
+
+// isCobraUsage recognizes cobra's own complaints about the command line,
+// which it returns as plain errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError{fmt.Errorf("%s: %s\nUsage: %s", cmd.Name(), what, cmd.UseLine())}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/sure-tools/sure/flush"
+)
+
+func newSync() *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "sync [PATH...]",
+		Short: "Flush file systems to their media, reporting errors",
+		Long: `With PATHs, flush the file system holding each PATH once (syncfs): every
+file's data, the metadata and the drive's cache. On a FUSE file system, where
+syncfs does not reach the server, every file and directory under PATH is
+flushed on its own instead. Without PATH, flush every file system backed by
+a device, each with its own syncfs so that an error names the file system.
+A failed flush means data written there since the last flush may be lost;
+sure exits 1 and says where.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var results []flush.Result
+			if len(args) == 0 {
+				results = flush.All()
+			} else {
+				results = flush.Paths(args)
+			}
+			failed := 0
+			for _, r := range results {
+				what := r.Mount.MountPoint
+				if r.Mount.FSType != "" {
+					what = fmt.Sprintf("%s (%s on %s)", r.Mount.MountPoint, r.Mount.FSType, r.Mount.Source)
+				}
+				if r.Err != nil {
+					failed++
+					fmt.Fprintf(cmd.ErrOrStderr(), "sure: sync: %s: %s failed: %v; data written there since its last flush may not be on the media\n", what, r.Method, r.Err)
+					continue
+				}
+				if !quiet {
+					fmt.Fprintf(cmd.ErrOrStderr(), "sure: flushed %s: %s\n", what, r.Method)
+				}
+			}
+			if failed > 0 {
+				return exitError{exitFailed}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	return cmd
+}

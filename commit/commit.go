@@ -1,0 +1,337 @@
+// Package commit is sure's commit protocol: how a file reaches its final
+// name so that, at every instant, that name holds the old complete content
+// or the new complete content, and so that a file is reported durable only
+// when it is.
+//
+// A file is written under a temporary name in its final directory
+// (durable.CreateTemp). Many files then share two barriers:
+//
+//  1. barrier: the data of every staged file reaches the media;
+//  2. every temporary file is renamed onto its final name;
+//  3. barrier: the renames (directory entries) reach the media.
+//
+// Only after step 3 is a file durable. On a file system where one syncfs
+// flushes everything and reports errors, a barrier is one syncfs. Elsewhere
+// (FUSE file systems, kernels before 5.8, macOS, Windows) each file is
+// flushed on its own when it is staged and each changed directory after the
+// renames, in parallel.
+//
+// A failed barrier is final (see package durable): the files it covered are
+// failed, their temporary files removed where they still exist, and nothing
+// is retried.
+package commit
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/fsinfo"
+)
+
+// Entry is one file (or symlink) on its way to its final name.
+type Entry struct {
+	Final string
+	Tag   any // the caller's, returned in Result
+	Size  int64
+
+	temp      string
+	noReplace bool
+	fs        *fileSystem
+	renamed   bool
+}
+
+// Result tells the fate of an entry after Flush. Err is nil only when the
+// file is durable under its final name. Exists is set when a no-replace
+// commit found the final name taken; the entry's data was discarded.
+type Result struct {
+	Entry  *Entry
+	Err    error
+	Exists bool
+}
+
+type fileSystem struct {
+	mount   fsinfo.Mount
+	barrier fsinfo.Barrier
+	why     string
+	dir     string // a directory on it, opened for syncfs
+}
+
+// Committer stages files and commits them in batches. Its methods may be
+// called from several goroutines; Flush calls are serialized.
+type Committer struct {
+	mu      sync.Mutex
+	byDev   map[devID]*fileSystem
+	pending []*Entry
+	bytes   int64
+	dirs    map[string]*fileSystem // directories to flush in per-file mode
+
+	flushMu sync.Mutex
+}
+
+// New returns an empty Committer.
+func New() *Committer {
+	return &Committer{byDev: map[devID]*fileSystem{}, dirs: map[string]*fileSystem{}}
+}
+
+// fileSystemOf finds (once per device) how the file system holding dir is
+// made durable.
+func (c *Committer) fileSystemOf(dir string) (*fileSystem, error) {
+	id, err := deviceOf(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.byDev[id]; ok {
+		return f, nil
+	}
+	m, err := fsinfo.ForPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	b, why := fsinfo.BarrierFor(m)
+	f := &fileSystem{mount: m, barrier: b, why: why, dir: dir}
+	c.byDev[id] = f
+	return f, nil
+}
+
+// Describe says how files under dir will be made durable, in words.
+func (c *Committer) Describe(dir string) (fsinfo.Mount, fsinfo.Barrier, string, error) {
+	f, err := c.fileSystemOf(dir)
+	if err != nil {
+		return fsinfo.Mount{}, 0, "", err
+	}
+	return f.mount, f.barrier, f.why, nil
+}
+
+// Create opens a new temporary file for final in final's directory. The
+// caller writes the data and attributes, then calls Stage or Abort.
+func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Entry, *os.File, error) {
+	dir := filepath.Dir(final)
+	f, err := c.fileSystemOf(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	file, err := durable.CreateTemp(dir, perm)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Entry{Final: final, temp: file.Name(), noReplace: noReplace, fs: f}, file, nil
+}
+
+// Abort closes and removes the temporary file of an entry that will not be
+// staged.
+func (c *Committer) Abort(e *Entry, file *os.File) {
+	if file != nil {
+		file.Close()
+	}
+	os.Remove(e.temp)
+}
+
+// Stage takes a written temporary file into the next batch and closes it.
+// Where every file is flushed on its own, that flush happens here, so that
+// the flushes of parallel writers overlap; elsewhere writeback only starts.
+// On error the temporary file is removed.
+func (c *Committer) Stage(e *Entry, file *os.File) error {
+	var err error
+	if e.fs.barrier == fsinfo.BarrierPerFile {
+		err = durable.SyncFile(file)
+	} else {
+		startWriteback(file)
+	}
+	if cerr := file.Close(); err == nil && cerr != nil {
+		err = &os.PathError{Op: "close", Path: e.Final, Err: cerr}
+	}
+	if err != nil {
+		os.Remove(e.temp)
+		return err
+	}
+	c.mu.Lock()
+	c.pending = append(c.pending, e)
+	c.bytes += e.Size
+	c.mu.Unlock()
+	return nil
+}
+
+// Symlink stages a symbolic link to target under final: it is created
+// under a temporary name and renamed like a file.
+func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error {
+	dir := filepath.Dir(final)
+	f, err := c.fileSystemOf(dir)
+	if err != nil {
+		return err
+	}
+	// A temporary file reserves a unique name; the link then replaces it.
+	file, err := durable.CreateTemp(dir, 0o600)
+	if err != nil {
+		return err
+	}
+	file.Close()
+	temp := file.Name()
+	if err := os.Remove(temp); err != nil {
+		return err
+	}
+	if err := os.Symlink(target, temp); err != nil {
+		return err
+	}
+	e := &Entry{Final: final, Tag: tag, temp: temp, noReplace: noReplace, fs: f}
+	c.mu.Lock()
+	c.pending = append(c.pending, e)
+	c.mu.Unlock()
+	return nil
+}
+
+// DirCreated records a directory made by the caller: its own entries and
+// its entry in its parent must reach the media before Flush reports.
+func (c *Committer) DirCreated(dir string) error {
+	if err := c.DirChanged(dir); err != nil {
+		return err
+	}
+	return c.DirChanged(filepath.Dir(dir))
+}
+
+// DirChanged records a directory whose attributes or entries the caller
+// changed outside the Committer.
+func (c *Committer) DirChanged(dir string) error {
+	f, err := c.fileSystemOf(dir)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.dirs[dir] = f
+	c.mu.Unlock()
+	return nil
+}
+
+// Pending returns the number of staged entries and their bytes.
+func (c *Committer) Pending() (int, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending), c.bytes
+}
+
+// AbortPending removes the temporary files of every staged entry and
+// forgets them, for an interrupted job. It returns how many were dropped.
+func (c *Committer) AbortPending() int {
+	c.mu.Lock()
+	batch := c.pending
+	c.pending, c.bytes = nil, 0
+	c.mu.Unlock()
+	for _, e := range batch {
+		os.Remove(e.temp)
+	}
+	return len(batch)
+}
+
+// Flush commits every staged entry: barrier, renames, barrier. It returns
+// one Result per entry and does not return before the second barrier ended.
+func (c *Committer) Flush() []Result {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	c.mu.Lock()
+	batch, dirs := c.pending, c.dirs
+	c.pending, c.bytes, c.dirs = nil, 0, map[string]*fileSystem{}
+	c.mu.Unlock()
+
+	results := make([]Result, len(batch))
+	for i, e := range batch {
+		results[i].Entry = e
+	}
+
+	// Barrier 1: the data of every staged file. Per-file file systems had
+	// theirs at Stage.
+	failed := map[*fileSystem]error{}
+	for _, f := range syncfsTargets(batch, nil) {
+		if err := durable.SyncFS(f.dir); err != nil {
+			failed[f] = err
+		}
+	}
+	for i, e := range batch {
+		if err := failed[e.fs]; err != nil {
+			results[i].Err = fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err)
+			os.Remove(e.temp)
+			continue
+		}
+		if err := durable.RenameUnflushed(e.temp, e.Final, e.noReplace); err != nil {
+			os.Remove(e.temp)
+			if errors.Is(err, fs.ErrExist) && e.noReplace {
+				results[i].Exists = true
+			}
+			results[i].Err = err
+			continue
+		}
+		e.renamed = true
+		if e.fs.barrier == fsinfo.BarrierPerFile {
+			dirs[filepath.Dir(e.Final)] = e.fs
+		}
+	}
+
+	// Barrier 2: the directory entries.
+	failed2 := map[*fileSystem]error{}
+	for _, f := range syncfsTargets(batch, dirs) {
+		if err := durable.SyncFS(f.dir); err != nil {
+			failed2[f] = err
+		}
+	}
+	for dir, err := range syncDirs(dirs) {
+		f := dirs[dir]
+		failed2[f] = errors.Join(failed2[f], err)
+	}
+	for i, e := range batch {
+		if err := failed2[e.fs]; err != nil && e.renamed {
+			results[i].Err = fmt.Errorf("%s is in place but not known durable: %w", e.Final, err)
+		}
+	}
+	return results
+}
+
+// syncfsTargets lists the file systems of the batch (and of changed
+// directories) whose barrier is one syncfs.
+func syncfsTargets(batch []*Entry, dirs map[string]*fileSystem) []*fileSystem {
+	seen := map[*fileSystem]bool{}
+	var out []*fileSystem
+	add := func(f *fileSystem) {
+		if f.barrier == fsinfo.BarrierSyncFS && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	for _, e := range batch {
+		add(e.fs)
+	}
+	for _, f := range dirs {
+		add(f)
+	}
+	return out
+}
+
+// syncDirs flushes, in parallel, the directories of per-file file systems
+// and returns the errors by directory.
+func syncDirs(dirs map[string]*fileSystem) map[string]error {
+	var mu sync.Mutex
+	errs := map[string]error{}
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for dir, f := range dirs {
+		if f.barrier != fsinfo.BarrierPerFile {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := durable.SyncDir(dir); err != nil {
+				mu.Lock()
+				errs[dir] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}

@@ -1,0 +1,19 @@
+package commit
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+type devID string
+
+// deviceOf names the volume; Windows has no st_dev, and a volume is the
+// unit a flush concerns.
+func deviceOf(dir string) (devID, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", &os.PathError{Op: "abs", Path: dir, Err: err}
+	}
+	return devID(strings.ToUpper(filepath.VolumeName(abs))), nil
+}

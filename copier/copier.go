@@ -1,0 +1,524 @@
+// Package copier copies files and trees with cp's conventions and publishes
+// every file through the commit protocol (package commit): a file is
+// reported only once it is durable under its final name.
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sure-tools/sure/commit"
+	"github.com/sure-tools/sure/fsinfo"
+)
+
+// Options are cp's options that change what is copied and how.
+type Options struct {
+	Recursive bool // copy directories
+	Archive   bool // keep mode, owner (as root), times; copy symlinks as symlinks
+	NoClobber bool // never replace an existing file
+
+	Workers    int   // files copied at once; 0 means 8
+	BatchFiles int   // commit after this many staged files; 0 means 1000
+	BatchBytes int64 // or this many staged bytes; 0 means 256 MiB
+
+	Events Events // may be nil
+}
+
+// Events hears about each file as its fate is decided. Calls may come from
+// several goroutines, never at once.
+type Events interface {
+	// Durable: dst is on the media under its final name, directory entry
+	// included.
+	Durable(src, dst string, size int64)
+	// Skipped: dst was left as it was, on purpose (-n and dst exists).
+	Skipped(src, dst, why string)
+	// Failed: dst does not hold a new copy of src; the reason names it.
+	Failed(src, dst string, err error)
+}
+
+// Summary counts the outcome of a job.
+type Summary struct {
+	Files       int // regular files and symlinks now durable
+	Bytes       int64
+	Dirs        int // directories made durable
+	Skipped     int
+	Failed      int
+	Interrupted bool
+	Discarded   int // staged files dropped at an interruption
+	Dest        fsinfo.Mount
+	Barrier     fsinfo.Barrier
+	BarrierWhy  string
+}
+
+// UsageError is an error in the job itself, found before anything was
+// written (wrong number of operands, target not a directory).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+type job struct {
+	src, dst string
+	info     fs.FileInfo
+	existing fs.FileInfo // dst before the copy, nil if absent
+}
+
+type dirJob struct {
+	src, dst string
+	info     fs.FileInfo
+	created  bool
+}
+
+type run struct {
+	ctx    context.Context
+	opt    Options
+	c      *commit.Committer
+	events Events
+	umask  fs.FileMode
+
+	mu      sync.Mutex
+	sum     Summary
+	dirs    []dirJob
+	jobs    chan job
+	flushCh chan struct{}
+	staged  atomic.Int64
+}
+
+// Copy copies srcs to dest as `cp` would (dest is a directory when there
+// are several sources or when it exists as one) and returns when every file
+// is durable, failed, or the context is done. The error is non-nil for a
+// job that could not start (*UsageError) or ended with failures.
+func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
+	if opt.Workers <= 0 {
+		opt.Workers = 8
+	}
+	if opt.BatchFiles <= 0 {
+		opt.BatchFiles = 1000
+	}
+	if opt.BatchBytes <= 0 {
+		opt.BatchBytes = 256 << 20
+	}
+	if opt.Events == nil {
+		opt.Events = nopEvents{}
+	}
+	if len(srcs) == 0 {
+		return Summary{}, &UsageError{"missing file operand"}
+	}
+	destInfo, derr := os.Stat(dest)
+	destIsDir := derr == nil && destInfo.IsDir()
+	if len(srcs) > 1 && !destIsDir {
+		if derr != nil && !errors.Is(derr, fs.ErrNotExist) {
+			return Summary{}, derr
+		}
+		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
+	}
+
+	r := &run{
+		ctx: ctx, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events}, umask: umask(),
+		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
+	}
+	destDir := dest
+	if !destIsDir {
+		destDir = filepath.Dir(dest)
+	}
+	if m, b, why, err := r.c.Describe(destDir); err == nil {
+		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
+	}
+
+	var workers sync.WaitGroup
+	for range opt.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range r.jobs {
+				r.copyFile(j)
+			}
+		}()
+	}
+	flusherDone := make(chan struct{})
+	go func() {
+		defer close(flusherDone)
+		for range r.flushCh {
+			r.flush()
+		}
+	}()
+
+	for _, src := range srcs {
+		if ctx.Err() != nil {
+			break
+		}
+		target := dest
+		if destIsDir {
+			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
+		}
+		r.copyArg(src, target)
+	}
+	close(r.jobs)
+	workers.Wait()
+	close(r.flushCh)
+	<-flusherDone
+
+	if ctx.Err() != nil {
+		r.sum.Interrupted = true
+		r.sum.Discarded = r.c.AbortPending()
+	} else {
+		r.finishDirs()
+		r.flush()
+	}
+	sum := r.sum
+	switch {
+	case sum.Interrupted:
+		return sum, fmt.Errorf("interrupted: %w", ctx.Err())
+	case sum.Failed > 0:
+		return sum, fmt.Errorf("%d of %d files failed", sum.Failed, sum.Failed+sum.Files)
+	}
+	return sum, nil
+}
+
+func (r *run) fail(src, dst string, err error) {
+	r.mu.Lock()
+	r.sum.Failed++
+	r.mu.Unlock()
+	r.events.Failed(src, dst, err)
+}
+
+// copyArg copies one command-line operand to target.
+func (r *run) copyArg(src, target string) {
+	follow := !r.opt.Recursive && !r.opt.Archive
+	var info fs.FileInfo
+	var err error
+	if follow {
+		info, err = os.Stat(src)
+	} else {
+		info, err = os.Lstat(src)
+	}
+	if err != nil {
+		r.fail(src, target, err)
+		return
+	}
+	tinfo, terr := os.Stat(target)
+	if terr == nil && os.SameFile(info, tinfo) {
+		r.fail(src, target, fmt.Errorf("'%s' and '%s' are the same file", src, target))
+		return
+	}
+	switch {
+	case info.IsDir():
+		if !r.opt.Recursive {
+			r.fail(src, target, fmt.Errorf("-r not specified; omitting directory '%s'", src))
+			return
+		}
+		if inside(target, src) {
+			r.fail(src, target, fmt.Errorf("cannot copy a directory, '%s', into itself, '%s'", src, target))
+			return
+		}
+		if terr == nil && !tinfo.IsDir() {
+			r.fail(src, target, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", target, src))
+			return
+		}
+		r.copyTree(src, target)
+	default:
+		if terr == nil && tinfo.IsDir() {
+			r.fail(src, target, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", target, src))
+			return
+		}
+		r.copyEntry(src, target, info)
+	}
+}
+
+// inside reports whether target lies in (or is) the directory src, after
+// resolving symlinks of the parts that exist.
+func inside(target, src string) bool {
+	s, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return false
+	}
+	s, _ = filepath.Abs(s)
+	t, _ := filepath.Abs(target)
+	// Resolve the longest existing prefix of target.
+	rest := ""
+	for {
+		if r, err := filepath.EvalSymlinks(t); err == nil {
+			t = filepath.Join(r, rest)
+			break
+		}
+		parent := filepath.Dir(t)
+		if parent == t {
+			break
+		}
+		rest = filepath.Join(filepath.Base(t), rest)
+		t = parent
+	}
+	return t == s || strings.HasPrefix(t, s+string(filepath.Separator))
+}
+
+// copyTree walks src and copies it under target, streaming: only the
+// entries of the directory being read are held in memory.
+func (r *run) copyTree(src, target string) {
+	filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if r.ctx.Err() != nil {
+			return filepath.SkipAll
+		}
+		rel, _ := filepath.Rel(src, path)
+		dst := filepath.Join(target, rel)
+		if err != nil {
+			r.fail(path, dst, err)
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			r.fail(path, dst, err)
+			return nil
+		}
+		if d.IsDir() {
+			if !r.makeDir(path, dst, info) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		r.copyEntry(path, dst, info)
+		return nil
+	})
+}
+
+// makeDir creates dst for the source directory src, or accepts an existing
+// directory there (trees are merged, as cp does).
+func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
+	created := false
+	// Owner-writable while it is filled; its real mode is set at the end.
+	err := os.Mkdir(dst, 0o700)
+	switch {
+	case err == nil:
+		created = true
+		if err := r.c.DirCreated(dst); err != nil {
+			r.fail(src, dst, err)
+			return false
+		}
+	case errors.Is(err, fs.ErrExist):
+		if st, serr := os.Stat(dst); serr != nil || !st.IsDir() {
+			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
+			return false
+		}
+	default:
+		r.fail(src, dst, err)
+		return false
+	}
+	r.mu.Lock()
+	r.dirs = append(r.dirs, dirJob{src: src, dst: dst, info: info, created: created})
+	r.sum.Dirs++
+	r.mu.Unlock()
+	return true
+}
+
+// copyEntry copies a non-directory: regular files go to the workers,
+// symlinks are staged here, anything else is refused.
+func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
+	existing, err := os.Lstat(dst)
+	if err != nil {
+		existing = nil
+	}
+	if existing != nil && r.opt.NoClobber {
+		r.mu.Lock()
+		r.sum.Skipped++
+		r.mu.Unlock()
+		r.events.Skipped(src, dst, "exists (-n)")
+		return
+	}
+	if existing != nil && existing.IsDir() {
+		r.fail(src, dst, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", dst, src))
+		return
+	}
+	switch mode := info.Mode(); {
+	case mode.IsRegular():
+		select {
+		case r.jobs <- job{src: src, dst: dst, info: info, existing: existing}:
+		case <-r.ctx.Done():
+		}
+	case mode&fs.ModeSymlink != 0:
+		target, err := os.Readlink(src)
+		if err == nil {
+			err = r.c.Symlink(target, dst, r.opt.NoClobber, &job{src: src, dst: dst, info: info})
+		}
+		if err != nil {
+			r.fail(src, dst, err)
+			return
+		}
+		r.maybeFlush()
+	default:
+		r.fail(src, dst, fmt.Errorf("'%s' is not a regular file (%s): not copied", src, kind(mode)))
+	}
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	}
+	return m.Type().String()
+}
+
+// copyFile writes one regular file to a temporary file and stages it.
+func (r *run) copyFile(j job) {
+	if r.ctx.Err() != nil {
+		return
+	}
+	in, err := os.Open(j.src)
+	if err != nil {
+		r.fail(j.src, j.dst, err)
+		return
+	}
+	defer in.Close()
+	before, err := in.Stat()
+	if err != nil {
+		r.fail(j.src, j.dst, err)
+		return
+	}
+	if !before.Mode().IsRegular() {
+		r.fail(j.src, j.dst, fmt.Errorf("'%s' is no longer a regular file", j.src))
+		return
+	}
+	perm := before.Mode().Perm() &^ r.umask
+	switch {
+	case r.opt.Archive:
+		perm = before.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	case j.existing != nil && j.existing.Mode().IsRegular():
+		// cp writes into an existing file and so keeps its mode.
+		perm = j.existing.Mode().Perm()
+	}
+	e, out, err := r.c.Create(j.dst, 0o600, r.opt.NoClobber)
+	if err != nil {
+		r.fail(j.src, j.dst, err)
+		return
+	}
+	e.Tag, e.Size = &j, before.Size()
+	n, err := copyData(r.ctx, out, in, j.dst, r.sum.Barrier == fsinfo.BarrierPerFile)
+	if err == nil {
+		err = checkUnchanged(in, j.src, before, n)
+	}
+	if err == nil {
+		err = setAttrs(out, j.dst, before, perm, r.opt.Archive)
+	}
+	if err != nil {
+		r.c.Abort(e, out)
+		if r.ctx.Err() == nil {
+			r.fail(j.src, j.dst, err)
+		}
+		return
+	}
+	if err := r.c.Stage(e, out); err != nil {
+		r.fail(j.src, j.dst, err)
+		return
+	}
+	r.maybeFlush()
+}
+
+// checkUnchanged refuses a copy whose source changed while it was read:
+// the copy would be neither the old nor the new content.
+func checkUnchanged(in *os.File, src string, before fs.FileInfo, copied int64) error {
+	after, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if copied != before.Size() || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		return fmt.Errorf("'%s' changed while it was being copied; copy discarded", src)
+	}
+	return nil
+}
+
+func (r *run) maybeFlush() {
+	n, b := r.c.Pending()
+	if n >= r.opt.BatchFiles || b >= r.opt.BatchBytes {
+		select {
+		case r.flushCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flush commits what is staged and tells the outcome of every file.
+func (r *run) flush() {
+	for _, res := range r.c.Flush() {
+		j := res.Entry.Tag.(*job)
+		switch {
+		case res.Err == nil:
+			r.mu.Lock()
+			r.sum.Files++
+			r.sum.Bytes += res.Entry.Size
+			r.mu.Unlock()
+			r.events.Durable(j.src, j.dst, res.Entry.Size)
+		case res.Exists:
+			r.mu.Lock()
+			r.sum.Skipped++
+			r.mu.Unlock()
+			r.events.Skipped(j.src, j.dst, "exists (-n)")
+		default:
+			r.fail(j.src, j.dst, res.Err)
+		}
+	}
+}
+
+// finishDirs gives directories their final mode (and, with -a, owner and
+// times), deepest first so that setting a parent's times comes after its
+// children changed it, and records them for the last barrier.
+func (r *run) finishDirs() {
+	for i := len(r.dirs) - 1; i >= 0; i-- {
+		d := r.dirs[i]
+		if !d.created && !r.opt.Archive {
+			continue
+		}
+		perm := d.info.Mode().Perm() &^ r.umask
+		if r.opt.Archive {
+			perm = d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		}
+		if err := setDirAttrs(d.dst, d.info, perm, r.opt.Archive); err != nil {
+			r.fail(d.src, d.dst, err)
+			continue
+		}
+		if err := r.c.DirChanged(d.dst); err != nil {
+			r.fail(d.src, d.dst, err)
+		}
+	}
+}
+
+type nopEvents struct{}
+
+func (nopEvents) Durable(src, dst string, size int64) {}
+func (nopEvents) Skipped(src, dst, why string)        {}
+func (nopEvents) Failed(src, dst string, err error)   {}
+
+type lockedEvents struct {
+	mu sync.Mutex
+	e  Events
+}
+
+func (l *lockedEvents) Durable(src, dst string, size int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.Durable(src, dst, size)
+}
+
+func (l *lockedEvents) Skipped(src, dst, why string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.Skipped(src, dst, why)
+}
+
+func (l *lockedEvents) Failed(src, dst string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.e.Failed(src, dst, err)
+}

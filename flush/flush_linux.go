@@ -1,0 +1,72 @@
+package flush
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/fsinfo"
+	"golang.org/x/sys/unix"
+)
+
+func syncfsMethod() string {
+	if fsinfo.KernelAtLeast(5, 8) {
+		return "syncfs"
+	}
+	rel, _, _ := fsinfo.Kernel()
+	return "syncfs (kernel " + rel + " is older than 5.8 and does not report write errors)"
+}
+
+// All flushes every file system backed by a device. sync(2) first starts
+// writeback everywhere at once; then syncfs on each mount waits for it and,
+// unlike sync(2), reports errors per file system. FUSE file systems are
+// listed with what would flush them, since syncfs cannot.
+func All() []Result {
+	unix.Sync()
+	ms, err := fsinfo.Mounts()
+	if err != nil {
+		return []Result{{Mount: fsinfo.Mount{MountPoint: "/"}, Method: "sync(2)", Err: err}}
+	}
+	var out []Result
+	seen := map[[2]uint32]bool{}
+	for _, m := range ms {
+		dev := [2]uint32{m.Major, m.Minor}
+		if seen[dev] || !onDevice(m) {
+			continue
+		}
+		seen[dev] = true
+		if m.IsFUSE() {
+			out = append(out, Result{Mount: m, Method: "sync(2) only",
+				Err: fmt.Errorf("%s (%s): syncfs does not reach a FUSE server; run `sure sync %s` to flush its files one by one", m.MountPoint, m.FSType, m.MountPoint)})
+			continue
+		}
+		out = append(out, Result{Mount: m, Method: syncfsMethod(), Err: syncMount(m.MountPoint)})
+	}
+	return out
+}
+
+// syncMount opens the mount point without following a symlink placed
+// there and without blocking on an automount.
+func syncMount(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	unix.Close(fd)
+	return durable.SyncFS(dir)
+}
+
+// onDevice keeps file systems that hold data a flush can save: block
+// devices, FUSE file systems over them, and network file systems.
+func onDevice(m fsinfo.Mount) bool {
+	switch {
+	case strings.HasPrefix(m.Source, "/dev/"):
+		return true
+	case m.IsFUSE():
+		return true
+	case m.FSType == "nfs" || m.FSType == "nfs4" || m.FSType == "cifs" || m.FSType == "smb3" || m.FSType == "9p" || m.FSType == "virtiofs":
+		return true
+	}
+	return false
+}
