@@ -57,6 +57,14 @@ and directory entry is durable on the media.`,
 	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	// Tuning knobs for tests and benchmarks: how many files or bytes share
+	// one pair of barriers, and how many files are copied at once.
+	f.IntVar(&opt.BatchFiles, "batch-files", 0, "commit after this many staged files")
+	f.Int64Var(&opt.BatchBytes, "batch-bytes", 0, "commit after this many staged bytes")
+	f.IntVar(&opt.Workers, "workers", 0, "files copied at once")
+	for _, n := range []string{"batch-files", "batch-bytes", "workers"} {
+		f.Lookup(n).Hidden = true
+	}
 	return cmd
 }
 

@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +99,7 @@ type Mounted struct {
 	Dir    string // the mount point
 
 	server *exec.Cmd // FUSE server for exfat and vfat
+	daemon int       // pid of a server that forked away from server
 	exited chan struct{}
 	once   sync.Once
 	err    error
@@ -112,7 +115,9 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 		}
 		return m, nil
 	case "exfat":
-		m.server = exec.Command("mount.exfat-fuse", "-o", "foreground", device, dir)
+		// mount.exfat-fuse has no foreground mode short of -d, which logs
+		// every request; it forks, and Unmount follows the daemon by pid.
+		m.server = exec.Command("mount.exfat-fuse", device, dir)
 	case "vfat":
 		m.server = exec.Command("fusefat", "-f", "-o", "rw+", device, dir)
 	default:
@@ -131,6 +136,13 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 		}
 		select {
 		case <-m.exited:
+			if m.server.ProcessState.Success() && IsMountPoint(dir) {
+				m.daemon = findServer(m.server.Args[0], device)
+				if m.daemon == 0 {
+					return nil, fmt.Errorf("fsimage: %s mounted %s but its daemon cannot be found", m.server.Args[0], dir)
+				}
+				return m, nil
+			}
 			return nil, fmt.Errorf("fsimage: %s exited before mounting %s: %s", m.server.Args[0], dir, lastLines(log.String()))
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -207,7 +219,11 @@ func (m *Mounted) Unmount() error {
 		if err != nil && err != unix.EINVAL {
 			errs = append(errs, &os.PathError{Op: "umount", Path: m.Dir, Err: err})
 		}
-		if m.server != nil {
+		if m.daemon != 0 {
+			if err := waitGone(m.daemon, 30*time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		} else if m.server != nil {
 			select {
 			case <-m.exited:
 			case <-time.After(30 * time.Second):
@@ -224,6 +240,53 @@ func (m *Mounted) Unmount() error {
 		m.err = errors.Join(errs...)
 	})
 	return m.err
+}
+
+// findServer finds the process running program on device, for servers
+// that fork into the background.
+func findServer(program, device string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) > 1 && filepath.Base(args[0]) == filepath.Base(program) && slices.Contains(args, device) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// waitGone waits for a process that is not our child to exit, and kills
+// it if it outstays timeout.
+func waitGone(pid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			unix.Kill(pid, unix.SIGKILL)
+			return fmt.Errorf("fsimage: FUSE server %d did not exit after unmount", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// alive reports whether pid runs; a zombie (exited, not yet reaped by
+// whoever adopted it) has done all it will do.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // MountImage attaches image to a loop device and mounts it on dir.
