@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/fsinfo"
@@ -29,6 +28,8 @@ type Options struct {
 	BatchBytes int64 // or this many staged bytes; 0 means 256 MiB
 
 	Events Events // may be nil
+
+	move bool // set by Move: remove each source once its copy is durable
 }
 
 // Events hears about each file as its fate is decided. Calls may come from
@@ -87,7 +88,8 @@ type run struct {
 	dirs    []dirJob
 	jobs    chan job
 	flushCh chan struct{}
-	staged  atomic.Int64
+
+	movedFrom map[string]bool // source directories a move removed entries from
 }
 
 // Copy copies srcs to dest as `cp` would (dest is a directory when there
@@ -122,6 +124,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	r := &run{
 		ctx: ctx, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events}, umask: umask(),
 		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
+		movedFrom: map[string]bool{},
 	}
 	destDir := dest
 	if !destIsDir {
@@ -170,6 +173,9 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	} else {
 		r.finishDirs()
 		r.flush()
+		if opt.move {
+			r.removeSources()
+		}
 	}
 	sum := r.sum
 	switch {
@@ -460,6 +466,9 @@ func (r *run) flush() {
 			r.sum.Bytes += res.Entry.Size
 			r.mu.Unlock()
 			r.events.Durable(j.src, j.dst, res.Entry.Size)
+			if r.opt.move {
+				r.removeSource(j.src, j.dst)
+			}
 		case res.Exists:
 			r.mu.Lock()
 			r.sum.Skipped++

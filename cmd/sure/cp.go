@@ -30,7 +30,7 @@ and directory entry is durable on the media.`,
 			if opt.Archive {
 				opt.Recursive = true
 			}
-			rep := &cpReporter{out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(), verbose: verbose}
+			rep := &cpReporter{out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(), verbose: verbose, verb: "cp"}
 			opt.Events = rep
 			sum, err := copier.Copy(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
 			var ue *copier.UsageError
@@ -68,9 +68,11 @@ and directory entry is durable on the media.`,
 	return cmd
 }
 
+// cpReporter prints the fate of each file for cp and mv.
 type cpReporter struct {
 	out, err io.Writer
 	verbose  bool
+	verb     string
 }
 
 func (r *cpReporter) Durable(src, dst string, size int64) {
@@ -86,7 +88,7 @@ func (r *cpReporter) Skipped(src, dst, why string) {
 }
 
 func (r *cpReporter) Failed(src, dst string, err error) {
-	fmt.Fprintf(r.err, "sure: cp: %s\n", failureText(src, dst, err))
+	fmt.Fprintf(r.err, "sure: %s: %s\n", r.verb, failureText(src, dst, err))
 }
 
 // failureText names the file and the cause. An error about sure's own

@@ -52,9 +52,9 @@ drive's cache, directory entries included), verified (read back).`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nTry '%s --help'.", err, c.CommandPath())}
+		return usageError{fmt.Errorf("%w\nTry '%s --help'", err, c.CommandPath())}
 	})
-	root.AddCommand(newCp(), newSync(), newMan())
+	root.AddCommand(newCp(), newMv(), newSync(), newMan())
 	return root
 }
 

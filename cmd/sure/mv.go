@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/sure-tools/sure/copier"
+)
+
+func newMv() *cobra.Command {
+	var opt copier.Options
+	var verbose, quiet bool
+	cmd := &cobra.Command{
+		Use:   "mv [-n] [-v] SRC... DEST",
+		Short: "Move files; a source is removed only once its copy is durable",
+		Long: `Move SRC to DEST, or several SRCs into the directory DEST, with mv's rules.
+On the same file system a source is renamed and both directories are flushed.
+Onto another file system (a stick), each file is copied as 'sure cp -a'
+would, and its source is removed only after the copy is durable; emptied
+source directories are removed last. A file that fails stays in the source.
+At no instant is a file in neither place.`,
+		Args: minArgs(2, "needs a source and a destination"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opt.Events = &cpReporter{out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(), verbose: verbose, verb: "mv"}
+			sum, err := copier.Move(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
+			var ue *copier.UsageError
+			if errors.As(err, &ue) {
+				return usageError{fmt.Errorf("mv: %s", ue.Msg)}
+			}
+			if !quiet || err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), summaryLine(sum))
+			}
+			switch {
+			case sum.Interrupted:
+				return exitError{exitInterrupted}
+			case err != nil:
+				return exitError{exitFailed}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
+	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable at its new place")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	return cmd
+}

@@ -1,0 +1,172 @@
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/sure-tools/sure/durable"
+)
+
+// Move moves srcs to dest as `mv` would. On the same file system a source
+// is renamed and both parent directories are flushed. Across file systems
+// it is copied with everything `cp -a` keeps, and each source file is
+// removed only after its copy is durable; source directories are removed
+// once empty, and the removals are flushed. A file that failed is never
+// removed from the source.
+func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
+	opt.Recursive, opt.Archive, opt.move = true, true, true
+	if len(srcs) == 0 {
+		return Summary{}, &UsageError{"missing file operand"}
+	}
+	destInfo, derr := os.Stat(dest)
+	destIsDir := derr == nil && destInfo.IsDir()
+	if len(srcs) > 1 && !destIsDir {
+		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
+	}
+	events := opt.Events
+	if events == nil {
+		events = nopEvents{}
+	}
+	var sum Summary
+	var rest []string
+	for _, src := range srcs {
+		if ctx.Err() != nil {
+			break
+		}
+		target := dest
+		if destIsDir {
+			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
+		}
+		done, err := renameInPlace(src, target, opt.NoClobber)
+		switch {
+		case done && err == nil:
+			sum.Files++
+			events.Durable(src, target, 0)
+		case done:
+			sum.Failed++
+			events.Failed(src, target, err)
+		case errors.Is(err, fs.ErrExist) && opt.NoClobber:
+			sum.Skipped++
+			events.Skipped(src, target, "exists (-n)")
+		default:
+			rest = append(rest, src)
+		}
+	}
+	if len(rest) == 0 {
+		if ctx.Err() != nil {
+			sum.Interrupted = true
+			return sum, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		if sum.Failed > 0 {
+			return sum, fmt.Errorf("%d files failed", sum.Failed)
+		}
+		return sum, nil
+	}
+	// Across file systems: copy, and let the copier remove what is durable.
+	s, err := Copy(ctx, rest, dest, opt)
+	s.Files += sum.Files
+	s.Failed += sum.Failed
+	s.Skipped += sum.Skipped
+	if err == nil && sum.Failed > 0 {
+		err = fmt.Errorf("%d files failed", s.Failed)
+	}
+	return s, err
+}
+
+// renameInPlace moves src to target with one rename when both are on the
+// same file system. done is false when the move must be a copy instead
+// (different file systems, or a directory onto a non-empty one would need
+// merging, which rename cannot do).
+func renameInPlace(src, target string, noClobber bool) (done bool, err error) {
+	info, err := os.Lstat(src)
+	if err != nil {
+		return true, err
+	}
+	if tinfo, terr := os.Lstat(target); terr == nil {
+		if os.SameFile(info, tinfo) {
+			return true, fmt.Errorf("'%s' and '%s' are the same file", src, target)
+		}
+		if info.IsDir() && tinfo.IsDir() {
+			// mv merges nothing; sure merges by copying into it, which
+			// with -n also keeps every existing file.
+			return false, nil
+		}
+		if noClobber {
+			return false, &os.PathError{Op: "move", Path: target, Err: fs.ErrExist}
+		}
+		if info.IsDir() != tinfo.IsDir() {
+			if info.IsDir() {
+				return true, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", target, src)
+			}
+			return true, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", target, src)
+		}
+	}
+	if info.IsDir() && inside(target, src) {
+		return true, fmt.Errorf("cannot move '%s' to a subdirectory of itself, '%s'", src, target)
+	}
+	if !sameDevice(filepath.Dir(src), filepath.Dir(target)) {
+		return false, nil
+	}
+	err = durable.RenameUnflushed(src, target, noClobber)
+	var le *os.LinkError
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist) && noClobber:
+		return false, err
+	case errors.As(err, &le) && isCrossDevice(le.Err):
+		// Same device, different mounts (a bind mount): rename refuses.
+		return false, nil
+	default:
+		return true, err
+	}
+	// The rename is one journal entry; flushing the target's directory
+	// and then the source's makes the move durable in both places.
+	if err := durable.SyncDir(filepath.Dir(target)); err != nil {
+		return true, fmt.Errorf("'%s' is moved but not known durable: %w", target, err)
+	}
+	if filepath.Dir(src) != filepath.Dir(target) {
+		if err := durable.SyncDir(filepath.Dir(src)); err != nil {
+			return true, fmt.Errorf("'%s' is moved but its removal from '%s' is not known durable: %w", target, filepath.Dir(src), err)
+		}
+	}
+	return true, nil
+}
+
+// removeSources removes, after the last barrier, the source directories a
+// move emptied (deepest first) and flushes every source directory that lost
+// an entry. A directory still holding a file that failed stays.
+func (r *run) removeSources() {
+	for i := len(r.dirs) - 1; i >= 0; i-- {
+		d := r.dirs[i]
+		if err := os.Remove(d.src); err == nil {
+			r.movedFrom[filepath.Dir(d.src)] = true
+			delete(r.movedFrom, d.src)
+		}
+	}
+	dirs := make([]string, 0, len(r.movedFrom))
+	for d := range r.movedFrom {
+		dirs = append(dirs, d)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		if err := durable.SyncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.fail(d, "", fmt.Errorf("the copies are durable, but the removal of their sources from '%s' is not: %w", d, err))
+		}
+	}
+}
+
+// removeSource removes the source of a file whose copy is now durable.
+func (r *run) removeSource(src, dst string) {
+	if err := os.Remove(src); err != nil {
+		r.fail(src, dst, fmt.Errorf("'%s' is durable, but its source could not be removed: %w", dst, err))
+		return
+	}
+	r.mu.Lock()
+	r.movedFrom[filepath.Dir(src)] = true
+	r.mu.Unlock()
+}
