@@ -17,4 +17,3 @@ func sameDevice(a, b string) bool {
 }
 
 func isCrossDevice(err error) bool { return errors.Is(err, unix.EXDEV) }
-

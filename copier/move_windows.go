@@ -15,4 +15,3 @@ func sameDevice(a, b string) bool {
 }
 
 func isCrossDevice(err error) bool { return errors.Is(err, windows.ERROR_NOT_SAME_DEVICE) }
-
