@@ -14,7 +14,8 @@
 // flushes everything and reports errors, a barrier is one syncfs. Elsewhere
 // (FUSE file systems, kernels before 5.8, macOS, Windows) each file is
 // flushed on its own when it is staged and each changed directory after the
-// renames, in parallel.
+// renames, in parallel; under a FUSE file system the block device is then
+// flushed too, since the server may not pass fsync on (fusefat does not).
 //
 // A failed barrier is final (see package durable): the files it covered are
 // failed, their temporary files removed where they still exist, and nothing
@@ -59,6 +60,7 @@ type fileSystem struct {
 	barrier fsinfo.Barrier
 	why     string
 	dir     string // a directory on it, opened for syncfs
+	device  string // block device under a FUSE file system, flushed at each barrier
 }
 
 // Committer stages files and commits them in batches. Its methods may be
@@ -96,6 +98,9 @@ func (c *Committer) fileSystemOf(dir string) (*fileSystem, error) {
 	}
 	b, why := fsinfo.BarrierFor(m)
 	f := &fileSystem{mount: m, barrier: b, why: why, dir: dir}
+	if b == fsinfo.BarrierPerFile {
+		f.device, _ = fsinfo.BackingDevice(m)
+	}
 	c.byDev[id] = f
 	return f, nil
 }
@@ -245,12 +250,7 @@ func (c *Committer) Flush() []Result {
 
 	// Barrier 1: the data of every staged file. Per-file file systems had
 	// theirs at Stage.
-	failed := map[*fileSystem]error{}
-	for _, f := range syncfsTargets(batch, nil) {
-		if err := durable.SyncFS(f.dir); err != nil {
-			failed[f] = err
-		}
-	}
+	failed := barrier(batch, nil)
 	for i, e := range batch {
 		if err := failed[e.fs]; err != nil {
 			results[i].Err = fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err)
@@ -272,13 +272,9 @@ func (c *Committer) Flush() []Result {
 	}
 
 	// Barrier 2: the directory entries.
-	failed2 := map[*fileSystem]error{}
-	for _, f := range syncfsTargets(batch, dirs) {
-		if err := durable.SyncFS(f.dir); err != nil {
-			failed2[f] = err
-		}
-	}
-	for dir, err := range syncDirs(dirs) {
+	dirErrs := syncDirs(dirs)
+	failed2 := barrier(batch, dirs)
+	for dir, err := range dirErrs {
 		f := dirs[dir]
 		failed2[f] = errors.Join(failed2[f], err)
 	}
@@ -290,24 +286,46 @@ func (c *Committer) Flush() []Result {
 	return results
 }
 
-// syncfsTargets lists the file systems of the batch (and of changed
-// directories) whose barrier is one syncfs.
-func syncfsTargets(batch []*Entry, dirs map[string]*fileSystem) []*fileSystem {
+// barrier flushes every file system of the batch (and of the changed
+// directories) as a whole: one syncfs where that reaches the device, or a
+// flush of the block device under a FUSE file system, whose server may have
+// ignored the per-file flushes. It returns the failures by file system.
+func barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error {
 	seen := map[*fileSystem]bool{}
-	var out []*fileSystem
-	add := func(f *fileSystem) {
-		if f.barrier == fsinfo.BarrierSyncFS && !seen[f] {
-			seen[f] = true
-			out = append(out, f)
+	failed := map[*fileSystem]error{}
+	do := func(f *fileSystem) {
+		if seen[f] {
+			return
+		}
+		seen[f] = true
+		var err error
+		switch {
+		case f.barrier == fsinfo.BarrierSyncFS:
+			err = durable.SyncFS(f.dir)
+		case f.device != "":
+			err = syncDevice(f.device)
+		}
+		if err != nil {
+			failed[f] = err
 		}
 	}
 	for _, e := range batch {
-		add(e.fs)
+		do(e.fs)
 	}
 	for _, f := range dirs {
-		add(f)
+		do(f)
 	}
-	return out
+	return failed
+}
+
+// syncDevice flushes a block device: its page cache, then the drive's.
+func syncDevice(dev string) error {
+	f, err := os.Open(dev)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return durable.SyncFile(f)
 }
 
 // syncDirs flushes, in parallel, the directories of per-file file systems

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,32 +34,47 @@ func owner(chown func(uid, gid int) error, src fs.FileInfo) error {
 	return nil
 }
 
-func setAttrs(f *os.File, name string, src fs.FileInfo, perm fs.FileMode, archive bool) error {
-	if archive {
-		if err := owner(f.Chown, src); err != nil {
-			return err
-		}
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if archive {
-		return os.Chtimes(f.Name(), atime(src), src.ModTime())
-	}
-	return nil
+// unsupported tells errors of a file system that cannot hold an attribute
+// at all (FAT has no owners or modes; fusefat implements no chmod) from
+// real failures. Such attributes are reported as not kept; the data is
+// what the user asked to be safe.
+func unsupported(err error) bool {
+	return errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM)
 }
 
-func setDirAttrs(dir string, src fs.FileInfo, perm fs.FileMode, archive bool) error {
-	if archive {
-		if err := owner(func(u, g int) error { return os.Lchown(dir, u, g) }, src); err != nil {
-			return err
+// keep applies the attributes; it returns notKept when the file system
+// refused some of them as unsupported, and an error for anything else.
+func keep(chown func(uid, gid int) error, chmod func(fs.FileMode) error, chtimes func(a, m time.Time) error,
+	src fs.FileInfo, perm fs.FileMode, archive bool) (notKept bool, err error) {
+	try := func(err error) error {
+		if err != nil && unsupported(err) {
+			notKept = true
+			return nil
 		}
-	}
-	if err := os.Chmod(dir, perm); err != nil {
 		return err
 	}
 	if archive {
-		return os.Chtimes(dir, atime(src), src.ModTime())
+		if err := try(owner(chown, src)); err != nil {
+			return notKept, err
+		}
 	}
-	return nil
+	if err := try(chmod(perm)); err != nil {
+		return notKept, err
+	}
+	if archive {
+		if err := try(chtimes(atime(src), src.ModTime())); err != nil {
+			return notKept, err
+		}
+	}
+	return notKept, nil
+}
+
+func setAttrs(f *os.File, name string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
+	return keep(f.Chown, f.Chmod, func(a, m time.Time) error { return os.Chtimes(f.Name(), a, m) }, src, perm, archive)
+}
+
+func setDirAttrs(dir string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
+	return keep(func(u, g int) error { return os.Lchown(dir, u, g) },
+		func(m fs.FileMode) error { return os.Chmod(dir, m) },
+		func(a, m time.Time) error { return os.Chtimes(dir, a, m) }, src, perm, archive)
 }

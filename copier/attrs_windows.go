@@ -20,19 +20,19 @@ func atime(fi fs.FileInfo) time.Time {
 
 // setAttrs keeps what Windows can keep of a mode (read-only) and, with -a,
 // the times; owners are ACLs there and are not copied.
-func setAttrs(f *os.File, name string, src fs.FileInfo, perm fs.FileMode, archive bool) error {
+func setAttrs(f *os.File, name string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
 	if err := f.Chmod(perm); err != nil {
-		return err
+		return false, err
 	}
 	if archive {
-		return os.Chtimes(f.Name(), atime(src), src.ModTime())
+		return false, os.Chtimes(f.Name(), atime(src), src.ModTime())
 	}
-	return nil
+	return false, nil
 }
 
-func setDirAttrs(dir string, src fs.FileInfo, perm fs.FileMode, archive bool) error {
+func setDirAttrs(dir string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
 	if archive {
-		return os.Chtimes(dir, atime(src), src.ModTime())
+		return false, os.Chtimes(dir, atime(src), src.ModTime())
 	}
-	return nil
+	return false, nil
 }

@@ -46,16 +46,17 @@ type Events interface {
 
 // Summary counts the outcome of a job.
 type Summary struct {
-	Files       int // regular files and symlinks now durable
-	Bytes       int64
-	Dirs        int // directories made durable
-	Skipped     int
-	Failed      int
-	Interrupted bool
-	Discarded   int // staged files dropped at an interruption
-	Dest        fsinfo.Mount
-	Barrier     fsinfo.Barrier
-	BarrierWhy  string
+	Files        int // regular files and symlinks now durable
+	Bytes        int64
+	Dirs         int // directories made durable
+	Skipped      int
+	Failed       int
+	Interrupted  bool
+	Discarded    int // staged files dropped at an interruption
+	AttrsNotKept int // files and directories whose mode, owner or times the destination cannot hold
+	Dest         fsinfo.Mount
+	Barrier      fsinfo.Barrier
+	BarrierWhy   string
 }
 
 // UsageError is an error in the job itself, found before anything was
@@ -416,7 +417,9 @@ func (r *run) copyFile(j job) {
 		err = checkUnchanged(in, j.src, before, n)
 	}
 	if err == nil {
-		err = setAttrs(out, j.dst, before, perm, r.opt.Archive)
+		var notKept bool
+		notKept, err = setAttrs(out, j.dst, before, perm, r.opt.Archive)
+		r.attrsNotKept(notKept && r.opt.Archive)
 	}
 	if err != nil {
 		r.c.Abort(e, out)
@@ -443,6 +446,14 @@ func checkUnchanged(in *os.File, src string, before fs.FileInfo, copied int64) e
 		return fmt.Errorf("'%s' changed while it was being copied; copy discarded", src)
 	}
 	return nil
+}
+
+func (r *run) attrsNotKept(notKept bool) {
+	if notKept {
+		r.mu.Lock()
+		r.sum.AttrsNotKept++
+		r.mu.Unlock()
+	}
 }
 
 func (r *run) maybeFlush() {
@@ -493,7 +504,9 @@ func (r *run) finishDirs() {
 		if r.opt.Archive {
 			perm = d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		}
-		if err := setDirAttrs(d.dst, d.info, perm, r.opt.Archive); err != nil {
+		notKept, err := setDirAttrs(d.dst, d.info, perm, r.opt.Archive)
+		r.attrsNotKept(notKept && r.opt.Archive)
+		if err != nil {
 			r.fail(d.src, d.dst, err)
 			continue
 		}

@@ -35,8 +35,16 @@ func Paths(paths []string) []Result {
 		}
 		if b, _ := fsinfo.BarrierFor(m); b == fsinfo.BarrierPerFile && m.IsFUSE() {
 			n, err := tree(p)
-			out = append(out, Result{Mount: m, Files: n, Err: err,
-				Method: fmt.Sprintf("fsync of %d files and directories under %s (syncfs does not reach a FUSE server)", n, p)})
+			method := fmt.Sprintf("fsync of %d files and directories under %s (syncfs does not reach a FUSE server)", n, p)
+			if dev, ok := fsinfo.BackingDevice(m); ok {
+				method += ", then of the device " + dev
+				if err == nil {
+					err = syncDevice(dev)
+				}
+			} else {
+				method += "; no block device found under it, so this rests on the server implementing fsync"
+			}
+			out = append(out, Result{Mount: m, Files: n, Err: err, Method: method})
 			continue
 		}
 		if seen[m.MountPoint] {
@@ -46,6 +54,15 @@ func Paths(paths []string) []Result {
 		out = append(out, Result{Mount: m, Method: syncfsMethod(), Err: durable.SyncFS(p)})
 	}
 	return out
+}
+
+func syncDevice(dev string) error {
+	f, err := os.Open(dev)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return durable.SyncFile(f)
 }
 
 // tree flushes every file and directory under root, children before their

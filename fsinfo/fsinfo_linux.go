@@ -147,7 +147,10 @@ func KernelAtLeast(major, minor int) bool {
 // words for users who ask why.
 func BarrierFor(m Mount) (Barrier, string) {
 	if m.IsFUSE() {
-		return BarrierPerFile, fmt.Sprintf("%s is a FUSE file system (%s): syncfs does not reach its server", m.MountPoint, m.FSType)
+		if dev, ok := BackingDevice(m); ok {
+			return BarrierPerFile, fmt.Sprintf("%s is a FUSE file system (%s): syncfs does not reach its server; every file is flushed, then the device %s", m.MountPoint, m.FSType, dev)
+		}
+		return BarrierPerFile, fmt.Sprintf("%s is a FUSE file system (%s) with no block device found under it: every file is flushed, and durability rests on its server implementing fsync", m.MountPoint, m.FSType)
 	}
 	if !KernelAtLeast(5, 8) {
 		rel, _, _ := Kernel()

@@ -58,6 +58,10 @@ func TestBarrierOnRealFileSystems(t *testing.T) {
 			if b == BarrierPerFile && !strings.Contains(why, "FUSE") {
 				t.Errorf("reason %q does not say FUSE", why)
 			}
+			dev, ok := BackingDevice(got)
+			if tc.barrier == BarrierPerFile && (!ok || dev != m.Device) {
+				t.Errorf("BackingDevice = %q, %v; want the loop device %s", dev, ok, m.Device)
+			}
 		})
 	}
 }

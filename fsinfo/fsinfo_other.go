@@ -38,3 +38,6 @@ func KernelAtLeast(major, minor int) bool { return false }
 func BarrierFor(m Mount) (Barrier, string) {
 	return BarrierPerFile, runtime.GOOS + " has no syncfs: every file and directory is flushed on its own"
 }
+
+// BackingDevice is known only on Linux.
+func BackingDevice(m Mount) (string, bool) { return "", false }

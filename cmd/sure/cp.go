@@ -124,6 +124,9 @@ func summaryLine(s copier.Summary) string {
 	if s.Skipped > 0 {
 		parts = append(parts, plural(s.Skipped, "file")+" skipped")
 	}
+	if s.AttrsNotKept > 0 {
+		parts = append(parts, fmt.Sprintf("mode, owner or times not kept for %d (the file system cannot hold them)", s.AttrsNotKept))
+	}
 	if s.Interrupted {
 		parts = append(parts, fmt.Sprintf("%s removed; rerun the command to finish", plural(s.Discarded, "unfinished temporary file")))
 	}
