@@ -1,0 +1,148 @@
+package commit
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/fsimage"
+)
+
+func stage(t *testing.T, c *Committer, final, content string, noReplace bool) *Entry {
+	t.Helper()
+	e, f, err := c.Create(final, 0o644, noReplace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	e.Size = int64(len(content))
+	if err := c.Stage(e, f); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func temps(t *testing.T, dir string) []string {
+	t.Helper()
+	var found []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && durable.IsTemp(d.Name()) {
+			found = append(found, p)
+		}
+		return nil
+	})
+	return found
+}
+
+// TestFlush runs the protocol on a kernel file system (one syncfs per
+// barrier) and on both FUSE ones (per-file flushes plus the device).
+func TestFlush(t *testing.T) {
+	for _, kind := range []string{"ext4", "xfs", "btrfs", "exfat", "vfat"} {
+		t.Run(kind, func(t *testing.T) {
+			m := fsimage.ForTest(t, kind)
+			c := New()
+			_, b, why, err := c.Describe(m.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantBarrier := fsinfo.BarrierSyncFS
+			if kind == "exfat" || kind == "vfat" {
+				wantBarrier = fsinfo.BarrierPerFile
+				if !strings.Contains(why, m.Device) {
+					t.Errorf("on %s the device %s is not flushed: %s", kind, m.Device, why)
+				}
+			}
+			if b != wantBarrier {
+				t.Fatalf("barrier on %s = %v (%s), want %v", kind, b, why, wantBarrier)
+			}
+
+			old := filepath.Join(m.Dir, "old.txt")
+			if err := durable.WriteFile(old, []byte("old content"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sub := filepath.Join(m.Dir, "new", "deeper")
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			c.DirCreated(filepath.Join(m.Dir, "new"))
+			c.DirCreated(sub)
+
+			stage(t, c, filepath.Join(sub, "a.txt"), "aaa", false)
+			stage(t, c, old, "replaced", false)
+			kept := filepath.Join(m.Dir, "kept.txt")
+			if err := durable.WriteFile(kept, []byte("keep me"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stage(t, c, kept, "must not land", true)
+			if n, _ := c.Pending(); n != 3 {
+				t.Fatalf("Pending = %d, want 3", n)
+			}
+			// Before Flush nothing is published: the final names hold the
+			// old content and the new file does not exist.
+			if got, _ := os.ReadFile(old); string(got) != "old content" {
+				t.Fatalf("before Flush %s holds %q", old, got)
+			}
+			if _, err := os.Stat(filepath.Join(sub, "a.txt")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("a.txt visible before Flush: %v", err)
+			}
+
+			res := c.Flush()
+			if len(res) != 3 {
+				t.Fatalf("Flush returned %d results, want 3", len(res))
+			}
+			for _, r := range res {
+				switch r.Entry.Final {
+				case kept:
+					if !r.Exists || r.Err == nil {
+						t.Errorf("no-replace onto an existing file: Exists=%v Err=%v", r.Exists, r.Err)
+					}
+				default:
+					if r.Err != nil {
+						t.Errorf("%s: %v", r.Entry.Final, r.Err)
+					}
+				}
+			}
+			for path, want := range map[string]string{
+				filepath.Join(sub, "a.txt"): "aaa", old: "replaced", kept: "keep me",
+			} {
+				if got, err := os.ReadFile(path); err != nil || string(got) != want {
+					t.Errorf("%s = %q, %v; want %q", path, got, err, want)
+				}
+			}
+			if left := temps(t, m.Dir); len(left) > 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+			if n, _ := c.Pending(); n != 0 {
+				t.Errorf("Pending after Flush = %d", n)
+			}
+		})
+	}
+}
+
+func TestAbortPending(t *testing.T) {
+	m := fsimage.ForTest(t, "ext4")
+	c := New()
+	stage(t, c, filepath.Join(m.Dir, "x"), "x", false)
+	stage(t, c, filepath.Join(m.Dir, "y"), "y", false)
+	if n := c.AbortPending(); n != 2 {
+		t.Fatalf("AbortPending = %d, want 2", n)
+	}
+	if left := temps(t, m.Dir); len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+	if res := c.Flush(); len(res) != 0 {
+		t.Fatalf("Flush after AbortPending published %d entries", len(res))
+	}
+	for _, n := range []string{"x", "y"} {
+		if _, err := os.Stat(filepath.Join(m.Dir, n)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists after abort", n)
+		}
+	}
+}
