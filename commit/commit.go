@@ -44,6 +44,7 @@ type Entry struct {
 	noReplace bool
 	fs        *fileSystem
 	renamed   bool
+	inPlace   bool // already under its final name; only the barriers apply
 }
 
 // Result tells the fate of an entry after Flush. Err is nil only when the
@@ -191,6 +192,33 @@ func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error
 	return nil
 }
 
+// InPlace takes a file that already holds its final content under its
+// final name (left by an interrupted run, whose last barrier may not have
+// run) into the next batch, so that it is reported only once the barriers
+// have covered it.
+func (c *Committer) InPlace(final string, tag any) error {
+	f, err := c.fileSystemOf(filepath.Dir(final))
+	if err != nil {
+		return err
+	}
+	if f.barrier == fsinfo.BarrierPerFile {
+		file, err := os.Open(final)
+		if err != nil {
+			return err
+		}
+		err = durable.SyncFile(file)
+		file.Close()
+		if err != nil {
+			return err
+		}
+	}
+	e := &Entry{Final: final, Tag: tag, fs: f, inPlace: true}
+	c.mu.Lock()
+	c.pending = append(c.pending, e)
+	c.mu.Unlock()
+	return nil
+}
+
 // DirCreated records a directory made by the caller: its own entries and
 // its entry in its parent must reach the media before Flush reports.
 func (c *Committer) DirCreated(dir string) error {
@@ -253,8 +281,19 @@ func (c *Committer) Flush() []Result {
 	failed := barrier(batch, nil)
 	for i, e := range batch {
 		if err := failed[e.fs]; err != nil {
+			if e.inPlace {
+				results[i].Err = fmt.Errorf("%s: not known durable: %w", e.Final, err)
+				continue
+			}
 			results[i].Err = fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err)
 			os.Remove(e.temp)
+			continue
+		}
+		if e.inPlace {
+			e.renamed = true
+			if e.fs.barrier == fsinfo.BarrierPerFile {
+				dirs[filepath.Dir(e.Final)] = e.fs
+			}
 			continue
 		}
 		if err := durable.RenameUnflushed(e.temp, e.Final, e.noReplace); err != nil {

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/sure-tools/sure/commit"
+	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 )
 
@@ -50,6 +51,7 @@ type Summary struct {
 	Bytes        int64
 	Dirs         int // directories made durable
 	Skipped      int
+	UpToDate     int // already complete at the destination (resume), now known durable
 	Failed       int
 	Interrupted  bool
 	Discarded    int // staged files dropped at an interruption
@@ -69,6 +71,14 @@ type job struct {
 	src, dst string
 	info     fs.FileInfo
 	existing fs.FileInfo // dst before the copy, nil if absent
+	upToDate bool        // dst already held this content; only made durable
+}
+
+// upToDate reports whether dst already holds src as a copy with its times
+// kept (-a, mv) leaves it: a regular file of the same size and mtime.
+func upToDate(src, dst fs.FileInfo) bool {
+	return src.Mode().IsRegular() && dst.Mode().IsRegular() &&
+		src.Size() == dst.Size() && src.ModTime().Equal(dst.ModTime())
 }
 
 type dirJob struct {
@@ -314,6 +324,7 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
 			return false
 		}
+		removeStaleTemps(dst)
 	default:
 		r.fail(src, dst, err)
 		return false
@@ -343,6 +354,15 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 		r.fail(src, dst, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", dst, src))
 		return
 	}
+	if existing != nil && !r.opt.move && upToDate(info, existing) {
+		// Left complete by an earlier run: the commit protocol never puts
+		// a partial file under a final name, so same size and time mean
+		// done. Its last barrier may not have run; the next one covers it.
+		if err := r.c.InPlace(dst, &job{src: src, dst: dst, info: info, upToDate: true}); err != nil {
+			r.fail(src, dst, err)
+		}
+		return
+	}
 	switch mode := info.Mode(); {
 	case mode.IsRegular():
 		select {
@@ -361,6 +381,21 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 		r.maybeFlush()
 	default:
 		r.fail(src, dst, fmt.Errorf("'%s' is not a regular file (%s): not copied", src, kind(mode)))
+	}
+}
+
+// removeStaleTemps removes the temporary files an interrupted run left in
+// dir. They never held anything under a final name; a run still writing
+// into the same directory would fail its own file, not lose one.
+func removeStaleTemps(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if durable.IsTemp(e.Name()) && (e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
 }
 
@@ -471,6 +506,11 @@ func (r *run) flush() {
 	for _, res := range r.c.Flush() {
 		j := res.Entry.Tag.(*job)
 		switch {
+		case res.Err == nil && j.upToDate:
+			r.mu.Lock()
+			r.sum.UpToDate++
+			r.mu.Unlock()
+			r.events.Skipped(j.src, j.dst, "up to date (durable)")
 		case res.Err == nil:
 			r.mu.Lock()
 			r.sum.Files++

@@ -121,6 +121,9 @@ func summaryLine(s copier.Summary) string {
 		parts = append(parts, plural(s.Failed, "file")+" failed (see above)")
 	}
 	parts = append(parts, durable)
+	if s.UpToDate > 0 {
+		parts = append(parts, plural(s.UpToDate, "file")+" already complete from an earlier run, durable")
+	}
 	if s.Skipped > 0 {
 		parts = append(parts, plural(s.Skipped, "file")+" skipped")
 	}
