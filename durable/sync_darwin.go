@@ -38,6 +38,14 @@ func syncFile(f *os.File) error {
 	return serr
 }
 
+func fileIdentity(fd int) (inodeKey, bool) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return inodeKey{}, false
+	}
+	return inodeKey{dev: uint64(st.Dev), ino: st.Ino, btime: uint64(st.Btim.Sec)*1e9 + uint64(st.Btim.Nsec)}, true
+}
+
 // syncFS has no syncfs on macOS: sync(2) schedules every file system's
 // writes, and F_FULLFSYNC on the volume's root then flushes the drive.
 func syncFS(path string) error {
@@ -50,7 +58,7 @@ func syncFS(path string) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	key := fsKey{uint64(st.Dev)}
+	key := fsKey{dev: uint64(st.Dev)}
 	if err := earlierFailure(key); err != nil {
 		return err
 	}

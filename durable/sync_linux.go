@@ -2,15 +2,35 @@ package durable
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
 // syncFile uses fsync, not fdatasync: the file's size and, for a new file,
-// its inode must reach the media with the data.
+// its inode must reach the media with the data. It returns the bare errno:
+// the callers wrap it in the *os.PathError they name, and f.Sync's own
+// wrapping would name the file twice.
 func syncFile(f *os.File) error {
-	return f.Sync()
+	err := f.Sync()
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func fileIdentity(fd int) (inodeKey, bool) {
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_INO|unix.STATX_BTIME, &stx); err != nil {
+		return inodeKey{}, false
+	}
+	k := inodeKey{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), ino: stx.Ino}
+	if stx.Mask&unix.STATX_BTIME != 0 {
+		k.btime = uint64(stx.Btime.Sec)*1e9 + uint64(stx.Btime.Nsec)
+	}
+	return k, true
 }
 
 func syncFS(path string) error {
@@ -19,11 +39,23 @@ func syncFS(path string) error {
 		return err
 	}
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return &os.PathError{Op: "stat", Path: path, Err: err}
+	// STATX_MNT_ID_UNIQUE (Linux 6.8) is never reused; older kernels fill
+	// in the plain mount ID, reused only after the mount is gone.
+	var stx unix.Statx_t
+	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_MNT_ID_UNIQUE, &stx); err != nil {
+		return &os.PathError{Op: "statx", Path: path, Err: err}
 	}
-	key := fsKey{uint64(st.Dev)}
+	// On FUSE, syncfs writes back the kernel's page cache and sends nothing
+	// to the server (the kernel sends FUSE_SYNCFS to virtiofs only), so the
+	// server's device is never flushed: succeeding would be a lie.
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &sfs); err != nil {
+		return &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	if sfs.Type == unix.FUSE_SUPER_MAGIC {
+		return &os.PathError{Op: "syncfs", Path: path, Err: ErrFSSyncUnsupported}
+	}
+	key := fsKey{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), mnt: stx.Mnt_id}
 	if err := earlierFailure(key); err != nil {
 		return err
 	}
@@ -39,10 +71,22 @@ func renameNoReplace(oldpath, newpath string) error {
 		// Some file systems (FUSE servers without rename2 support, older
 		// NFS) refuse the flag. A hard link fails if newpath exists and is
 		// atomic, so link+unlink keeps the no-replace promise.
-		if err := os.Link(oldpath, newpath); err != nil {
+		err := os.Link(oldpath, newpath)
+		if err == nil {
+			return os.Remove(oldpath)
+		}
+		if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
 			return err
 		}
-		return os.Remove(oldpath)
+		// FAT and exFAT (exfat-fuse, fusefat: what sticks ship with) have
+		// neither the flag nor hard links. Nothing atomic is left: check,
+		// then rename. A file created at newpath in between is replaced.
+		if _, err := os.Lstat(newpath); err == nil {
+			return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: unix.EEXIST}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return rename(oldpath, newpath)
 	}
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}

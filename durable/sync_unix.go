@@ -4,19 +4,24 @@ package durable
 
 import (
 	"os"
-
-	"golang.org/x/sys/unix"
 )
 
-type fsKey struct{ dev uint64 }
-type inodeKey struct{ dev, ino uint64 }
+// fsKey and inodeKey name what a failed flush is remembered for. The
+// device and inode numbers alone are not enough: a loop device or stick
+// replaced by another gets the same device number, and a file system gives
+// the inode number of a removed file (a failed temporary file) to the next
+// one. A remembered failure must not fail those, so a file system is also
+// known by its mount and a file by its birth time, where the platform
+// reports them.
+type fsKey struct{ dev, mnt uint64 }
+type inodeKey struct{ dev, ino, btime uint64 }
 
 func fileKey(f *os.File) any {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	k, ok := fileIdentity(int(f.Fd()))
+	if !ok {
 		return nil
 	}
-	return inodeKey{uint64(st.Dev), uint64(st.Ino)}
+	return k
 }
 
 func syncDir(dir string) error {
