@@ -325,6 +325,27 @@ func (c *Committer) Flush() []Result {
 	return results
 }
 
+// FlushDirs makes durable the directories recorded by DirCreated and
+// DirChanged since the last Flush, for a caller with no file left staged
+// (Flush reports failures only through the files of its batch). The error
+// names what is not known durable.
+func (c *Committer) FlushDirs() error {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	c.mu.Lock()
+	dirs := c.dirs
+	c.dirs = map[string]*fileSystem{}
+	c.mu.Unlock()
+	var errs []error
+	for _, err := range syncDirs(dirs) {
+		errs = append(errs, err)
+	}
+	for f, err := range barrier(nil, dirs) {
+		errs = append(errs, fmt.Errorf("directories on %s not known durable: %w", f.mount.MountPoint, err))
+	}
+	return errors.Join(errs...)
+}
+
 // barrier flushes every file system of the batch (and of the changed
 // directories) as a whole: one syncfs where that reaches the device, or a
 // flush of the block device under a FUSE file system, whose server may have

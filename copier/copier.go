@@ -182,9 +182,16 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		r.sum.Interrupted = true
 		r.sum.Discarded = r.c.AbortPending()
 	} else {
-		r.finishDirs()
+		// Files first: their renames change their directories' times,
+		// which finishDirs sets afterwards (with -a) and then flushes.
 		r.flush()
-		if opt.move {
+		r.finishDirs()
+		dirErr := r.c.FlushDirs()
+		if dirErr != nil {
+			r.fail("", "", dirErr)
+		}
+		// A source directory goes only once its copy is known durable.
+		if opt.move && dirErr == nil {
 			r.removeSources()
 		}
 	}

@@ -99,6 +99,12 @@ func failureText(src, dst string, err error) string {
 	if errors.As(err, &pe) && durable.IsTemp(filepath.Base(pe.Path)) {
 		return fmt.Sprintf("'%s' -> '%s': %s: %v; nothing was written under '%s'", src, dst, pe.Op, pe.Err, dst)
 	}
+	// A symlink is made under a temporary name too (os.Symlink's error is
+	// a *os.LinkError naming target and temporary name).
+	var le *os.LinkError
+	if errors.As(err, &le) && durable.IsTemp(filepath.Base(le.New)) {
+		return fmt.Sprintf("'%s' -> '%s': %s: %v; nothing was written under '%s'", src, dst, le.Op, le.Err, dst)
+	}
 	msg := err.Error()
 	if strings.Contains(msg, src) || strings.Contains(msg, dst) {
 		return msg
