@@ -15,10 +15,11 @@ import (
 
 // Result is the outcome for one file system.
 type Result struct {
-	Mount  fsinfo.Mount
-	Method string // what was done, in words
-	Files  int    // files and directories flushed one by one (FUSE)
-	Err    error  // nil only when everything named by Method reached the media
+	Mount   fsinfo.Mount
+	Method  string // what was done, in words
+	Files   int    // files and directories flushed one by one (FUSE)
+	Err     error  // nil only when everything named by Method reached the media
+	Skipped bool   // nothing to flush there (a FUSE file system with no device under it)
 }
 
 // Paths flushes the file system of each path once, however many of the
@@ -33,18 +34,8 @@ func Paths(paths []string) []Result {
 			out = append(out, Result{Mount: fsinfo.Mount{MountPoint: p}, Err: err})
 			continue
 		}
-		if b, _ := fsinfo.BarrierFor(m); b == fsinfo.BarrierPerFile && m.IsFUSE() {
-			n, err := tree(p)
-			method := fmt.Sprintf("fsync of %d files and directories under %s (syncfs does not reach a FUSE server)", n, p)
-			if dev, ok := fsinfo.BackingDevice(m); ok {
-				method += ", then of the device " + dev
-				if err == nil {
-					err = syncDevice(dev)
-				}
-			} else {
-				method += "; no block device found under it, so this rests on the server implementing fsync"
-			}
-			out = append(out, Result{Mount: m, Files: n, Err: err, Method: method})
+		if m.IsFUSE() {
+			out = append(out, fuseTree(m, p))
 			continue
 		}
 		if seen[m.MountPoint] {
@@ -54,6 +45,22 @@ func Paths(paths []string) []Result {
 		out = append(out, Result{Mount: m, Method: syncfsMethod(), Err: durable.SyncFS(p)})
 	}
 	return out
+}
+
+// fuseTree flushes a FUSE file system the only way that reaches its media:
+// every file and directory under root, then the block device under it.
+func fuseTree(m fsinfo.Mount, root string) Result {
+	n, err := tree(root)
+	method := fmt.Sprintf("fsync of %d files and directories under %s (syncfs does not reach a FUSE server)", n, root)
+	if dev, ok := fsinfo.BackingDevice(m); ok {
+		method += ", then of the device " + dev
+		if err == nil {
+			err = syncDevice(dev)
+		}
+	} else {
+		method += "; no block device found under it, so this rests on the server implementing fsync"
+	}
+	return Result{Mount: m, Files: n, Err: err, Method: method}
 }
 
 func syncDevice(dev string) error {

@@ -1,7 +1,6 @@
 package flush
 
 import (
-	"fmt"
 	"os"
 	"strings"
 
@@ -20,8 +19,10 @@ func syncfsMethod() string {
 
 // All flushes every file system backed by a device. sync(2) first starts
 // writeback everywhere at once; then syncfs on each mount waits for it and,
-// unlike sync(2), reports errors per file system. FUSE file systems are
-// listed with what would flush them, since syncfs cannot.
+// unlike sync(2), reports errors per file system. A FUSE file system over a
+// block device (an exFAT or FAT stick) is flushed file by file and then
+// through its device, since syncfs never reaches its server; one with no
+// device under it holds nothing a flush could save and is only listed.
 func All() []Result {
 	unix.Sync()
 	ms, err := fsinfo.Mounts()
@@ -37,8 +38,12 @@ func All() []Result {
 		}
 		seen[dev] = true
 		if m.IsFUSE() {
-			out = append(out, Result{Mount: m, Method: "sync(2) only",
-				Err: fmt.Errorf("%s (%s): syncfs does not reach a FUSE server; run `sure sync %s` to flush its files one by one", m.MountPoint, m.FSType, m.MountPoint)})
+			if _, ok := fsinfo.BackingDevice(m); !ok {
+				out = append(out, Result{Mount: m, Skipped: true,
+					Method: "not flushed: a FUSE file system with no block device under it"})
+				continue
+			}
+			out = append(out, fuseTree(m, m.MountPoint))
 			continue
 		}
 		out = append(out, Result{Mount: m, Method: syncfsMethod(), Err: syncMount(m.MountPoint)})

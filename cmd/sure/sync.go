@@ -15,8 +15,10 @@ func newSync() *cobra.Command {
 		Long: `With PATHs, flush the file system holding each PATH once (syncfs): every
 file's data, the metadata and the drive's cache. On a FUSE file system, where
 syncfs does not reach the server, every file and directory under PATH is
-flushed on its own instead. Without PATH, flush every file system backed by
-a device, each with its own syncfs so that an error names the file system.
+flushed on its own instead, then the block device under it. Without PATH,
+flush every file system backed by a device, each with its own syncfs (or,
+for FUSE sticks, file by file and through the device) so that an error
+names the file system.
 A failed flush means data written there since the last flush may be lost;
 sure exits 1 and says where.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -31,6 +33,12 @@ sure exits 1 and says where.`,
 				what := r.Mount.MountPoint
 				if r.Mount.FSType != "" {
 					what = fmt.Sprintf("%s (%s on %s)", r.Mount.MountPoint, r.Mount.FSType, r.Mount.Source)
+				}
+				if r.Skipped {
+					if !quiet {
+						fmt.Fprintf(cmd.ErrOrStderr(), "sure: %s: %s\n", what, r.Method)
+					}
+					continue
 				}
 				if r.Err != nil {
 					failed++
