@@ -383,3 +383,77 @@ func ForTest(t testing.TB, kind string) *Mounted {
 	})
 	return m
 }
+
+// Abort tears down a mount whose device has died (a yanked stick): it
+// kills the FUSE server instead of waiting for it to write back, which on
+// a dead device may never end, then unmounts, lazily if the kernel still
+// holds the mount busy, and detaches the loop device if Mounted attached
+// it.
+func (m *Mounted) Abort() error {
+	m.once.Do(func() {
+		var errs []error
+		if m.server != nil {
+			m.server.Process.Kill()
+			<-m.exited
+		}
+		if m.daemon != 0 {
+			unix.Kill(m.daemon, unix.SIGKILL)
+			waitGone(m.daemon, 10*time.Second)
+		}
+		err := unix.Unmount(m.Dir, 0)
+		if err == unix.EBUSY {
+			err = unix.Unmount(m.Dir, unix.MNT_DETACH)
+		}
+		if err != nil && err != unix.EINVAL {
+			errs = append(errs, &os.PathError{Op: "umount", Path: m.Dir, Err: err})
+		}
+		if m.Image != "" {
+			if err := Detach(m.Device); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		m.err = errors.Join(errs...)
+	})
+	return m.err
+}
+
+// Fsck checks and repairs the file system of kind in image the way an
+// operating system does before mounting a volume that was not cleanly
+// unmounted. ext4, xfs and btrfs need no separate step: mounting replays
+// their journal. It returns the checker's output; an error means the
+// checker found damage it could not repair.
+func Fsck(kind, image string) (string, error) {
+	var cmd *exec.Cmd
+	switch kind {
+	case "exfat":
+		cmd = exec.Command("fsck.exfat", "-y", image)
+	case "vfat":
+		cmd = exec.Command("fsck.vfat", "-a", "-w", image)
+	default:
+		return "", nil
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	// Exit status 1 from both checkers means "errors found and corrected".
+	if errors.As(err, &ee) && ee.ExitCode() == 1 {
+		err = nil
+	}
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w", cmd.Args[0], image, err)
+	}
+	return string(out), nil
+}
+
+// ServerPID is the process id of the FUSE server of an exfat or vfat
+// mount, 0 for kernel file systems. fusefat's unmount returns before the
+// server has written the volume out; waiting for this process is the only
+// way to know it has.
+func (m *Mounted) ServerPID() int {
+	if m.daemon != 0 {
+		return m.daemon
+	}
+	if m.server == nil || m.server.Process == nil {
+		return 0
+	}
+	return m.server.Process.Pid
+}

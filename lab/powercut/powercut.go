@@ -1,0 +1,567 @@
+//go:build linux
+
+// Package powercut runs a command that writes to a virtual USB stick, cuts
+// the stick's power at a random instant during the run or right after the
+// command returns, and checks the crash image against an oracle:
+//
+//   - acked_lost: a file the command acknowledged (it exited 0 before the
+//     cut) is missing or not its new content;
+//   - torn: a final path holds something that is neither the old complete
+//     content nor the new one (temp files .sure-*.tmp are not final paths);
+//   - lost_both: for moves, a file intact neither on the stick nor in the
+//     source.
+//
+// Every trial uses a fresh stick (vdisk + loop device + mkfs). The crash
+// image is examined on a fresh loop device, never through the live mount,
+// whose page cache still holds what the stick lost.
+package powercut
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/lab/vdisk"
+)
+
+// When the power goes.
+const (
+	During = "during" // at a random instant while the command runs
+	After  = "after"  // right after the command returns
+)
+
+// Work is what the command is expected to do with $SRC.
+const (
+	Copy      = "copy"      // copy $SRC to $DST/src on an empty stick
+	Overwrite = "overwrite" // the same, over old versions already durable on the stick
+	Move      = "move"      // move $SRC to $DST/src: each file must survive somewhere
+)
+
+// Eject is a shell snippet that makes a stick durable the way an eject
+// does, on every file system: unmount, wait for a FUSE server (fusefat's
+// unmount returns before it has written the volume), then fsync the block
+// device, which sends the cache flush. A command may end with it.
+const Eject = `umount "$DST" && while [ "$STICK_PID" != 0 ] && kill -0 "$STICK_PID" 2>/dev/null; do sleep 0.05; done && sync "$DEV"`
+
+// Config describes a campaign.
+type Config struct {
+	FS   string // ext4, xfs, btrfs, exfat, vfat
+	When string // During or After
+	Work string // Copy, Overwrite or Move
+	// Command runs with sh -c. $SRC is the source tree, $DST the stick's
+	// mount point, $DEV its block device, $STICK_PID the FUSE server of an
+	// exfat or vfat stick (0 otherwise), so a command can eject the stick.
+	Command string
+	Trials  int
+	Seed    uint64 // trial i uses Seed+i; the seed printed for a trial reproduces it
+	Shape   Shape
+	Size    int64  // stick size; 0 picks max(fsimage.MinSize, 128 MiB)
+	CutMode string // vdisk.CutPrefix or vdisk.CutSubset; "" draws one per trial
+	Faults  vdisk.Faults
+	Dir     string        // scratch directory; "" uses a new temp directory
+	Env     []string      // extra environment for the command (PATH to a sure binary, ...)
+	Timeout time.Duration // per command run; 0 means 5 minutes
+	Log     io.Writer     // one line per trial, nil for none
+	// Calibration is how long the command runs without a cut. During
+	// cuts land uniformly in [0, Calibration). Run measures it when zero.
+	Calibration time.Duration
+}
+
+// Trial is the outcome of one power cut.
+type Trial struct {
+	Seed      uint64
+	CutMode   string
+	Tear      bool
+	CutAfter  time.Duration // from the command's start
+	Returned  bool          // the command had returned when the power went
+	ExitCode  int           // when Returned
+	Acked     int           // files the command acknowledged
+	AckedLost int
+	Torn      int
+	LostBoth  int
+	Epoch     vdisk.CutResult
+	Output    string   // the command's output, last lines
+	Fsck      string   // checker output, for exfat and vfat
+	Mounted   bool     // the crash image mounted at all
+	Problems  []string // one line per damaged file, and stray files
+}
+
+// Result sums up a campaign.
+type Result struct {
+	Config    Config
+	Trials    []Trial
+	AckedLost int
+	Torn      int
+	LostBoth  int
+	Failed    int // trials where the command returned non-zero before the cut: nothing acknowledged
+}
+
+// Summary is the campaign's last line.
+func (r Result) Summary() string {
+	return fmt.Sprintf("powercut: trials=%d acked_lost=%d torn=%d lost_both=%d", len(r.Trials), r.AckedLost, r.Torn, r.LostBoth)
+}
+
+// Bad reports whether any trial lost or tore anything.
+func (r Result) Bad() bool { return r.AckedLost+r.Torn+r.LostBoth > 0 }
+
+func (c *Config) defaults() error {
+	if c.FS == "" {
+		c.FS = "ext4"
+	}
+	if c.When == "" {
+		c.When = After
+	}
+	if c.Work == "" {
+		c.Work = Copy
+	}
+	if c.Trials <= 0 {
+		c.Trials = 1
+	}
+	if c.Shape == (Shape{}) {
+		c.Shape = DefaultShape
+	}
+	if c.Size == 0 {
+		c.Size = max(fsimage.MinSize(c.FS), 128<<20)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	switch {
+	case c.When != During && c.When != After:
+		return fmt.Errorf("powercut: --when %q: want during or after", c.When)
+	case c.Work != Copy && c.Work != Overwrite && c.Work != Move:
+		return fmt.Errorf("powercut: --work %q: want copy, overwrite or move", c.Work)
+	case c.Command == "":
+		return errors.New("powercut: no command")
+	}
+	return nil
+}
+
+// Run runs a campaign. Losses are results, not errors: an error means the
+// lab itself could not do its job.
+func Run(ctx context.Context, c Config) (Result, error) {
+	if err := c.defaults(); err != nil {
+		return Result{}, err
+	}
+	if c.Dir == "" {
+		d, err := os.MkdirTemp("", "powercut-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(d)
+		c.Dir = d
+	}
+	res := Result{Config: c}
+	if c.When == During && c.Calibration == 0 {
+		d, err := calibrate(ctx, c)
+		if err != nil {
+			return res, err
+		}
+		c.Calibration = d
+		fmt.Fprintf(c.Log, "powercut: calibration run took %v\n", d.Round(time.Millisecond))
+	}
+	for i := range c.Trials {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		t, err := RunTrial(ctx, c, c.Seed+uint64(i))
+		if err != nil {
+			return res, fmt.Errorf("powercut: trial seed %d: %w", c.Seed+uint64(i), err)
+		}
+		res.Trials = append(res.Trials, t)
+		res.AckedLost += t.AckedLost
+		res.Torn += t.Torn
+		res.LostBoth += t.LostBoth
+		if t.Returned && t.ExitCode != 0 {
+			res.Failed++
+		}
+		fmt.Fprintln(c.Log, t.String())
+	}
+	return res, nil
+}
+
+func (t Trial) String() string {
+	state := "during"
+	if t.Returned {
+		state = fmt.Sprintf("after exit %d", t.ExitCode)
+	}
+	s := fmt.Sprintf("trial seed=%d cut=%s tear=%v at=%v (%s) epoch=%d kept=%d acked=%d acked_lost=%d torn=%d lost_both=%d",
+		t.Seed, t.CutMode, t.Tear, t.CutAfter.Round(time.Millisecond), state, t.Epoch.EpochWrites, t.Epoch.Kept,
+		t.Acked, t.AckedLost, t.Torn, t.LostBoth)
+	if !t.Mounted {
+		s += " unmountable"
+	}
+	if t.Returned && t.ExitCode != 0 {
+		s += "\n  command failed: " + lastLine(t.Output)
+	}
+	for i, p := range t.Problems {
+		if i == 5 {
+			s += fmt.Sprintf("\n  ... %d more", len(t.Problems)-5)
+			break
+		}
+		s += "\n  " + p
+	}
+	return s
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// calibrate runs the command once on a fresh stick without cutting power.
+func calibrate(ctx context.Context, c Config) (time.Duration, error) {
+	c.When = After
+	var took time.Duration
+	defer os.RemoveAll(filepath.Dir(srcDir(c, c.Seed)))
+	err := withStick(ctx, c, c.Seed, func(s *stick) error {
+		start := time.Now()
+		cmd, done, err := s.start(ctx)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-done:
+		case <-time.After(c.Timeout):
+			killGroup(cmd)
+			<-done
+			return fmt.Errorf("powercut: calibration run of %q timed out", c.Command)
+		}
+		took = time.Since(start)
+		if code := cmd.ProcessState.ExitCode(); code != 0 {
+			return fmt.Errorf("powercut: calibration run of %q exited %d: %s", c.Command, code, s.output())
+		}
+		return nil
+	})
+	return took, err
+}
+
+// stick is one trial's world: a source tree and a fresh, mounted stick.
+type stick struct {
+	c       Config
+	dir     string
+	src     string
+	newTree tree
+	oldTree tree
+	disk    *vdisk.Disk
+	dev     string
+	live    *fsimage.Mounted
+	out     bytes.Buffer
+}
+
+func (s *stick) output() string {
+	b := bytes.TrimSpace(s.out.Bytes())
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// srcDir is the trial's source tree: on the normal disk, outside the
+// trial's directory so a move's leftovers can be judged after teardown, and
+// named src so that "cp -r $SRC $DST" makes $DST/src.
+func srcDir(c Config, seed uint64) string {
+	return filepath.Join(c.Dir, fmt.Sprintf("source-%d", seed), "src")
+}
+
+// withStick sets up a trial, calls f and tears everything down whatever
+// happens.
+func withStick(ctx context.Context, c Config, seed uint64, f func(*stick) error) (err error) {
+	s := &stick{c: c, dir: filepath.Join(c.Dir, fmt.Sprintf("trial-%d", seed))}
+	os.RemoveAll(s.dir)
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(s.dir)
+	defer func() { err = errors.Join(err, s.teardown()) }()
+
+	s.src = srcDir(c, seed)
+	if s.newTree, err = writeTree(s.src, c.Shape, seed); err != nil {
+		return err
+	}
+	s.disk, err = vdisk.Start(vdisk.Config{Dir: filepath.Join(s.dir, "vdisk"), Size: c.Size, Seed: seed})
+	if err != nil {
+		return err
+	}
+	if s.dev, err = fsimage.Attach(s.disk.Image); err != nil {
+		return err
+	}
+	if err := fsimage.Mkfs(c.FS, s.dev); err != nil {
+		return err
+	}
+	mnt := filepath.Join(s.dir, "stick")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		return err
+	}
+	if c.Work == Overwrite {
+		m, err := fsimage.Mount(c.FS, s.dev, mnt)
+		if err != nil {
+			return err
+		}
+		s.oldTree, err = writeTree(filepath.Join(mnt, "src"), c.Shape, ^seed)
+		if uerr := m.Unmount(); err == nil {
+			err = uerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := s.flushDevice(); err != nil {
+		return err
+	}
+	if err := c.setFaults(s.disk); err != nil {
+		return err
+	}
+	if s.live, err = fsimage.Mount(c.FS, s.dev, mnt); err != nil {
+		return err
+	}
+	return f(s)
+}
+
+func (c Config) setFaults(d *vdisk.Disk) error {
+	if c.Faults == (vdisk.Faults{}) {
+		return nil
+	}
+	return d.SetFaults(c.Faults)
+}
+
+// flushDevice makes everything written so far durable, the way the kernel
+// does it: fsync of the block device writes back its cache and sends a
+// FLUSH. The stick must then have nothing left in its open epoch, or the
+// trial would start from a state a cut could undo.
+func (s *stick) flushDevice() error {
+	f, err := os.OpenFile(s.dev, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("powercut: flushing %s: %w", s.dev, err)
+	}
+	st, err := s.disk.Stats()
+	if err != nil {
+		return err
+	}
+	if st.EpochWrites != 0 {
+		return fmt.Errorf("powercut: %d writes still volatile on %s after fsync", st.EpochWrites, s.dev)
+	}
+	return nil
+}
+
+func (s *stick) start(ctx context.Context) (*exec.Cmd, <-chan struct{}, error) {
+	cmd := exec.CommandContext(ctx, "sh", "-c", s.c.Command)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "SRC="+s.src, "DST="+s.live.Dir, "DEV="+s.dev, fmt.Sprintf("STICK_PID=%d", s.live.ServerPID()))
+	cmd.Env = append(cmd.Env, s.c.Env...)
+	cmd.Stdout, cmd.Stderr = &s.out, &s.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("powercut: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	return cmd, done, nil
+}
+
+func killGroup(cmd *exec.Cmd) { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+
+// teardown removes the live stick. After a cut the device fails all I/O,
+// so FUSE servers are killed rather than waited for.
+func (s *stick) teardown() error {
+	var errs []error
+	if s.live != nil {
+		st, _ := s.disk.Stats()
+		if st.Yanked {
+			errs = append(errs, s.live.Abort())
+		} else {
+			errs = append(errs, s.live.Unmount())
+		}
+	}
+	if s.dev != "" {
+		errs = append(errs, fsimage.Detach(s.dev))
+	}
+	if s.disk != nil {
+		errs = append(errs, s.disk.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// RunTrial runs one trial with the given seed.
+func RunTrial(ctx context.Context, c Config, seed uint64) (Trial, error) {
+	if err := c.defaults(); err != nil {
+		return Trial{}, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xb7e151628aed2a6a))
+	t := Trial{Seed: seed, CutMode: c.CutMode, Tear: rng.IntN(2) == 0}
+	if t.CutMode == "" {
+		t.CutMode = []string{vdisk.CutPrefix, vdisk.CutSubset}[rng.IntN(2)]
+	}
+	var delay time.Duration
+	if c.When == During {
+		delay = time.Duration(rng.Int64N(int64(max(c.Calibration, time.Millisecond))))
+	}
+	crash := filepath.Join(c.Dir, fmt.Sprintf("crash-%d.img", seed))
+	defer os.Remove(crash)
+	defer os.RemoveAll(filepath.Dir(srcDir(c, seed)))
+	var src string
+	var newTree, oldTree tree
+	var check func() error
+	err := withStick(ctx, c, seed, func(s *stick) error {
+		src, newTree, oldTree = s.src, s.newTree, s.oldTree
+		start := time.Now()
+		cmd, done, err := s.start(ctx)
+		if err != nil {
+			return err
+		}
+		var timer <-chan time.Time
+		if c.When == During {
+			timer = time.After(delay)
+		}
+		select {
+		case <-done:
+			t.Returned = true
+		case <-timer:
+		case <-time.After(c.Timeout):
+			killGroup(cmd)
+			<-done
+			return fmt.Errorf("powercut: %q timed out after %v", c.Command, c.Timeout)
+		}
+		t.CutAfter = time.Since(start)
+		// Stop the command before the snapshot so nothing it does after
+		// the instant of the cut (a move deleting its source) counts.
+		if !t.Returned {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGSTOP)
+		}
+		t.Epoch, err = s.disk.Cut(vdisk.CutOptions{Out: crash, Mode: t.CutMode, Seed: seed, Tear: t.Tear, Yank: true})
+		if !t.Returned {
+			killGroup(cmd)
+			<-done
+		}
+		if err != nil {
+			return err
+		}
+		if t.Returned {
+			t.ExitCode = cmd.ProcessState.ExitCode()
+		}
+		t.Output = s.output()
+		check = func() error { return t.check(c, crash, src, newTree, oldTree) }
+		return nil
+	})
+	if err != nil {
+		return t, err
+	}
+	// The live stick is gone now: a second mount of the same file system
+	// (same UUID) would be refused by xfs and confused by btrfs.
+	return t, check()
+}
+
+// check mounts the crash image on a fresh loop device and applies the
+// oracle.
+func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree) (err error) {
+	acked := t.Returned && t.ExitCode == 0
+	if acked {
+		t.Acked = len(newTree)
+	}
+	fsckOut, fsckErr := fsimage.Fsck(c.FS, crash)
+	t.Fsck = fsckOut
+	if fsckErr != nil {
+		t.Problems = append(t.Problems, fsckErr.Error())
+	}
+	if c.FS == "btrfs" {
+		// btrfs remembers devices by file system UUID; forget the dead
+		// stick's loop device so the crash image is not mistaken for it.
+		exec.Command("btrfs", "device", "scan", "--forget").Run()
+	}
+	mnt := crash + ".mnt"
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		return err
+	}
+	defer os.Remove(mnt)
+	m, merr := fsimage.MountImage(c.FS, crash, mnt)
+	if merr != nil {
+		t.Problems = append(t.Problems, "crash image does not mount: "+merr.Error())
+		if acked {
+			t.AckedLost = len(newTree)
+		}
+		if c.Work == Move {
+			t.judgeMove("", src, newTree)
+		}
+		return nil
+	}
+	t.Mounted = true
+	defer func() {
+		if uerr := m.Unmount(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
+	dst := filepath.Join(mnt, "src")
+	for _, rel := range newTree.paths() {
+		sum, present := hashFile(filepath.Join(dst, rel))
+		intact := present && sum == newTree[rel]
+		old, wasOld := oldTree[rel]
+		if present && !intact && !(wasOld && sum == old) {
+			t.Torn++
+			t.Problems = append(t.Problems, "torn: "+rel)
+		}
+		if acked && !intact {
+			t.AckedLost++
+			t.Problems = append(t.Problems, "acknowledged, lost: "+rel)
+		}
+	}
+	if c.Work == Move {
+		t.judgeMove(dst, src, newTree)
+	}
+	// Files the tree does not have are not judged, but listed: a stray
+	// final name is worth knowing about.
+	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, werr error) error {
+		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
+			return nil
+		}
+		rel, _ := filepath.Rel(dst, p)
+		if _, ok := newTree[rel]; !ok {
+			t.Problems = append(t.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
+		}
+		return nil
+	})
+	return nil
+}
+
+// judgeMove counts files intact neither at the destination (dst, "" when
+// the crash image is unreadable) nor in the source. The source disk does
+// not lose power in this model: what the command deleted stays deleted.
+func (t *Trial) judgeMove(dst, src string, newTree tree) {
+	for _, rel := range newTree.paths() {
+		if dst != "" {
+			if sum, ok := hashFile(filepath.Join(dst, rel)); ok && sum == newTree[rel] {
+				continue
+			}
+		}
+		if sum, ok := hashFile(filepath.Join(src, rel)); ok && sum == newTree[rel] {
+			continue
+		}
+		t.LostBoth++
+		t.Problems = append(t.Problems, "lost in both places: "+rel)
+	}
+}
