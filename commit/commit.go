@@ -363,7 +363,7 @@ func barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error 
 		case f.barrier == fsinfo.BarrierSyncFS:
 			err = durable.SyncFS(f.dir)
 		case f.device != "":
-			err = syncDevice(f.device)
+			err = durable.SyncPath(f.device)
 		}
 		if err != nil {
 			failed[f] = err
@@ -376,16 +376,6 @@ func barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error 
 		do(f)
 	}
 	return failed
-}
-
-// syncDevice flushes a block device: its page cache, then the drive's.
-func syncDevice(dev string) error {
-	f, err := os.Open(dev)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return durable.SyncFile(f)
 }
 
 // syncDirs flushes, in parallel, the directories of per-file file systems

@@ -74,6 +74,19 @@ func SyncFile(f *os.File) error {
 	return nil
 }
 
+// SyncPath opens path, a file or a block device, and flushes it as
+// SyncFile does. For a block device that is its page cache and then the
+// drive's cache: what a FUSE file system needs when its server does not
+// pass fsync on.
+func SyncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return SyncFile(f)
+}
+
 // SyncDir makes the entries of directory dir durable: a file created,
 // renamed or removed in dir survives a power cut only after this returns nil.
 func SyncDir(dir string) error {

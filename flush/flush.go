@@ -55,21 +55,12 @@ func fuseTree(m fsinfo.Mount, root string) Result {
 	if dev, ok := fsinfo.BackingDevice(m); ok {
 		method += ", then of the device " + dev
 		if err == nil {
-			err = syncDevice(dev)
+			err = durable.SyncPath(dev)
 		}
 	} else {
 		method += "; no block device found under it, so this rests on the server implementing fsync"
 	}
 	return Result{Mount: m, Files: n, Err: err, Method: method}
-}
-
-func syncDevice(dev string) error {
-	f, err := os.Open(dev)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return durable.SyncFile(f)
 }
 
 // tree flushes every file and directory under root, children before their
