@@ -10,12 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/preflight"
 )
 
 // Options are cp's options that change what is copied and how.
@@ -24,13 +24,21 @@ type Options struct {
 	Archive   bool // keep mode, owner (as root), times; copy symlinks as symlinks
 	NoClobber bool // never replace an existing file
 
+	// What the destination's file system cannot hold (names, sizes) is
+	// refused before anything is written, unless one of these says what
+	// to do instead (package preflight).
+	SkipInvalid   bool // leave it out and copy the rest
+	RenameInvalid bool // give invalid or case-colliding names a valid one
+	NoSpaceCheck  bool // start even if the free space looks too small (tests of a full disk)
+
 	Workers    int   // files copied at once; 0 means 8
 	BatchFiles int   // commit after this many staged files; 0 means 1000
 	BatchBytes int64 // or this many staged bytes; 0 means 256 MiB
 
 	Events Events // may be nil
 
-	move bool // set by Move: remove each source once its copy is durable
+	move bool            // set by Move: remove each source once its copy is durable
+	plan *preflight.Plan // set by Move, which checks the whole job once
 }
 
 // Events hears about each file as its fate is decided. Calls may come from
@@ -59,6 +67,7 @@ type Summary struct {
 	Dest         fsinfo.Mount
 	Barrier      fsinfo.Barrier
 	BarrierWhy   string
+	Preflight    *preflight.Plan // what SkipInvalid and RenameInvalid changed
 }
 
 // UsageError is an error in the job itself, found before anything was
@@ -131,6 +140,13 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		}
 		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
 	}
+	if opt.plan == nil {
+		p, err := preflight.Check(srcs, dest, opt.preflight())
+		if err != nil {
+			return Summary{}, err
+		}
+		opt.plan = p
+	}
 
 	r := &run{
 		ctx: ctx, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events}, umask: umask(),
@@ -144,6 +160,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
 	}
+	r.sum.Preflight = opt.plan
 
 	var workers sync.WaitGroup
 	for range opt.Workers {
@@ -214,6 +231,10 @@ func (r *run) fail(src, dst string, err error) {
 
 // copyArg copies one command-line operand to target.
 func (r *run) copyArg(src, target string) {
+	var ok bool
+	if target, ok = r.planned(src, target); !ok {
+		return
+	}
 	follow := !r.opt.Recursive && !r.opt.Archive
 	var info fs.FileInfo
 	var err error
@@ -237,7 +258,7 @@ func (r *run) copyArg(src, target string) {
 			r.fail(src, target, fmt.Errorf("-r not specified; omitting directory '%s'", src))
 			return
 		}
-		if inside(target, src) {
+		if preflight.Inside(target, src) {
 			r.fail(src, target, fmt.Errorf("cannot copy a directory, '%s', into itself, '%s'", src, target))
 			return
 		}
@@ -255,32 +276,6 @@ func (r *run) copyArg(src, target string) {
 	}
 }
 
-// inside reports whether target lies in (or is) the directory src, after
-// resolving symlinks of the parts that exist.
-func inside(target, src string) bool {
-	s, err := filepath.EvalSymlinks(src)
-	if err != nil {
-		return false
-	}
-	s, _ = filepath.Abs(s)
-	t, _ := filepath.Abs(target)
-	// Resolve the longest existing prefix of target.
-	rest := ""
-	for {
-		if r, err := filepath.EvalSymlinks(t); err == nil {
-			t = filepath.Join(r, rest)
-			break
-		}
-		parent := filepath.Dir(t)
-		if parent == t {
-			break
-		}
-		rest = filepath.Join(filepath.Base(t), rest)
-		t = parent
-	}
-	return t == s || strings.HasPrefix(t, s+string(filepath.Separator))
-}
-
 // copyTree walks src and copies it under target, streaming: only the
 // entries of the directory being read are held in memory.
 func (r *run) copyTree(src, target string) {
@@ -290,6 +285,15 @@ func (r *run) copyTree(src, target string) {
 		}
 		rel, _ := filepath.Rel(src, path)
 		dst := filepath.Join(target, rel)
+		if path != src {
+			var ok bool
+			if dst, ok = r.planned(path, dst); !ok {
+				if d != nil && d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
 		if err != nil {
 			r.fail(path, dst, err)
 			if d != nil && d.IsDir() {

@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/preflight"
 )
 
 // Move moves srcs to dest as `mv` would. On the same file system a source
@@ -28,11 +29,16 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if len(srcs) > 1 && !destIsDir {
 		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
 	}
+	p, err := preflight.Check(srcs, dest, opt.preflight())
+	if err != nil {
+		return Summary{}, err
+	}
+	opt.plan = p
 	events := opt.Events
 	if events == nil {
 		events = nopEvents{}
 	}
-	var sum Summary
+	sum := Summary{Preflight: p}
 	var rest []string
 	for _, src := range srcs {
 		if ctx.Err() != nil {
@@ -42,6 +48,12 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		if destIsDir {
 			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
 		}
+		if why := p.SkipReason(src); why != "" {
+			sum.Skipped++
+			events.Skipped(src, target, why)
+			continue
+		}
+		target, _ = p.Target(src, target)
 		done, err := renameInPlace(src, target, opt.NoClobber)
 		switch {
 		case done && err == nil:
@@ -106,7 +118,7 @@ func renameInPlace(src, target string, noClobber bool) (done bool, err error) {
 			return true, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", target, src)
 		}
 	}
-	if info.IsDir() && inside(target, src) {
+	if info.IsDir() && preflight.Inside(target, src) {
 		return true, fmt.Errorf("cannot move '%s' to a subdirectory of itself, '%s'", src, target)
 	}
 	if !sameDevice(filepath.Dir(src), filepath.Dir(target)) {

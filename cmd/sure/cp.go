@@ -9,8 +9,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
 	"github.com/sure-tools/sure/copier"
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/internal/units"
 )
 
 func newCp() *cobra.Command {
@@ -37,6 +39,10 @@ and directory entry is durable on the media.`,
 			if errors.As(err, &ue) {
 				return usageError{fmt.Errorf("cp: %s", ue.Msg)}
 			}
+			if refused(cmd.ErrOrStderr(), "cp", err) {
+				return exitError{exitFailed}
+			}
+			reportPlan(cmd.ErrOrStderr(), "cp", sum.Preflight, verbose)
 			if !quiet || err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), summaryLine(sum))
 			}
@@ -55,6 +61,8 @@ and directory entry is durable on the media.`,
 	f.Lookup("R").Hidden = true
 	f.BoolVarP(&opt.Archive, "archive", "a", false, "keep mode, owner (as root), times and symlinks; implies -r")
 	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
+	f.BoolVar(&opt.SkipInvalid, "skip-invalid", false, "leave out files the destination cannot hold (names, sizes), copy the rest, and list them")
+	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
 	// Tuning knobs for tests and benchmarks: how many files or bytes share
@@ -62,7 +70,9 @@ and directory entry is durable on the media.`,
 	f.IntVar(&opt.BatchFiles, "batch-files", 0, "commit after this many staged files")
 	f.Int64Var(&opt.BatchBytes, "batch-bytes", 0, "commit after this many staged bytes")
 	f.IntVar(&opt.Workers, "workers", 0, "files copied at once")
-	for _, n := range []string{"batch-files", "batch-bytes", "workers"} {
+	// Tests of a disk filling up mid-copy get past the free-space check.
+	f.BoolVar(&opt.NoSpaceCheck, "no-space-check", false, "start even if the free space looks too small")
+	for _, n := range []string{"batch-files", "batch-bytes", "workers", "no-space-check"} {
 		f.Lookup(n).Hidden = true
 	}
 	return cmd
@@ -118,7 +128,7 @@ func summaryLine(s copier.Summary) string {
 	if s.Dest.MountPoint != "" {
 		where = fmt.Sprintf(" on %s (%s, %s)", s.Dest.MountPoint, s.Dest.FSType, s.Barrier)
 	}
-	durable := fmt.Sprintf("%s, %s durable%s", plural(s.Files, "file"), humanBytes(s.Bytes), where)
+	durable := fmt.Sprintf("%s, %s durable%s", plural(s.Files, "file"), units.Bytes(s.Bytes), where)
 	var parts []string
 	if s.Interrupted {
 		parts = append(parts, "interrupted")
@@ -147,17 +157,4 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -21,9 +21,10 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
+
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/internal/fsimage"
-	"golang.org/x/sys/unix"
 )
 
 // The test binary doubles as the sure command: scripts run it as `sure`.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
 	"github.com/sure-tools/sure/copier"
 )
 
@@ -28,6 +29,10 @@ At no instant is a file in neither place.`,
 			if errors.As(err, &ue) {
 				return usageError{fmt.Errorf("mv: %s", ue.Msg)}
 			}
+			if refused(cmd.ErrOrStderr(), "mv", err) {
+				return exitError{exitFailed}
+			}
+			reportPlan(cmd.ErrOrStderr(), "mv", sum.Preflight, verbose)
 			if !quiet || err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), summaryLine(sum))
 			}
@@ -42,6 +47,8 @@ At no instant is a file in neither place.`,
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
+	f.BoolVar(&opt.SkipInvalid, "skip-invalid", false, "leave out files the destination cannot hold (names, sizes), copy the rest, and list them")
+	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable at its new place")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
 	return cmd

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sure-tools/sure/preflight"
+)
+
+// refused prints a pre-flight refusal, which lists every problem of the
+// job and says that nothing was written.
+func refused(w io.Writer, verb string, err error) bool {
+	var r *preflight.Refusal
+	if !errors.As(err, &r) {
+		return false
+	}
+	fmt.Fprintf(w, "sure: %s: %v\n", verb, r)
+	return true
+}
+
+// reportPlan lists what --skip-invalid left out and what --rename-invalid
+// renamed. The user asked for both, so they are not failures, but each
+// file is named: a skipped file is not on the destination.
+func reportPlan(w io.Writer, verb string, p *preflight.Plan, verbose bool) {
+	if p == nil {
+		return
+	}
+	if !verbose { // -v already printed each skip as it happened
+		for _, s := range p.Skipped {
+			fmt.Fprintf(w, "sure: %s: skipped '%s': %s\n", verb, s.Src, s.Why)
+		}
+	}
+	for _, r := range p.Renamed {
+		fmt.Fprintf(w, "sure: %s: renamed '%s' -> '%s': %s\n", verb, r.From, r.To, r.Why)
+	}
+}

@@ -1,0 +1,156 @@
+package preflight
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf16"
+)
+
+// Limits of the file systems sticks ship with. Reserved device names are
+// refused on every Windows file system (FAT, exFAT, NTFS), not only where
+// Linux would refuse them: Linux writes "CON.txt" onto a stick without
+// complaint, and Windows then cannot open, copy or delete it. A stick is
+// made to be read elsewhere.
+const (
+	fat32MaxFile = 4<<30 - 1 // FAT32 keeps a file's size in 32 bits
+	maxNameUTF16 = 255       // long names on FAT, exFAT and NTFS
+)
+
+// windowsKind reports whether kind has Windows' naming rules and folds
+// case (two names differing only in case are one file).
+func windowsKind(kind string) bool {
+	return kind == "vfat" || kind == "exfat" || kind == "ntfs"
+}
+
+// kindName is the file system's name as users know it.
+func kindName(kind string) string {
+	switch kind {
+	case "vfat":
+		return "FAT"
+	case "exfat":
+		return "exFAT"
+	case "ntfs":
+		return "NTFS"
+	}
+	return kind
+}
+
+const invalidChars = `"*/:<>?\|`
+
+var reserved = func() map[string]bool {
+	m := map[string]bool{"CON": true, "PRN": true, "AUX": true, "NUL": true}
+	for i := '1'; i <= '9'; i++ {
+		m["COM"+string(i)] = true
+		m["LPT"+string(i)] = true
+	}
+	return m
+}()
+
+// stem is what Windows compares against the reserved names: the part
+// before the first dot ("CON.tar.gz" is CON too).
+func stem(name string) string {
+	s, _, _ := strings.Cut(name, ".")
+	return s
+}
+
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+// nameProblem says in words why name cannot exist on kind, or "".
+func nameProblem(name, kind string) string {
+	if !windowsKind(kind) {
+		return ""
+	}
+	fs := kindName(kind)
+	var bad []string
+	for _, r := range name {
+		switch {
+		case r < 0x20:
+			bad = append(bad, fmt.Sprintf("control character %U", r))
+		case strings.ContainsRune(invalidChars, r):
+			bad = append(bad, fmt.Sprintf("'%c'", r))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Sprintf("the name contains %s, which %s cannot hold", strings.Join(dedup(bad), ", "), fs)
+	}
+	if s := strings.ToUpper(stem(name)); reserved[s] {
+		return fmt.Sprintf("%s is a device name reserved by Windows; a file named so on %s cannot be opened there", s, fs)
+	}
+	if strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
+		return fmt.Sprintf("the name ends with a dot or space, which Windows drops: the file could not be opened there from %s", fs)
+	}
+	if n := utf16Len(name); n > maxNameUTF16 {
+		return fmt.Sprintf("the name is %d characters long (UTF-16); %s allows %d", n, fs, maxNameUTF16)
+	}
+	return ""
+}
+
+func dedup(s []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// fixName makes name valid on a Windows file system: invalid characters
+// become '_', trailing dots and spaces go, a reserved stem gets a '_', and
+// an over-long name loses characters at the end of its stem, keeping its
+// extension so the file still opens with the same program.
+func fixName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if r < 0x20 || strings.ContainsRune(invalidChars, r) {
+			r = '_'
+		}
+		b.WriteRune(r)
+	}
+	n := strings.TrimRight(b.String(), ". ")
+	if n == "" {
+		n = "_"
+	}
+	if s := stem(n); reserved[strings.ToUpper(s)] {
+		n = s + "_" + n[len(s):]
+	}
+	for utf16Len(n) > maxNameUTF16 {
+		base, ext := n, ""
+		if i := strings.LastIndexByte(n, '.'); i > 0 && utf16Len(n[i:]) < 32 {
+			base, ext = n[:i], n[i:]
+		}
+		r := []rune(base)
+		if len(r) <= 1 {
+			r = []rune(n)
+			ext = ""
+		}
+		n = strings.TrimRight(string(r[:len(r)-1]), ". ") + ext
+	}
+	return n
+}
+
+// fold is the key under which a case-insensitive file system finds a name:
+// FAT, exFAT and NTFS compare names upcased.
+func fold(name string) string { return strings.ToUpper(name) }
+
+// uncollide appends '_' to the stem of name until its folded form is not
+// taken.
+func uncollide(name string, taken func(string) bool) string {
+	for taken(fold(name)) {
+		s := stem(name)
+		if s == "" {
+			name = "_" + name
+			continue
+		}
+		name = s + "_" + name[len(s):]
+	}
+	return name
+}

@@ -1,0 +1,27 @@
+package preflight
+
+import "golang.org/x/sys/unix"
+
+// freeSpace is what an unprivileged writer may still allocate on the file
+// system holding dir, and its allocation unit.
+func freeSpace(dir string) (free, block uint64, ok bool) {
+	var st unix.Statfs_t
+	// fusefat answers with zero blocks: it does not know, and a check
+	// against "0 bytes free" would refuse every copy.
+	if unix.Statfs(dir, &st) != nil || st.Blocks == 0 {
+		return 0, 0, false
+	}
+	unit := uint64(st.Frsize)
+	if unit == 0 {
+		unit = uint64(st.Bsize)
+	}
+	return st.Bavail * unit, uint64(st.Bsize), true
+}
+
+func device(path string) (uint64, bool) {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil {
+		return 0, false
+	}
+	return uint64(st.Dev), true
+}

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package preflight
+
+// freeSpace is not known outside Linux yet; the space check is skipped.
+func freeSpace(dir string) (free, block uint64, ok bool) { return 0, 0, false }
+
+// device is not known outside Linux; moves are then counted as copies.
+func device(path string) (uint64, bool) { return 0, false }
