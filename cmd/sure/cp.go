@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -32,27 +33,7 @@ and directory entry is durable on the media.`,
 			if opt.Archive {
 				opt.Recursive = true
 			}
-			rep := &cpReporter{out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(), verbose: verbose, verb: "cp"}
-			opt.Events = rep
-			sum, err := copier.Copy(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
-			var ue *copier.UsageError
-			if errors.As(err, &ue) {
-				return usageError{fmt.Errorf("cp: %s", ue.Msg)}
-			}
-			if refused(cmd.ErrOrStderr(), "cp", err) {
-				return exitError{exitFailed}
-			}
-			reportPlan(cmd.ErrOrStderr(), "cp", sum.Preflight, verbose)
-			if !quiet || err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), summaryLine(sum))
-			}
-			switch {
-			case sum.Interrupted:
-				return exitError{exitInterrupted}
-			case err != nil:
-				return exitError{exitFailed}
-			}
-			return nil
+			return runJob(cmd, args, "cp", copier.Copy, opt, verbose, quiet)
 		},
 	}
 	f := cmd.Flags()
@@ -76,6 +57,34 @@ and directory entry is durable on the media.`,
 		f.Lookup(n).Hidden = true
 	}
 	return cmd
+}
+
+// runJob runs a copy or a move and turns its outcome into sure's output
+// and exit code.
+func runJob(cmd *cobra.Command, args []string, verb string,
+	job func(context.Context, []string, string, copier.Options) (copier.Summary, error),
+	opt copier.Options, verbose, quiet bool) error {
+	stderr := cmd.ErrOrStderr()
+	opt.Events = &cpReporter{out: cmd.OutOrStdout(), err: stderr, verbose: verbose, verb: verb}
+	sum, err := job(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
+	var ue *copier.UsageError
+	if errors.As(err, &ue) {
+		return usageError{fmt.Errorf("%s: %s", verb, ue.Msg)}
+	}
+	if refused(stderr, verb, err) {
+		return exitError{exitFailed}
+	}
+	reportPlan(stderr, verb, sum.Preflight, verbose)
+	if !quiet || err != nil {
+		fmt.Fprintln(stderr, summaryLine(sum))
+	}
+	switch {
+	case sum.Interrupted:
+		return exitError{exitInterrupted}
+	case err != nil:
+		return exitError{exitFailed}
+	}
+	return nil
 }
 
 // cpReporter prints the fate of each file for cp and mv.

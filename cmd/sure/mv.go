@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/sure-tools/sure/copier"
@@ -23,26 +20,7 @@ source directories are removed last. A file that fails stays in the source.
 At no instant is a file in neither place.`,
 		Args: minArgs(2, "needs a source and a destination"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opt.Events = &cpReporter{out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(), verbose: verbose, verb: "mv"}
-			sum, err := copier.Move(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
-			var ue *copier.UsageError
-			if errors.As(err, &ue) {
-				return usageError{fmt.Errorf("mv: %s", ue.Msg)}
-			}
-			if refused(cmd.ErrOrStderr(), "mv", err) {
-				return exitError{exitFailed}
-			}
-			reportPlan(cmd.ErrOrStderr(), "mv", sum.Preflight, verbose)
-			if !quiet || err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), summaryLine(sum))
-			}
-			switch {
-			case sum.Interrupted:
-				return exitError{exitInterrupted}
-			case err != nil:
-				return exitError{exitFailed}
-			}
-			return nil
+			return runJob(cmd, args, "mv", copier.Move, opt, verbose, quiet)
 		},
 	}
 	f := cmd.Flags()
