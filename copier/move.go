@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/preflight"
 )
 
@@ -124,6 +125,9 @@ func renameInPlace(src, target string, noClobber bool) (done bool, err error) {
 	if !sameDevice(filepath.Dir(src), filepath.Dir(target)) {
 		return false, nil
 	}
+	if info.IsDir() && losesRenamedDirs(filepath.Dir(src)) {
+		return false, nil
+	}
 	err = durable.RenameUnflushed(src, target, noClobber)
 	var le *os.LinkError
 	switch {
@@ -147,6 +151,14 @@ func renameInPlace(src, target string, noClobber bool) (done bool, err error) {
 		}
 	}
 	return true, nil
+}
+
+// losesRenamedDirs reports a file system whose rename of a directory loses
+// the directory's contents: fusefat does (coreutils mv loses them too).
+// There a directory is moved file by file, through the commit protocol.
+func losesRenamedDirs(dir string) bool {
+	m, err := fsinfo.ForPath(dir)
+	return err == nil && m.FSType == "fuse.fusefat"
 }
 
 // removeSources removes, after the last barrier, the source directories a
