@@ -184,10 +184,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		if ctx.Err() != nil {
 			break
 		}
-		target := dest
-		if destIsDir {
-			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
-		}
+		target := targetFor(src, dest, destIsDir)
 		r.copyArg(src, target)
 	}
 	close(r.jobs)
@@ -220,6 +217,15 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return sum, fmt.Errorf("%d of %d files failed", sum.Failed, sum.Failed+sum.Files)
 	}
 	return sum, nil
+}
+
+// targetFor is where an operand goes, by cp's and mv's rule: into DEST
+// when DEST is a directory, else DEST itself.
+func targetFor(src, dest string, destIsDir bool) string {
+	if destIsDir {
+		return filepath.Join(dest, filepath.Base(filepath.Clean(src)))
+	}
+	return dest
 }
 
 func (r *run) fail(src, dst string, err error) {

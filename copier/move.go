@@ -45,10 +45,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		if ctx.Err() != nil {
 			break
 		}
-		target := dest
-		if destIsDir {
-			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
-		}
+		target := targetFor(src, dest, destIsDir)
 		if why := p.SkipReason(src); why != "" {
 			sum.Skipped++
 			events.Skipped(src, target, why)
