@@ -2,10 +2,7 @@ package fsinfo
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/sure-tools/sure/internal/fsimage"
 )
 
 func TestParseMountInfo(t *testing.T) {
@@ -27,42 +24,6 @@ func TestParseMountInfo(t *testing.T) {
 	}
 	if _, ok := parseMountInfo("garbage"); ok {
 		t.Error("parseMountInfo accepted a line without a separator")
-	}
-}
-
-// TestBarrierOnRealFileSystems checks, on real mounts, that a kernel file
-// system gets one syncfs per batch and a FUSE one gets per-file flushes:
-// the decision that keeps the commit protocol honest on exFAT and FAT sticks.
-func TestBarrierOnRealFileSystems(t *testing.T) {
-	for _, tc := range []struct {
-		kind, fstype string
-		barrier      Barrier
-	}{
-		{"ext4", "ext4", BarrierSyncFS},
-		{"exfat", "fuseblk", BarrierPerFile},
-		{"vfat", "fuse.fusefat", BarrierPerFile},
-	} {
-		t.Run(tc.kind, func(t *testing.T) {
-			m := fsimage.ForTest(t, tc.kind)
-			got, err := ForPath(filepath.Join(m.Dir, "."))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.MountPoint != m.Dir || got.FSType != tc.fstype {
-				t.Fatalf("ForPath(%s) = %+v, want mount point %s type %s", m.Dir, got, m.Dir, tc.fstype)
-			}
-			b, why := BarrierFor(got)
-			if b != tc.barrier {
-				t.Errorf("BarrierFor(%s) = %v (%s), want %v", tc.fstype, b, why, tc.barrier)
-			}
-			if b == BarrierPerFile && !strings.Contains(why, "FUSE") {
-				t.Errorf("reason %q does not say FUSE", why)
-			}
-			dev, ok := BackingDevice(got)
-			if tc.barrier == BarrierPerFile && (!ok || dev != m.Device) {
-				t.Errorf("BackingDevice = %q, %v; want the loop device %s", dev, ok, m.Device)
-			}
-		})
 	}
 }
 

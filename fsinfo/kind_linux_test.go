@@ -1,9 +1,10 @@
-package fsinfo
+package fsinfo_test
 
 import (
 	"os"
 	"testing"
 
+	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/fsimage"
 )
 
@@ -17,15 +18,15 @@ func TestKindOnRealMounts(t *testing.T) {
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			m := fsimage.ForTest(t, tc.kind)
-			mnt, err := ForPath(m.Dir)
+			mnt, err := fsinfo.ForPath(m.Dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if mnt.FSType != tc.fstype {
 				t.Fatalf("%s mounted as %q, want %q: the test no longer covers the FUSE case", tc.kind, mnt.FSType, tc.fstype)
 			}
-			if got := Kind(mnt); got != tc.want {
-				t.Errorf("Kind(%+v) = %q, want %q", mnt, got, tc.want)
+			if got := fsinfo.Kind(mnt); got != tc.want {
+				t.Errorf("fsinfo.Kind(%+v) = %q, want %q", mnt, got, tc.want)
 			}
 		})
 	}
@@ -48,7 +49,7 @@ func TestBootSectorKind(t *testing.T) {
 			if kind == "ext4" {
 				want = "" // no boot-sector signature: the mount type decides
 			}
-			if got := bootSectorKind(b[:512]); got != want {
+			if got := fsinfo.BootSectorKind(b[:512]); got != want {
 				t.Errorf("bootSectorKind(%s image) = %q, want %q", kind, got, want)
 			}
 		})

@@ -8,7 +8,6 @@
 package fsimage
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/fsinfo"
 )
 
 // Kinds lists the file systems fsimage can make, kernel ones first.
@@ -167,40 +168,16 @@ func IsMountPoint(dir string) bool {
 	if err != nil {
 		return false
 	}
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := fsinfo.Mounts()
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 4 && unescapeMountPath(fields[4]) == abs {
+	for _, m := range ms {
+		if m.MountPoint == abs {
 			return true
 		}
 	}
 	return false
-}
-
-// unescapeMountPath undoes the octal escapes (\040 for a space) mountinfo
-// uses in paths.
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Unmount unmounts the file system; for FUSE kinds it waits for the server

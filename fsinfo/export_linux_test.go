@@ -1,0 +1,4 @@
+package fsinfo
+
+// BootSectorKind exposes bootSectorKind to the external tests.
+var BootSectorKind = bootSectorKind
