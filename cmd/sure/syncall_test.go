@@ -16,7 +16,7 @@ import (
 // TestSyncAll runs `sure sync` without a path while an exFAT stick (a FUSE
 // file system over a loop device) is mounted: syncfs cannot reach its
 // server, so sure must flush it file by file and then through the device,
-// say so, and exit 0. Other test packages mount and unmount file systems
+// say so, and exit 0 unless some other file system failed. Other test packages mount and unmount file systems
 // meanwhile; a run during which the mount table changed is repeated.
 func TestSyncAll(t *testing.T) {
 	stick := fsimage.ForTest(t, "exfat")
@@ -33,8 +33,26 @@ func TestSyncAll(t *testing.T) {
 		if !bytes.Equal(before, after) {
 			continue
 		}
-		if code := cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("sure sync: exit %d (%v), want 0; stderr:\n%s", code, err, stderr.String())
+		// Other test packages run at once, and the power-cut lab pulls
+		// virtual sticks that are still mounted: sure rightly reports
+		// those as failed. Only this test's stick and / must succeed, and
+		// the exit code must say whether anything failed.
+		failed := 0
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if !strings.HasPrefix(line, "sure: sync: ") {
+				continue
+			}
+			failed++
+			if strings.HasPrefix(line, "sure: sync: / (") || strings.HasPrefix(line, "sure: sync: "+stick.Dir+" (") {
+				t.Errorf("flush failed: %s", line)
+			}
+		}
+		wantCode := 0
+		if failed > 0 {
+			wantCode = exitFailed
+		}
+		if code := cmd.ProcessState.ExitCode(); code != wantCode {
+			t.Errorf("sure sync: exit %d (%v) with %d failures reported, want %d; stderr:\n%s", code, err, failed, wantCode, stderr.String())
 		}
 		if stdout.Len() > 0 {
 			t.Errorf("stdout: %q", stdout.String())
