@@ -464,7 +464,7 @@ func (r *run) copyFile(j job) {
 		return
 	}
 	e.Tag, e.Size = &j, before.Size()
-	n, err := copyData(r.ctx, out, in, j.dst, r.sum.Barrier == fsinfo.BarrierPerFile)
+	n, err := copyData(r.ctx, out, in, j.dst, r.sum.Barrier == fsinfo.BarrierPerFile, nil)
 	if err == nil {
 		err = checkUnchanged(in, j.src, before, n)
 	}

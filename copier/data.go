@@ -22,8 +22,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b 
 
 // copyData copies in to out, starting writeback behind the writes. perFile
 // means sync_file_range does not reach the device (FUSE), so each full
-// window is flushed with fdatasync instead.
-func copyData(ctx context.Context, out, in *os.File, name string, perFile bool) (int64, error) {
+// window is flushed with fdatasync instead. Every byte read is also
+// written to sum, when it is not nil, so that the source is hashed in the
+// same pass (verify and manifests).
+func copyData(ctx context.Context, out, in *os.File, name string, perFile bool, sum io.Writer) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -35,6 +37,9 @@ func copyData(ctx context.Context, out, in *os.File, name string, perFile bool) 
 		}
 		n, rerr := in.Read(buf)
 		if n > 0 {
+			if sum != nil {
+				sum.Write(buf[:n])
+			}
 			if _, err := out.Write(buf[:n]); err != nil {
 				return off, err
 			}

@@ -20,6 +20,7 @@ const (
 	exitOK          = 0
 	exitFailed      = 1 // some files failed; the others are durable
 	exitUsage       = 2
+	exitMismatch    = 3 // --verify or sure verify: a copy differs from its source
 	exitInterrupted = 130
 )
 
@@ -54,7 +55,8 @@ drive's cache, directory entries included), verified (read back).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nTry '%s --help'", err, c.CommandPath())}
 	})
-	root.AddCommand(newCp(), newMv(), newSync(), newMan())
+	root.AddCommand(newCp(), newMv(), newSync(), newStatus(), newVerify(),
+		newDevices(), newEject(), newWrite(), newDoctor(), newMan())
 	return root
 }
 
@@ -113,3 +115,5 @@ func minArgs(n int, what string) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+var errNotYet = errors.New("not built yet")
