@@ -1,10 +1,331 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
 
-// newDoctor is a placeholder until the command is built.
+	"github.com/spf13/cobra"
+
+	"github.com/sure-tools/sure/device"
+	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/units"
+)
+
 func newDoctor() *cobra.Command {
-	return &cobra.Command{Use: "doctor", Hidden: true, RunE: func(*cobra.Command, []string) error {
-		return usageError{errNotYet}
-	}}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "doctor [--json] PATH",
+		Short: "Explain the way a write to PATH takes down to the media",
+		Long: `Explain, for the file system holding PATH, what a write goes through on its
+way to the media and what sure will do there: the file system and its mount
+options, the barrier sure uses, the device chain (partition, disk, loop
+device and its backing file, FUSE server), removable and transport, the
+drive's write cache and FUA, the kernel's writeback limits for the device,
+the dirty memory now, the kernel facts that change what a flush promises,
+and what no software can promise.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("doctor: needs one PATH\nUsage: %s", cmd.UseLine())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := device.Trace(args[0])
+			if err != nil {
+				return fmt.Errorf("doctor: %w", err)
+			}
+			r := diagnose(c)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			r.print(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// report is what doctor found, in the shape --json prints.
+type report struct {
+	Path          string        `json:"path"`
+	MountPoint    string        `json:"mount_point"`
+	FSType        string        `json:"fstype"` // as mounted: ext4, fuseblk
+	Kind          string        `json:"kind"`   // what is on the device: exfat under fuseblk
+	Source        string        `json:"source"`
+	Options       string        `json:"options"`
+	Barrier       string        `json:"barrier"`
+	BarrierReason string        `json:"barrier_reason"`
+	Server        *procReport   `json:"fuse_server,omitempty"`
+	Device        string        `json:"device,omitempty"`
+	Partition     string        `json:"partition,omitempty"`
+	Disk          *device.Disk  `json:"disk,omitempty"`
+	DiskBDI       *device.BDI   `json:"disk_bdi,omitempty"`
+	MountBDI      *device.BDI   `json:"mount_bdi,omitempty"`
+	Backing       *report       `json:"backing,omitempty"` // the file system holding a loop device's backing file
+	Dirty         *device.Dirty `json:"system_dirty,omitempty"`
+	DebugFS       bool          `json:"debugfs"`
+	Kernel        kernelFacts   `json:"kernel"`
+	Plan          []string      `json:"plan"`
+	Limits        []string      `json:"limits"`
+}
+
+type procReport struct {
+	PID     int      `json:"pid"`
+	Command []string `json:"command"`
+}
+
+type kernelFacts struct {
+	Release      string `json:"release"`
+	SyncfsErrors bool   `json:"syncfs_reports_errors"` // Linux 5.8
+	Cachestat    bool   `json:"cachestat"`             // Linux 6.5
+	BDIBytes     bool   `json:"bdi_byte_limits"`       // Linux 6.2
+}
+
+func diagnose(c device.Chain) *report {
+	r := chainReport(c)
+	if d, err := device.SystemDirty(); err == nil {
+		r.Dirty = &d
+	}
+	r.DebugFS = device.DebugFSMounted()
+	rel, _, _ := fsinfo.Kernel()
+	r.Kernel = kernelFacts{
+		Release:      rel,
+		SyncfsErrors: fsinfo.KernelAtLeast(5, 8),
+		Cachestat:    fsinfo.KernelAtLeast(6, 5),
+		BDIBytes:     fsinfo.KernelAtLeast(6, 2),
+	}
+	r.Plan = plan(c)
+	r.Limits = limits(c)
+	return r
+}
+
+func chainReport(c device.Chain) *report {
+	r := &report{
+		Path:          c.Path,
+		MountPoint:    c.Mount.MountPoint,
+		FSType:        c.Mount.FSType,
+		Kind:          c.Kind,
+		Source:        c.Mount.Source,
+		Options:       c.Mount.Options,
+		Barrier:       c.Barrier.String(),
+		BarrierReason: c.BarrierReason,
+		Device:        c.Device,
+		Disk:          c.Disk,
+		DiskBDI:       c.DiskBDI,
+		MountBDI:      c.MountBDI,
+	}
+	if c.Server != nil {
+		r.Server = &procReport{PID: c.Server.PID, Command: c.Server.Command}
+	}
+	if c.Partition != nil {
+		r.Partition = c.Partition.Path
+	}
+	if c.Backing != nil {
+		r.Backing = chainReport(*c.Backing)
+	}
+	return r
+}
+
+// plan says in words what sure does on this file system.
+func plan(c device.Chain) []string {
+	p := []string{"each file is written under a temporary name (.sure-<16 hex>.tmp, created exclusively) in its final directory and renamed onto its name only after its data is durable, so the name always holds the old or the new complete content"}
+	switch {
+	case c.Device == "" && !c.Mount.IsFUSE():
+		p = append(p, fmt.Sprintf("%s (%s) has no block device under it: a flush reaches no media; sure still flushes, but durability there means what %s makes of it (tmpfs: nothing survives a reboot)", c.Mount.MountPoint, c.Mount.FSType, c.Mount.FSType))
+	case c.Barrier == fsinfo.BarrierSyncFS:
+		p = append(p, fmt.Sprintf("files are written in batches: one syncfs of %s before the renames (the data reaches the media) and one after (the renames and new directories do); a file is reported durable only after the second", c.Mount.MountPoint))
+	case c.Mount.IsFUSE() && c.Device != "":
+		p = append(p, fmt.Sprintf("syncfs does not reach a FUSE server, so each file is flushed with fsync as it is written (in parallel), each changed directory after the renames, and at each barrier the block device %s itself is flushed, which is the flush that reaches the media even where the server ignores fsync", c.Device))
+	case c.Mount.IsFUSE():
+		p = append(p, "syncfs does not reach a FUSE server and no block device was found under this one: each file and directory is flushed with fsync, and durability rests on the server implementing fsync")
+	default:
+		p = append(p, "each file and each changed directory is flushed with fsync: "+c.BarrierReason)
+	}
+	p = append(p, "large files are written behind in 8 MiB windows (started, waited for, dropped from the page cache), so about two windows are dirty at any time whatever vm.dirty_ratio says, and progress counts only data the device has taken (L1)")
+	p = append(p, "a failed flush is final: the files it covers are reported as failed, their temporary files removed and their sources kept; sure never retries a failed flush, since a later success would not bring the lost writes back")
+	if c.Disk != nil {
+		switch {
+		case c.Disk.Transport == "loop":
+			p = append(p, fmt.Sprintf("sure eject %s flushes and unmounts it and detaches the loop device; its image file then holds everything reported durable", c.Disk.Path))
+		case c.Disk.Removable:
+			p = append(p, fmt.Sprintf("sure eject %s flushes, unmounts and powers the drive off so it can be pulled", c.Disk.Path))
+		default:
+			p = append(p, fmt.Sprintf("%s is not removable: sure writes here durably, but it is not a stick to eject", c.Disk.Path))
+		}
+	}
+	return p
+}
+
+// limits says what no software on this machine can promise here.
+func limits(c device.Chain) []string {
+	l := []string{
+		"a flush is a request: a drive (or USB bridge) that acknowledges a cache flush it did not perform loses the data on power loss anyway, and nothing on the host can tell; only a power-cut test of that very drive shows whether it keeps its word",
+		"reading back (verify) proves the drive returns the data, not that it left the drive's volatile cache: the read may be served from that cache",
+		"a drive pulled before sure prints its final line holds the files reported durable so far, not the others",
+	}
+	if c.Disk != nil && c.Disk.WriteCache == "write through" && c.Disk.Transport != "loop" {
+		l = append(l, fmt.Sprintf("%s reports no volatile write cache, so the kernel sends it no flush: that is the drive's own claim", c.Disk.Path))
+	}
+	return l
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "%s\n\n", r.Path)
+	fmt.Fprintln(w, "File system")
+	r.printFS(w, "  ")
+	fmt.Fprintf(w, "  barrier: %s: %s\n", r.Barrier, r.BarrierReason)
+	if r.Disk == nil && r.Server == nil {
+		fmt.Fprintf(w, "  (no block device is under %s: its flush reaches no media)\n", r.MountPoint)
+	}
+
+	fmt.Fprintln(w, "\nDevice chain")
+	r.printChain(w, "  ")
+
+	if r.Disk != nil {
+		fmt.Fprintln(w, "\nDrive cache")
+		printCache(w, "  ", r.Disk)
+	}
+
+	fmt.Fprintln(w, "\nWriteback")
+	if r.MountBDI != nil {
+		printBDI(w, "  ", "file system", r.MountBDI)
+	}
+	if r.DiskBDI != nil {
+		printBDI(w, "  ", r.Disk.Path, r.DiskBDI)
+	}
+	if r.Dirty != nil {
+		fmt.Fprintf(w, "  system now: %s dirty, %s under writeback (/proc/meminfo)\n", units.Bytes(r.Dirty.Dirty), units.Bytes(r.Dirty.Writeback))
+	}
+	if !r.DebugFS {
+		fmt.Fprintln(w, "  per-device dirty bytes: unknown, debugfs is not mounted (mount -t debugfs none /sys/kernel/debug)")
+	}
+
+	fmt.Fprintf(w, "\nKernel %s\n", r.Kernel.Release)
+	fmt.Fprintf(w, "  syncfs reports writeback errors (Linux 5.8): %s\n", yesNo(r.Kernel.SyncfsErrors, "without it sure flushes file by file"))
+	fmt.Fprintf(w, "  cachestat, dirty pages per file (Linux 6.5): %s\n", yesNo(r.Kernel.Cachestat, "progress cannot ask the kernel what is still dirty"))
+	fmt.Fprintf(w, "  bdi limits in bytes, strict_limit (Linux 6.2): %s\n", yesNo(r.Kernel.BDIBytes, "only ratios can be read"))
+
+	fmt.Fprintln(w, "\nWhat sure does here")
+	for _, s := range r.Plan {
+		fmt.Fprintf(w, "  - %s\n", s)
+	}
+	fmt.Fprintln(w, "\nWhat no software can promise")
+	for _, s := range r.Limits {
+		fmt.Fprintf(w, "  - %s\n", s)
+	}
+}
+
+func (r *report) printFS(w io.Writer, ind string) {
+	kind := r.FSType
+	if r.Kind != r.FSType {
+		kind = fmt.Sprintf("%s (%s)", r.Kind, r.FSType)
+	}
+	fmt.Fprintf(w, "%s%s is on %s: %s from %s, options %s\n", ind, r.Path, r.MountPoint, kind, r.Source, r.Options)
+	if r.Server != nil {
+		fmt.Fprintf(w, "%sFUSE server: pid %d, %s\n", ind, r.Server.PID, strings.Join(r.Server.Command, " "))
+	}
+}
+
+func (r *report) printChain(w io.Writer, ind string) {
+	steps := []string{fmt.Sprintf("%s (%s)", r.MountPoint, r.Kind)}
+	if r.Server != nil {
+		steps = append(steps, fmt.Sprintf("FUSE server %s (pid %d)", r.Server.Command[0], r.Server.PID))
+	}
+	if r.Partition != "" {
+		steps = append(steps, "partition "+r.Partition)
+	}
+	if r.Disk == nil {
+		fmt.Fprintf(w, "%s%s → no block device\n", ind, strings.Join(steps, " → "))
+		return
+	}
+	if r.Partition == "" {
+		steps = append(steps, r.Disk.Path+" (whole disk)")
+	} else {
+		steps = append(steps, "disk "+r.Disk.Path)
+	}
+	fmt.Fprintf(w, "%s%s\n", ind, strings.Join(steps, " → "))
+	d := r.Disk
+	var facts []string
+	facts = append(facts, units.Bytes(d.Size))
+	if d.Transport != "" {
+		facts = append(facts, "transport "+d.Transport)
+	}
+	if m := strings.TrimSpace(d.Vendor + " " + d.Model); m != "" {
+		facts = append(facts, m)
+	}
+	switch {
+	case d.Transport == "loop":
+		facts = append(facts, "removable (a loop device: sure treats it as a stick)")
+	case d.Removable:
+		facts = append(facts, "removable")
+	default:
+		facts = append(facts, "not removable")
+	}
+	if d.Rotational {
+		facts = append(facts, "rotational")
+	}
+	if d.ReadOnly {
+		facts = append(facts, "read-only")
+	}
+	if d.WriteCache != "" {
+		fua := "no FUA"
+		if d.FUA {
+			fua = "FUA"
+		}
+		facts = append(facts, fmt.Sprintf("write cache %q, %s", d.WriteCache, fua))
+	}
+	fmt.Fprintf(w, "%s%s: %s\n", ind, d.Path, strings.Join(facts, ", "))
+	if d.BackingFile != "" {
+		fmt.Fprintf(w, "%s%s reads and writes the file %s; a flush of %s becomes an fsync of that file\n", ind, d.Path, d.BackingFile, d.Path)
+		if r.Backing != nil {
+			r.Backing.printFS(w, ind+"  ")
+			r.Backing.printChain(w, ind+"  ")
+		}
+	}
+}
+
+func printCache(w io.Writer, ind string, d *device.Disk) {
+	fua := "no FUA"
+	if d.FUA {
+		fua = "FUA"
+	}
+	switch d.WriteCache {
+	case "write back":
+		fmt.Fprintf(w, "%s%s: write cache \"write back\", %s: the drive may acknowledge writes still in its volatile cache; sure sends a cache flush at each barrier (its fsync, syncfs or fsync of the device carries one)\n", ind, d.Path, fua)
+	case "write through":
+		fmt.Fprintf(w, "%s%s: write cache \"write through\", %s: the drive says a completed write is on the media, so no cache flush is needed (the kernel sends none)\n", ind, d.Path, fua)
+	default:
+		fmt.Fprintf(w, "%s%s: write cache mode unknown\n", ind, d.Path)
+	}
+	if d.Transport == "loop" {
+		fmt.Fprintf(w, "%s(a loop device's cache is the page cache of its backing file; its flush is an fsync of that file)\n", ind)
+	}
+}
+
+func printBDI(w io.Writer, ind, what string, b *device.BDI) {
+	strict := "off"
+	if b.StrictLimit {
+		strict = "on: its dirty pages are held to its own share even below the global limits"
+	}
+	fmt.Fprintf(w, "%sbdi %s (%s): max_ratio %d%%", ind, b.ID, what, b.MaxRatio)
+	if b.HasBytes {
+		fmt.Fprintf(w, ", max_bytes %s", units.Bytes(b.MaxBytes))
+	}
+	fmt.Fprintf(w, ", strict_limit %s\n", strict)
+	if b.Stats != nil {
+		fmt.Fprintf(w, "%s  now: %s under writeback, %s dirty (reclaimable), threshold %s (debugfs)\n", ind,
+			units.Bytes(b.Stats["BdiWriteback"]), units.Bytes(b.Stats["BdiReclaimable"]), units.Bytes(b.Stats["BdiDirtyThresh"]))
+	}
+}
+
+func yesNo(ok bool, without string) string {
+	if ok {
+		return "yes"
+	}
+	return "no: " + without
 }

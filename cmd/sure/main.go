@@ -115,5 +115,3 @@ func minArgs(n int, what string) cobra.PositionalArgs {
 		return nil
 	}
 }
-
-var errNotYet = errors.New("not built yet")

@@ -1,0 +1,225 @@
+package device
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/fsinfo"
+)
+
+// Trace follows path down to the media. A path on a file system without a
+// block device (tmpfs, a FUSE file system reading no device) yields a
+// Chain with Device empty, not an error: that too is an answer.
+func Trace(path string) (Chain, error) {
+	return trace(path, 0)
+}
+
+// maxDepth bounds loop devices stacked on files on loop devices.
+const maxDepth = 8
+
+func trace(path string, depth int) (Chain, error) {
+	m, err := fsinfo.ForPath(path)
+	if err != nil {
+		return Chain{}, err
+	}
+	c := Chain{Path: path, Mount: m, Kind: fsinfo.Kind(m)}
+	c.Barrier, c.BarrierReason = fsinfo.BarrierFor(m)
+	if m.IsFUSE() {
+		c.Server = fuseServer(m.MountPoint)
+	}
+	// fuseblk mounts name their bdi after the block device, with a
+	// suffix, so that it does not clash with the device's own.
+	id := fmt.Sprintf("%d:%d", m.Major, m.Minor)
+	if m.FSType == "fuseblk" {
+		id += "-fuseblk"
+	}
+	if b, err := readBDI(id); err == nil {
+		c.MountBDI = &b
+	}
+	dev, ok := mountDev(m)
+	if !ok {
+		return c, nil
+	}
+	name, err := sysName(dev)
+	if err != nil {
+		return c, nil
+	}
+	c.Device = "/dev/" + name
+	d, p, err := resolve(c.Device)
+	if err != nil {
+		return c, err
+	}
+	c.Disk = &d
+	if p != nil {
+		c.Partition = p
+	}
+	if b, err := ReadBDI(d.Major, d.Minor); err == nil {
+		c.DiskBDI = &b
+		if c.MountBDI != nil && c.MountBDI.ID == b.ID {
+			c.MountBDI = nil
+		}
+	}
+	if d.BackingFile != "" && depth < maxDepth {
+		if _, err := os.Stat(d.BackingFile); err == nil {
+			if b, err := trace(d.BackingFile, depth+1); err == nil {
+				c.Backing = &b
+			}
+		}
+	}
+	return c, nil
+}
+
+// fuseServer finds the process serving the FUSE mount at dir: one that
+// holds /dev/fuse open and names dir among its arguments.
+func fuseServer(dir string) *Process {
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		args := cmdline(pid)
+		if !namesDir(pid, args, dir) || !holdsFUSE(pid) {
+			continue
+		}
+		return &Process{PID: pid, Command: args}
+	}
+	return nil
+}
+
+func cmdline(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+}
+
+func namesDir(pid int, args []string, dir string) bool {
+	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	for _, a := range args {
+		if a == "" {
+			continue
+		}
+		if !filepath.IsAbs(a) {
+			a = filepath.Join(cwd, a)
+		}
+		if filepath.Clean(a) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func holdsFUSE(pid int) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if t, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && t == "/dev/fuse" {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadBDI reads the writeback control of device major:minor.
+func ReadBDI(major, minor uint32) (BDI, error) {
+	return readBDI(fmt.Sprintf("%d:%d", major, minor))
+}
+
+func readBDI(id string) (BDI, error) {
+	dir := filepath.Join("/sys/class/bdi", id)
+	if _, err := os.Stat(dir); err != nil {
+		return BDI{}, err
+	}
+	b := BDI{
+		ID:           id,
+		StrictLimit:  readInt(dir, "strict_limit") != 0,
+		MaxRatio:     int(readInt(dir, "max_ratio")),
+		MinRatio:     int(readInt(dir, "min_ratio")),
+		ReadAheadKB:  readInt(dir, "read_ahead_kb"),
+		StableWrites: readInt(dir, "stable_pages_required") != 0,
+	}
+	if s := readStr(dir, "max_bytes"); s != "" {
+		b.HasBytes = true
+		b.MaxBytes = readInt(dir, "max_bytes")
+		b.MinBytes = readInt(dir, "min_bytes")
+	}
+	b.Stats = readBDIStats(filepath.Join("/sys/kernel/debug/bdi", id, "stats"))
+	return b, nil
+}
+
+// readBDIStats parses lines such as "BdiWriteback:   12 kB" and
+// "b_dirty: 3"; sizes in kB become bytes, rates in kBps bytes per second.
+func readBDIStats(path string) map[string]int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	stats := map[string]int64{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		k, v, ok := strings.Cut(s.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		if len(fields) > 1 && (fields[1] == "kB" || fields[1] == "kBps") {
+			n *= 1024
+		}
+		stats[strings.TrimSpace(k)] = n
+	}
+	return stats
+}
+
+// SystemDirty reads Dirty and Writeback from /proc/meminfo.
+func SystemDirty() (Dirty, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return Dirty{}, err
+	}
+	defer f.Close()
+	var d Dirty
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		k, v, ok := strings.Cut(s.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(fields[0], 10, 64)
+		switch k {
+		case "Dirty":
+			d.Dirty = n * 1024
+		case "Writeback":
+			d.Writeback = n * 1024
+		}
+	}
+	if err := s.Err(); err != nil {
+		return Dirty{}, &os.PathError{Op: "read", Path: "/proc/meminfo", Err: err}
+	}
+	return d, nil
+}
+
+// DebugFSMounted reports whether per-device dirty counters can be read.
+func DebugFSMounted() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/kernel/debug", &st) == nil && st.Type == unix.DEBUGFS_MAGIC
+}

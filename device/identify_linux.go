@@ -1,0 +1,45 @@
+package device
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// identify names the file system on a block device: from its superblock
+// when this process may read the device, else from what udev recorded
+// (readable without root, but only where udev runs).
+func identify(path string, dev uint64) (fstype, label, uuid string) {
+	if f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		fstype, label, uuid = Probe(f)
+		f.Close()
+		if fstype != "" {
+			return fstype, label, uuid
+		}
+	}
+	f, err := os.Open(fmt.Sprintf("/run/udev/data/b%d:%d", unix.Major(dev), unix.Minor(dev)))
+	if err != nil {
+		return "", "", ""
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line, isEnv := strings.CutPrefix(s.Text(), "E:")
+		k, v, ok := strings.Cut(line, "=")
+		if !isEnv || !ok {
+			continue
+		}
+		switch k {
+		case "ID_FS_TYPE":
+			fstype = v
+		case "ID_FS_LABEL":
+			label = v
+		case "ID_FS_UUID":
+			uuid = v
+		}
+	}
+	return fstype, label, uuid
+}
