@@ -4,11 +4,14 @@
 package flush
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/sure-tools/sure/drivecache"
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 )
@@ -20,12 +23,94 @@ type Result struct {
 	Files   int    // files and directories flushed one by one (FUSE)
 	Err     error  // nil only when everything named by Method reached the media
 	Skipped bool   // nothing to flush there (a FUSE file system with no device under it)
+	// Recorded is nil when, after the flush, sure recorded that the drive
+	// held nothing unflushed (package drivecache, read by sure status);
+	// otherwise it says why no record was made.
+	Recorded error
+}
+
+// Sample is what a flush still has to write, taken while it runs.
+type Sample struct {
+	Mount     fsinfo.Mount
+	Dirty     int64  // bytes changed in RAM, not yet sent to the device
+	Writeback int64  // bytes sent, not yet acknowledged
+	Scope     string // what Dirty and Writeback count, in words
+	// Rate is how fast the drive has been writing, in bytes per second,
+	// from its own counters; 0 while unknown.
+	Rate    float64
+	Elapsed time.Duration
+}
+
+// ETA is how long the pending bytes take at the measured rate, 0 when
+// the rate is unknown.
+func (s Sample) ETA() time.Duration {
+	if s.Rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(s.Dirty+s.Writeback) / s.Rate * float64(time.Second))
+}
+
+// Options adds progress reports to a flush.
+type Options struct {
+	// Progress, if set, is called every Interval while a flush runs.
+	Progress func(Sample)
+	Interval time.Duration // 0 means one second
+}
+
+// watch runs flush, sampling the mount's pending bytes meanwhile.
+func (o Options) watch(m fsinfo.Mount, flush func() error) error {
+	if o.Progress == nil {
+		return flush()
+	}
+	every := o.Interval
+	if every <= 0 {
+		every = time.Second
+	}
+	done := make(chan error, 1)
+	go func() { done <- flush() }()
+	s := newSampler(m)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-t.C:
+			if smp, ok := s.sample(); ok {
+				o.Progress(smp)
+			}
+		}
+	}
+}
+
+// record notes, after a successful flush of m that began at start, that
+// its drive holds nothing unflushed. A failed cache flush of the drive is
+// an error of the flush; anything else only means no record.
+func record(m fsinfo.Mount, start time.Time) (recorded, err error) {
+	d, derr := drivecache.DiskFor(m)
+	if derr != nil {
+		return derr, nil
+	}
+	var ferr error
+	recorded = drivecache.MarkFlushed(d, start, func() error {
+		ferr = durable.SyncPath(d.Path)
+		return ferr
+	})
+	if ferr != nil && !errors.Is(ferr, fs.ErrPermission) {
+		return recorded, ferr
+	}
+	return recorded, nil
 }
 
 // Paths flushes the file system of each path once, however many of the
 // paths it holds. On a FUSE file system syncfs does not reach the server,
 // so every file and directory under the path is flushed on its own instead.
 func Paths(paths []string) []Result {
+	return PathsWith(paths, Options{})
+}
+
+// PathsWith is Paths with progress reports.
+func PathsWith(paths []string, o Options) []Result {
 	var out []Result
 	seen := map[string]bool{}
 	for _, p := range paths {
@@ -35,24 +120,37 @@ func Paths(paths []string) []Result {
 			continue
 		}
 		if m.IsFUSE() {
-			out = append(out, fuseTree(m, p))
+			out = append(out, fuseTree(m, p, o))
 			continue
 		}
 		if seen[m.MountPoint] {
 			continue
 		}
 		seen[m.MountPoint] = true
-		out = append(out, Result{Mount: m, Method: syncfsMethod(), Err: durable.SyncFS(p)})
+		start := time.Now()
+		r := Result{Mount: m, Method: syncfsMethod()}
+		r.Err = o.watch(m, func() error { return durable.SyncFS(p) })
+		if r.Err == nil {
+			r.Recorded, r.Err = record(m, start)
+		}
+		out = append(out, r)
 	}
 	return out
 }
 
 // fuseTree flushes a FUSE file system the only way that reaches its media:
 // every file and directory under root, then the block device under it.
-func fuseTree(m fsinfo.Mount, root string) Result {
-	n, err := tree(root)
+func fuseTree(m fsinfo.Mount, root string, o Options) Result {
+	start := time.Now()
+	var n int
+	err := o.watch(m, func() error {
+		var err error
+		n, err = tree(root)
+		return err
+	})
 	method := fmt.Sprintf("fsync of %d files and directories under %s (syncfs does not reach a FUSE server)", n, root)
-	if dev, ok := fsinfo.BackingDevice(m); ok {
+	dev, ok := fsinfo.BackingDevice(m)
+	if ok {
 		method += ", then of the device " + dev
 		if err == nil {
 			err = durable.SyncPath(dev)
@@ -60,7 +158,17 @@ func fuseTree(m fsinfo.Mount, root string) Result {
 	} else {
 		method += "; no block device found under it, so this rests on the server implementing fsync"
 	}
-	return Result{Mount: m, Files: n, Err: err, Method: method}
+	r := Result{Mount: m, Files: n, Err: err, Method: method}
+	switch {
+	case !ok:
+		r.Recorded = errors.New("no block device under the FUSE server")
+	case err == nil && !sameDir(root, m.MountPoint):
+		// Files outside root were not flushed through the server.
+		r.Recorded = fmt.Errorf("only %s was flushed, not all of %s", root, m.MountPoint)
+	case err == nil:
+		r.Recorded, r.Err = record(m, start)
+	}
+	return r
 }
 
 // tree flushes every file and directory under root, children before their
@@ -98,4 +206,15 @@ func tree(root string) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+func sameDir(a, b string) bool {
+	ra, err1 := filepath.Abs(a)
+	rb, err2 := filepath.Abs(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	ra, err1 = filepath.EvalSymlinks(ra)
+	rb, err2 = filepath.EvalSymlinks(rb)
+	return err1 == nil && err2 == nil && ra == rb
 }

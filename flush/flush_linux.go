@@ -3,6 +3,7 @@ package flush
 import (
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
@@ -24,6 +25,12 @@ func syncfsMethod() string {
 // through its device, since syncfs never reaches its server; one with no
 // device under it holds nothing a flush could save and is only listed.
 func All() []Result {
+	return AllWith(Options{})
+}
+
+// AllWith is All with progress reports.
+func AllWith(o Options) []Result {
+	start := time.Now()
 	unix.Sync()
 	ms, err := fsinfo.Mounts()
 	if err != nil {
@@ -43,10 +50,15 @@ func All() []Result {
 					Method: "not flushed: a FUSE file system with no block device under it"})
 				continue
 			}
-			out = append(out, fuseTree(m, m.MountPoint))
+			out = append(out, fuseTree(m, m.MountPoint, o))
 			continue
 		}
-		out = append(out, Result{Mount: m, Method: syncfsMethod(), Err: syncMount(m.MountPoint)})
+		r := Result{Mount: m, Method: syncfsMethod()}
+		r.Err = o.watch(m, func() error { return syncMount(m.MountPoint) })
+		if r.Err == nil {
+			r.Recorded, r.Err = record(m, start)
+		}
+		out = append(out, r)
 	}
 	return out
 }

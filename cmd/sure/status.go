@@ -1,10 +1,203 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
 
-// newStatus is a placeholder until the command is built.
+	"github.com/spf13/cobra"
+
+	"github.com/sure-tools/sure/drivecache"
+	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/units"
+	"github.com/sure-tools/sure/pagecache"
+)
+
 func newStatus() *cobra.Command {
-	return &cobra.Command{Use: "status", Hidden: true, RunE: func(*cobra.Command, []string) error {
-		return usageError{errNotYet}
-	}}
+	return &cobra.Command{
+		Use:   "status PATH...",
+		Short: "Show what is not yet on the media, and whether the device can be pulled",
+		Long: `For each PATH (a file or a tree), show the bytes the kernel holds for it in
+RAM: cached, dirty (not yet sent to the device) and under writeback (sent,
+not yet acknowledged), from cachestat(2) (Linux 6.5 and newer). Then the
+same for the whole file system holding PATH, and the answer to "can I pull
+it now?".
+
+The answer is yes only when all of these hold:
+  - nothing of the file system is dirty or under writeback: every file on it
+    and its block device are read with cachestat (the kernel's per-device
+    figures in debugfs, shown where debugfs is mounted, are approximate and
+    only shown);
+  - 'sure sync' (or 'sure eject') flushed the drive's cache in this boot,
+    and the drive has completed no write since (its write counter in
+    /sys/block/DISK/stat is what it was right after that flush): a write
+    the kernel finished may still sit in the drive's volatile cache, which
+    no kernel figure shows;
+  - nothing on the file system changed after that flush began (no change
+    time is newer), since a change may still wait in the file system's
+    journal without a dirty page.
+Otherwise the answer says what to run first: 'sure sync PATH' or 'sure eject'.
+sure never mounts debugfs itself.
+
+Exit status: 0 when the device can be pulled, 1 when it cannot or when sure
+cannot tell, 2 for usage errors.`,
+		Args: minArgs(1, "needs a path"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := cmd.OutOrStdout()
+			safe := true
+			seen := map[string]bool{}
+			for _, p := range args {
+				ok, err := status(w, p, seen)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "sure: status: %v\n", err)
+					safe = false
+					continue
+				}
+				safe = safe && ok
+			}
+			if !safe {
+				return exitError{exitFailed}
+			}
+			return nil
+		},
+	}
+}
+
+// status prints the figures of path and, once per file system, the
+// answer to "can I pull it now?". ok is that answer.
+func status(w io.Writer, path string, seen map[string]bool) (ok bool, err error) {
+	m, err := fsinfo.ForPath(path)
+	if err != nil {
+		return false, err
+	}
+	t, err := pagecache.TreeOf(path)
+	if errors.Is(err, pagecache.ErrNoCachestat) || errors.Is(err, pagecache.ErrUnsupported) {
+		fmt.Fprintf(w, "%s: %s\n", path, pagecache.Explain(err))
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(w, "%s: %s in %s: %s\n", path, figures(t.Stat), plural(t.Files, "file"), unreadable(t))
+	if seen[m.MountPoint] {
+		return true, nil // answered with the path before it
+	}
+	seen[m.MountPoint] = true
+	v := judge(m, t, path)
+	for _, l := range v.lines {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintf(w, "can I pull it now? %s\n", v.answer)
+	return v.safe, nil
+}
+
+func figures(s pagecache.Stat) string {
+	return fmt.Sprintf("%s dirty, %s under writeback, %s cached", units.Bytes(s.Dirty), units.Bytes(s.Writeback), units.Bytes(s.Cached))
+}
+
+func unreadable(t pagecache.Tree) string {
+	if t.Unreadable == 0 {
+		return "all read"
+	}
+	return fmt.Sprintf("%s could not be read (%v), so these are lower bounds", plural(t.Unreadable, "file"), t.FirstErr)
+}
+
+type verdict struct {
+	lines  []string
+	answer string
+	safe   bool
+}
+
+// judge decides whether the file system m can be pulled. t is the tree of
+// path, reused when path is the mount point.
+func judge(m fsinfo.Mount, t pagecache.Tree, path string) verdict {
+	var v verdict
+	where := fmt.Sprintf("%s (%s on %s)", m.MountPoint, m.FSType, m.Source)
+	var doubts []string
+
+	// The whole file system: every file on it, and the device's own page
+	// cache (metadata buffers; a FUSE server's writes).
+	whole := t
+	if abs, err := absClean(path); err != nil || abs != m.MountPoint {
+		var err error
+		whole, err = pagecache.TreeOf(m.MountPoint)
+		if err != nil {
+			return verdict{answer: "cannot tell: " + pagecache.Explain(err) + flushFirst(m)}
+		}
+	}
+	if whole.Unreadable > 0 {
+		doubts = append(doubts, fmt.Sprintf("%s on it could not be read (%v)", plural(whole.Unreadable, "file"), whole.FirstErr))
+	}
+	fsStat := whole.Stat
+	sources := []string{"cachestat of every file under " + m.MountPoint}
+	disk, diskErr := drivecache.DiskFor(m)
+	if diskErr == nil {
+		ds, err := pagecache.Device(disk.Path)
+		if err == nil {
+			fsStat.Add(ds)
+			sources = append(sources, "of "+disk.Path)
+		} else {
+			doubts = append(doubts, fmt.Sprintf("the page cache of %s cannot be read (%v)", disk.Path, err))
+		}
+	}
+	v.lines = append(v.lines, fmt.Sprintf("%s: %s dirty, %s under writeback (%s)", where,
+		units.Bytes(fsStat.Dirty), units.Bytes(fsStat.Writeback), strings.Join(sources, ", ")))
+	// The bdi figures are approximate (see pagecache.BDI): shown, never
+	// judged by.
+	var bdi []string
+	for _, n := range pagecache.BDINames(m) {
+		if b, err := pagecache.BDIStats(n); err == nil {
+			bdi = append(bdi, fmt.Sprintf("bdi %s: about %s dirty, %s under writeback, %d dirty inodes", n, units.Bytes(b.Dirty), units.Bytes(b.Writeback), b.DirtyInodes))
+		}
+	}
+	if len(bdi) > 0 {
+		v.lines = append(v.lines, strings.Join(bdi, "; ")+" (debugfs, approximate)")
+	}
+	if sys, err := pagecache.Meminfo(); err == nil {
+		v.lines = append(v.lines, fmt.Sprintf("whole system: %s dirty, %s under writeback (/proc/meminfo)", units.Bytes(sys.Dirty), units.Bytes(sys.Writeback)))
+	}
+
+	switch {
+	case fsStat.Pending() > 0:
+		v.answer = fmt.Sprintf("no: %s is not yet on the device%s", units.Bytes(fsStat.Pending()), flushFirst(m))
+		return v
+	case diskErr != nil:
+		v.answer = fmt.Sprintf("cannot tell: %v%s", diskErr, flushFirst(m))
+		return v
+	}
+	state, rec, err := drivecache.Check(disk)
+	switch {
+	case err != nil:
+		v.answer = fmt.Sprintf("cannot tell: %v%s", err, flushFirst(m))
+	case state == drivecache.Unknown:
+		v.answer = "flush first: sure has not flushed " + disk.Path + " since it appeared, so written data may still be in the drive's volatile cache" + flushFirst(m)
+	case state == drivecache.WrittenSince:
+		v.answer = "no: " + disk.Path + " completed writes after its last flush; they may still be in the drive's volatile cache" + flushFirst(m)
+	// Change times lag the clock by up to a tick: a change right after the
+	// flush began may carry a time a little before it.
+	case whole.NewestC.After(rec.Start.Add(-pagecache.CtimeSlack())):
+		v.answer = fmt.Sprintf("flush first: something on %s changed at %s, after the last flush began at %s%s",
+			m.MountPoint, whole.NewestC.Format("15:04:05.000"), rec.Start.Format("15:04:05.000"), flushFirst(m))
+	case len(doubts) > 0:
+		v.answer = "cannot tell: " + strings.Join(doubts, "; ") + flushFirst(m)
+	default:
+		v.answer = fmt.Sprintf("yes: nothing is dirty or under writeback, and %s has completed no write since sure flushed its cache at %s",
+			disk.Path, rec.Made.Format("15:04:05"))
+		v.safe = true
+	}
+	return v
+}
+
+func flushFirst(m fsinfo.Mount) string {
+	return fmt.Sprintf("; run 'sure sync %s' or 'sure eject'", m.MountPoint)
+}
+
+func absClean(p string) (string, error) {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(a)
 }

@@ -20,15 +20,22 @@ flushed on its own instead, then the block device under it. Without PATH,
 flush every file system backed by a device, each with its own syncfs (or,
 for FUSE sticks, file by file and through the device) so that an error
 names the file system.
+While a flush runs, the bytes still dirty and under writeback are shown
+draining, with the drive's write rate (from its own counters) and the time
+left at that rate; they count the device's backing-device figures where
+debugfs is mounted, else the whole system's (/proc/meminfo).
 A failed flush means data written there since the last flush may be lost;
 sure exits 1 and says where.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var results []flush.Result
+			view := newSyncView(cmd.ErrOrStderr(), quiet)
+			o := flush.Options{Progress: view.sample, Interval: view.interval}
 			if len(args) == 0 {
-				results = flush.All()
+				results = flush.AllWith(o)
 			} else {
-				results = flush.Paths(args)
+				results = flush.PathsWith(args, o)
 			}
+			view.stop()
 			failed := 0
 			for _, r := range results {
 				what := r.Mount.MountPoint

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// jsonStream writes --json events to stdout, one JSON object per line, in
+// the order they happened (docs/json.md is the schema). Each line is
+// written with one Write so a reader never sees half an event.
+type jsonStream struct {
+	mu  sync.Mutex
+	w   io.Writer
+	now func() time.Time
+}
+
+func newJSONStream(w io.Writer) *jsonStream {
+	return &jsonStream{w: w, now: time.Now}
+}
+
+// emit writes {"event": name, "time": ..., fields...}. fields is a struct
+// whose JSON form is an object; its keys follow event and time.
+func (j *jsonStream) emit(name string, fields any) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var b bytes.Buffer
+	b.WriteString(`{"event":`)
+	ev, _ := json.Marshal(name)
+	b.Write(ev)
+	b.WriteString(`,"time":`)
+	ts, _ := json.Marshal(j.now().UTC().Format(time.RFC3339Nano))
+	b.Write(ts)
+	if fields != nil {
+		f, err := json.Marshal(fields)
+		if err == nil && len(f) > 2 {
+			b.WriteByte(',')
+			b.Write(f[1 : len(f)-1])
+		}
+	}
+	b.WriteString("}\n")
+	j.w.Write(b.Bytes())
+}
+
+// The events' fields. Paths are as the user gave them, joined with the
+// names found below them, like -v's lines.
+
+type jsonStarted struct {
+	Command string   `json:"command"`
+	Sources []string `json:"sources"`
+	Dest    string   `json:"dest"`
+	// Files and Bytes: the regular files and bytes the job plans to copy,
+	// absent when the copier did not count them before starting.
+	Files *int   `json:"files,omitempty"`
+	Bytes *int64 `json:"bytes,omitempty"`
+}
+
+type jsonCopying struct {
+	Src  string `json:"src"`
+	Dst  string `json:"dst"`
+	Size int64  `json:"size"`
+}
+
+type jsonOnDevice struct {
+	Path          string `json:"path"`
+	Bytes         int64  `json:"bytes"`           // more bytes of path now on the device
+	FileOnDevice  int64  `json:"file_on_device"`  // bytes of path on the device so far
+	TotalOnDevice int64  `json:"total_on_device"` // bytes of the whole job on the device so far
+}
+
+type jsonFlushing struct {
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+type jsonFile struct {
+	Src   string `json:"src"`
+	Dst   string `json:"dst"`
+	Bytes int64  `json:"bytes"`
+}
+
+type jsonSkipped struct {
+	Src    string `json:"src"`
+	Dst    string `json:"dst"`
+	Reason string `json:"reason"`
+}
+
+type jsonError struct {
+	Src   string `json:"src,omitempty"`
+	Dst   string `json:"dst,omitempty"`
+	Error string `json:"error"`
+}
+
+type jsonFinished struct {
+	// Level is the guarantee every file counted in Files reached:
+	// "verified", "durable", or "none" when no file reached durable.
+	Level       string `json:"level"`
+	Files       int    `json:"files"`
+	Bytes       int64  `json:"bytes"`
+	Failed      int    `json:"failed"`
+	Skipped     int    `json:"skipped"`
+	UpToDate    int    `json:"up_to_date"`
+	Verified    int    `json:"verified"`
+	Mismatched  int    `json:"mismatched"`
+	Interrupted bool   `json:"interrupted"`
+	ExitCode    int    `json:"exit_code"`
+	DestMount   string `json:"dest_mount,omitempty"`
+	FSType      string `json:"fs_type,omitempty"`
+	Barrier     string `json:"barrier,omitempty"`
+}

@@ -1,0 +1,457 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/sure-tools/sure/copier"
+	"github.com/sure-tools/sure/internal/quote"
+	"github.com/sure-tools/sure/internal/units"
+)
+
+// ui is the front end of a copy or a move: it hears the copier's events
+// and tells people (a bar on a terminal, occasional lines otherwise, -v
+// lines on stdout) and scripts (--json on stdout). Every figure it shows
+// names its level: bytes "on device" count L1 (writeback finished), files
+// "durable" count L2.
+type ui struct {
+	mu      sync.Mutex
+	verb    string
+	out     io.Writer
+	err     io.Writer
+	rep     *cpReporter // prints -v lines and failures, through the view
+	json    *jsonStream // nil without --json
+	view    progressView
+	started bool
+	srcs    []string
+	dest    string
+
+	st       progressState
+	fileOn   map[string]int64 // bytes on device per file being copied
+	verified int
+	mismatch int
+}
+
+// progressState is what a progress view draws.
+type progressState struct {
+	planned      bool
+	files        int   // planned regular files
+	bytes        int64 // planned bytes
+	onDevice     int64 // L1
+	durableFiles int   // L2
+	durableBytes int64
+	current      string // the file last started
+	flushing     bool
+	rate         rateMeter
+}
+
+// progressView draws progress on stderr.
+type progressView interface {
+	update(s *progressState)
+	// line prints one line (an error) without tearing the drawing.
+	line(s string)
+	// stop ends the drawing for good; what is printed after it stands
+	// on its own lines.
+	stop()
+}
+
+func newUI(cmd *cobra.Command, verb string, args []string, verbose, quiet bool) *ui {
+	u := &ui{verb: verb, out: cmd.OutOrStdout(), err: cmd.ErrOrStderr(),
+		srcs: args[:len(args)-1], dest: args[len(args)-1], fileOn: map[string]int64{}}
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+		u.json = newJSONStream(u.out)
+		// stdout carries the events; -v lines would break the stream.
+		verbose = false
+	}
+	switch {
+	case quiet || u.json != nil:
+		u.view = lineView{w: u.err}
+	case canDraw(u.err):
+		u.view = newBarView(u.err, os.Getenv("NO_COLOR") == "")
+	default:
+		u.view = &plainView{w: u.err, verb: verb, every: 10 * time.Second, last: time.Now()}
+	}
+	u.rep = &cpReporter{out: lineFunc(u.outLine), err: lineFunc(func(s string) { u.view.line(s) }),
+		verbose: verbose, verb: verb}
+	return u
+}
+
+// lineFunc is a writer that hands each line, without its newline, to a
+// function: the cpReporter's lines reach the terminal around the bar.
+type lineFunc func(string)
+
+func (f lineFunc) Write(p []byte) (int, error) {
+	for _, l := range strings.SplitAfter(string(p), "\n") {
+		if l != "" {
+			f(strings.TrimSuffix(l, "\n"))
+		}
+	}
+	return len(p), nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// canDraw: w is a terminal wide enough for a bar, one that understands
+// cursor movement.
+func canDraw(w io.Writer) bool {
+	if !isTerminal(w) || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	width, _, err := term.GetSize(int(w.(*os.File).Fd()))
+	return err == nil && width >= 40
+}
+
+// start emits the started event once, before any other.
+func (u *ui) start() {
+	if u.started || u.json == nil {
+		u.started = true
+		return
+	}
+	u.started = true
+	ev := jsonStarted{Command: u.verb, Sources: u.srcs, Dest: u.dest}
+	if u.st.planned {
+		files, bytes := u.st.files, u.st.bytes
+		ev.Files, ev.Bytes = &files, &bytes
+	}
+	u.json.emit("started", ev)
+}
+
+func (u *ui) Planned(files int, bytes int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.st.planned, u.st.files, u.st.bytes = true, files, bytes
+	u.start()
+	u.view.update(&u.st)
+}
+
+func (u *ui) Copying(src, dst string, size int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.start()
+	u.st.current, u.st.flushing = dst, false
+	u.fileOn[dst] = 0
+	if u.json != nil {
+		u.json.emit("copying", jsonCopying{Src: src, Dst: dst, Size: size})
+	}
+	u.view.update(&u.st)
+}
+
+func (u *ui) OnDevice(dst string, n int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.start()
+	u.st.onDevice += n
+	u.st.rate.add(u.st.onDevice, time.Now())
+	u.fileOn[dst] += n
+	if u.json != nil {
+		u.json.emit("on_device", jsonOnDevice{Path: dst, Bytes: n, FileOnDevice: u.fileOn[dst], TotalOnDevice: u.st.onDevice})
+	}
+	u.view.update(&u.st)
+}
+
+func (u *ui) Flushing(files int, bytes int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.start()
+	u.st.flushing = true
+	if u.json != nil {
+		u.json.emit("flushing", jsonFlushing{Files: files, Bytes: bytes})
+	}
+	u.view.update(&u.st)
+}
+
+func (u *ui) Durable(src, dst string, size int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.start()
+	delete(u.fileOn, dst)
+	u.st.durableFiles++
+	u.st.durableBytes += size
+	u.rep.Durable(src, dst, size)
+	if u.json != nil {
+		u.json.emit("durable", jsonFile{Src: src, Dst: dst, Bytes: size})
+	}
+	u.view.update(&u.st)
+}
+
+func (u *ui) Skipped(src, dst, why string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.start()
+	u.rep.Skipped(src, dst, why)
+	if u.json != nil {
+		u.json.emit("skipped", jsonSkipped{Src: src, Dst: dst, Reason: why})
+	}
+}
+
+func (u *ui) Failed(src, dst string, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.start()
+	delete(u.fileOn, dst)
+	u.rep.Failed(src, dst, err)
+	if u.json != nil {
+		u.json.emit("error", jsonError{Src: src, Dst: dst, Error: failureText(src, dst, err)})
+	}
+}
+
+func (u *ui) Verified(src, dst string, size int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.start()
+	u.verified++
+	if u.json != nil {
+		u.json.emit("verified", jsonFile{Src: src, Dst: dst, Bytes: size})
+	}
+}
+
+func (u *ui) Mismatch(src, dst string, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.start()
+	u.mismatch++
+	u.view.line(fmt.Sprintf("sure: %s: %s does not match %s as read back: %s", u.verb, quote.Name(dst), quote.Name(src), quote.Text(err.Error())))
+	if u.json != nil {
+		u.json.emit("mismatch", jsonError{Src: src, Dst: dst, Error: err.Error()})
+	}
+}
+
+// outLine prints a line of stdout (-v). When stdout is the terminal the
+// bar is drawn on, the line goes above the bar instead of through it.
+func (u *ui) outLine(s string) {
+	if b, ok := u.view.(*barView); ok && !b.done && isTerminal(u.out) {
+		b.line(s)
+		return
+	}
+	fmt.Fprintln(u.out, s)
+}
+
+// stop ends the progress drawing; the summary follows on stderr.
+func (u *ui) stop() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.view.stop()
+}
+
+// finished emits the last event of the stream, with the exit code sure
+// is about to return. cause is the job's error when it never ran
+// (refused, usage), so the stream says why.
+func (u *ui) finished(s copier.Summary, code int, cause error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.json == nil {
+		return
+	}
+	u.start()
+	if cause != nil {
+		u.json.emit("error", jsonError{Error: cause.Error()})
+	}
+	level := "durable"
+	switch {
+	case code == exitUsage || cause != nil:
+		level = "none"
+	case s.Files == 0 && s.UpToDate == 0 && (s.Failed > 0 || s.Interrupted):
+		level = "none"
+	case s.Files > 0 && u.verified == s.Files && u.mismatch == 0:
+		level = "verified"
+	}
+	u.json.emit("finished", jsonFinished{
+		Level: level, Files: s.Files, Bytes: s.Bytes, Failed: s.Failed, Skipped: s.Skipped,
+		UpToDate: s.UpToDate, Verified: u.verified, Mismatched: u.mismatch, Interrupted: s.Interrupted,
+		ExitCode: code, DestMount: s.Dest.MountPoint, FSType: s.Dest.FSType, Barrier: barrierName(s),
+	})
+}
+
+func barrierName(s copier.Summary) string {
+	if s.Dest.MountPoint == "" {
+		return ""
+	}
+	return s.Barrier.String()
+}
+
+// rateMeter measures bytes per second from a growing count, smoothed so
+// that one slow window does not swing the estimate.
+type rateMeter struct {
+	t0   time.Time
+	n0   int64
+	rate float64
+}
+
+func (r *rateMeter) add(total int64, now time.Time) {
+	if r.t0.IsZero() {
+		r.t0, r.n0 = now, total
+		return
+	}
+	dt := now.Sub(r.t0).Seconds()
+	if dt < 0.5 {
+		return
+	}
+	v := float64(total-r.n0) / dt
+	if r.rate == 0 {
+		r.rate = v
+	} else {
+		r.rate = 0.7*r.rate + 0.3*v
+	}
+	r.t0, r.n0 = now, total
+}
+
+// eta is the time the rest takes at the measured rate; ok is false while
+// no rate is known.
+func (s *progressState) eta() (time.Duration, bool) {
+	if !s.planned || s.rate.rate <= 0 {
+		return 0, false
+	}
+	left := max(s.bytes-s.onDevice, 0)
+	return time.Duration(float64(left) / s.rate.rate * float64(time.Second)).Round(time.Second), true
+}
+
+// text is the progress in words, for the plain view and the bar's tail.
+func (s *progressState) counts() string {
+	on := units.Bytes(s.onDevice)
+	if s.planned {
+		on += " of " + units.Bytes(s.bytes)
+	}
+	on += " on device"
+	if s.rate.rate > 0 {
+		on += fmt.Sprintf(", %s/s", units.Bytes(int64(s.rate.rate)))
+	}
+	if d, ok := s.eta(); ok {
+		on += fmt.Sprintf(", %s left", d)
+	}
+	files := fmt.Sprintf("%d", s.durableFiles)
+	if s.planned {
+		files += fmt.Sprintf(" of %d", s.files)
+	}
+	return on + "; " + files + " files durable"
+}
+
+// lineView draws nothing; errors still go out (-q, --json).
+type lineView struct{ w io.Writer }
+
+func (v lineView) update(*progressState) {}
+func (v lineView) line(s string)         { fmt.Fprintln(v.w, s) }
+func (v lineView) stop()                 {}
+
+// plainView prints a line now and then where stderr is not a terminal (a
+// log, a pipe): no escapes, no more than one line per interval.
+type plainView struct {
+	w     io.Writer
+	verb  string
+	every time.Duration
+	last  time.Time
+	done  bool
+}
+
+func (v *plainView) update(s *progressState) {
+	if v.done || time.Since(v.last) < v.every {
+		return
+	}
+	v.last = time.Now()
+	if s.flushing {
+		fmt.Fprintf(v.w, "sure: %s: %s; flushing the device cache\n", v.verb, s.counts())
+		return
+	}
+	fmt.Fprintf(v.w, "sure: %s: %s; copying '%s'\n", v.verb, s.counts(), s.current)
+}
+
+func (v *plainView) line(s string) { fmt.Fprintln(v.w, s) }
+
+func (v *plainView) stop() { v.done = true }
+
+// barView is the terminal's progress bar (mpb). Its decorators read a
+// copy of the state taken under the ui's lock.
+type barView struct {
+	w     io.Writer
+	p     *mpb.Progress
+	bar   *mpb.Bar
+	color bool
+	mu    sync.Mutex
+	s     progressState
+	total int64
+	done  bool
+}
+
+func newBarView(w io.Writer, color bool) *barView {
+	v := &barView{w: w, color: color}
+	v.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond))
+	v.bar = v.p.New(0, mpb.BarStyle(),
+		mpb.PrependDecorators(decor.Any(v.phase, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.Any(v.tail)),
+	)
+	return v
+}
+
+func (v *barView) phase(decor.Statistics) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	p, c := "on device", "\x1b[36m"
+	switch {
+	case v.done:
+		p, c = "finished", "\x1b[32m"
+	case v.s.flushing:
+		p, c = "flushing the device cache", "\x1b[33m"
+	}
+	if v.color {
+		return c + p + "\x1b[0m"
+	}
+	return p
+}
+
+func (v *barView) tail(decor.Statistics) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	t := v.s.counts()
+	if v.s.current != "" && !v.s.flushing && !v.done {
+		t += "; " + filepath.Base(v.s.current)
+	}
+	return t
+}
+
+func (v *barView) update(s *progressState) {
+	if v.done {
+		return
+	}
+	v.mu.Lock()
+	v.s = *s
+	v.mu.Unlock()
+	if s.planned && s.bytes != v.total {
+		v.total = s.bytes
+		v.bar.SetTotal(s.bytes, false)
+	}
+	v.bar.SetCurrent(s.onDevice)
+}
+
+func (v *barView) line(s string) {
+	if v.done {
+		fmt.Fprintln(v.w, s)
+		return
+	}
+	// Printed above the bar at its next refresh.
+	fmt.Fprintln(v.p, s)
+}
+
+func (v *barView) stop() {
+	if v.done {
+		return
+	}
+	v.mu.Lock()
+	v.done = true
+	v.mu.Unlock()
+	// The bar ends where the bytes on the device got, never at a total
+	// they did not reach.
+	v.bar.SetTotal(-1, true)
+	v.p.Wait()
+}

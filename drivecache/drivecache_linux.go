@@ -1,0 +1,214 @@
+package drivecache
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/fsinfo"
+)
+
+// DiskFor finds the whole disk under the file system mounted as m: the
+// disk of its device, or for a FUSE file system the disk under its
+// server. Btrfs reports an anonymous device number; its source names the
+// device.
+func DiskFor(m fsinfo.Mount) (Disk, error) {
+	if m.IsFUSE() {
+		dev, ok := fsinfo.BackingDevice(m)
+		if !ok {
+			return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("FUSE file system with no block device under it")}
+		}
+		return diskOfPath(dev)
+	}
+	if d, err := diskOfSys(fmt.Sprintf("/sys/dev/block/%d:%d", m.Major, m.Minor)); err == nil {
+		return d, nil
+	}
+	if strings.HasPrefix(m.Source, "/dev/") {
+		return diskOfPath(m.Source)
+	}
+	return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("no block device under it (%s)", m.FSType)}
+}
+
+func diskOfPath(dev string) (Disk, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		return Disk{}, &os.PathError{Op: "stat", Path: dev, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return Disk{}, &os.PathError{Op: "find disk", Path: dev, Err: fmt.Errorf("not a block device")}
+	}
+	return diskOfSys(fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)))
+}
+
+// diskOfSys resolves a /sys/dev/block entry to its whole disk: writes and
+// flushes are both counted there (a flush only there).
+func diskOfSys(sys string) (Disk, error) {
+	real, err := filepath.EvalSymlinks(sys)
+	if err != nil {
+		return Disk{}, err
+	}
+	if _, err := os.Stat(filepath.Join(real, "partition")); err == nil {
+		real = filepath.Dir(real)
+	}
+	dev, err := os.ReadFile(filepath.Join(real, "dev"))
+	if err != nil {
+		return Disk{}, err
+	}
+	d := Disk{Dev: strings.TrimSpace(string(dev)), Name: filepath.Base(real)}
+	d.Path = "/dev/" + d.Name
+	if b, err := os.ReadFile(filepath.Join(real, "diskseq")); err == nil {
+		d.DiskSeq = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile(filepath.Join(real, "queue", "write_cache")); err == nil {
+		d.WriteThrough = strings.TrimSpace(string(b)) == "write through"
+	}
+	return d, nil
+}
+
+// Read reads the disk's counters from /sys/dev/block/MAJ:MIN/stat
+// (Documentation/block/stat.rst: field 5 write I/Os, 7 write sectors, 16
+// flush I/Os).
+func Read(d Disk) (Counters, error) {
+	path := filepath.Join("/sys/dev/block", d.Dev, "stat")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Counters{}, err
+	}
+	return parseStat(path, string(b))
+}
+
+func parseStat(path, s string) (Counters, error) {
+	f := strings.Fields(s)
+	if len(f) < 7 {
+		return Counters{}, &os.PathError{Op: "parse", Path: path, Err: fmt.Errorf("%d fields, want at least 7", len(f))}
+	}
+	n := func(i int) uint64 { v, _ := strconv.ParseUint(f[i], 10, 64); return v }
+	c := Counters{Writes: n(4), WriteSectors: n(6)}
+	if len(f) >= 17 {
+		c.Flushes, c.HasFlushes = n(15), true
+	}
+	return c, nil
+}
+
+func recordDir() (string, error) {
+	if os.Geteuid() == 0 {
+		return "/run/sure/flushed", nil
+	}
+	// Only a directory that is the user's own: a record another user
+	// could write would let them make sure say "safe".
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		return filepath.Join(x, "sure", "flushed"), nil
+	}
+	return "", fmt.Errorf("no runtime directory to keep flush records in ($XDG_RUNTIME_DIR is not set)")
+}
+
+func bootID() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b))
+}
+
+func recordPath(d Disk) (string, error) {
+	dir, err := recordDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, d.Dev), nil
+}
+
+// MarkFlushed is called right after a flush of the disk's file system
+// succeeded that started at start. It reads the counters, flushes the
+// drive's cache once more with flushDrive (which must send a cache flush
+// and fail if it fails), reads them again, and records them when no write
+// completed in between: every write counted then was completed before a
+// flush that succeeded.
+func MarkFlushed(d Disk, start time.Time, flushDrive func() error) error {
+	before, err := Read(d)
+	if err != nil {
+		return err
+	}
+	if err := flushDrive(); err != nil {
+		return err
+	}
+	after, err := Read(d)
+	if err != nil {
+		return err
+	}
+	// Sectors, not requests: the kernel counts an empty cache flush as a
+	// write request too.
+	if after.WriteSectors != before.WriteSectors {
+		return ErrNotRecorded
+	}
+	// Proof that the flush reached the drive, where the kernel counts
+	// flushes and the drive has a cache to flush.
+	if after.HasFlushes && !d.WriteThrough && after.Flushes == before.Flushes {
+		return fmt.Errorf("%s: no cache flush reached the drive: %w", d.Path, ErrNotRecorded)
+	}
+	r := Record{BootID: bootID(), DiskSeq: d.DiskSeq, Writes: after.Writes,
+		WriteSectors: after.WriteSectors, Flushes: after.Flushes, Start: start, Made: time.Now()}
+	return save(d, r)
+}
+
+func save(d Disk, r Record) error {
+	path, err := recordPath(d)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(r)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// Last returns the disk's record, if one was made in this boot for the
+// medium the device number now holds.
+func Last(d Disk) (Record, bool) {
+	path, err := recordPath(d)
+	if err != nil {
+		return Record{}, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Record{}, false
+	}
+	var r Record
+	if json.Unmarshal(b, &r) != nil || r.BootID != bootID() || r.DiskSeq != d.DiskSeq {
+		return Record{}, false
+	}
+	return r, true
+}
+
+// Check compares the disk's counters now with its last record.
+func Check(d Disk) (State, Record, error) {
+	r, ok := Last(d)
+	if !ok {
+		return Unknown, r, nil
+	}
+	c, err := Read(d)
+	if err != nil {
+		return Unknown, r, err
+	}
+	// Counters only grow while the device lives; smaller ones mean
+	// another device under the same number.
+	if c.Writes < r.Writes || c.WriteSectors < r.WriteSectors {
+		return Unknown, r, nil
+	}
+	if c.WriteSectors != r.WriteSectors {
+		return WrittenSince, r, nil
+	}
+	return Flushed, r, nil
+}
