@@ -1,10 +1,64 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
 
-// newEject is a placeholder until the command is built.
+	"github.com/spf13/cobra"
+
+	"github.com/sure-tools/sure/eject"
+)
+
 func newEject() *cobra.Command {
-	return &cobra.Command{Use: "eject", Hidden: true, RunE: func(*cobra.Command, []string) error {
-		return usageError{errNotYet}
-	}}
+	var viaUDisks, quiet bool
+	cmd := &cobra.Command{
+		Use:   "eject PATH|DEVICE",
+		Short: "Flush, unmount and power off a drive so it can be pulled",
+		Long: `Make the drive behind PATH (a mount point or any path on it) or DEVICE (a
+partition or a whole disk) safe to remove: flush and unmount every file
+system on it (never lazily: when one is in use, sure names the processes
+holding it and stops), flush the block device, send a SCSI drive
+SYNCHRONIZE CACHE and START STOP UNIT (reporting what the drive answers),
+then cut the power of its USB port. A loop device is detached instead.
+Without root, or with --udisks, the same is done through UDisks2 over
+D-Bus, which lets the desktop session's user do it.
+Each step is printed as it ends; the last line says whether the drive is
+safe to remove. sure exits 0 only when it is.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("eject: one PATH or DEVICE\nUsage: %s", cmd.UseLine())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stderr := cmd.ErrOrStderr()
+			opts := eject.Options{
+				UDisks: viaUDisks || (os.Geteuid() != 0 && eject.NeedsRoot),
+				Report: func(s eject.Step) {
+					if s.Outcome == eject.Failed || quiet {
+						return // the last line says it
+					}
+					fmt.Fprintf(stderr, "sure: %s\n", s)
+				},
+			}
+			dev, err := eject.Eject(cmd.Context(), args[0], opts)
+			if err != nil {
+				if dev == "" {
+					dev = args[0]
+				}
+				fmt.Fprintf(stderr, "sure: NOT safe to remove %s: %v\n", dev, err)
+				if errors.Is(err, context.Canceled) {
+					return exitError{exitInterrupted}
+				}
+				return exitError{exitFailed}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "safe to remove %s\n", dev)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&viaUDisks, "udisks", false, "go through UDisks2 over D-Bus even as root")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the last line")
+	return cmd
 }

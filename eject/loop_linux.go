@@ -1,0 +1,58 @@
+package eject
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/device"
+)
+
+// detachLoop detaches the loop device open as f (LOOP_CLR_FD) and closes
+// f. The kernel only marks a device that others still hold open, and
+// detaches it at the last close; so this waits, bounded, for the backing
+// file to go, and names who still holds the device if it does not.
+func detachLoop(ctx context.Context, f *os.File, d device.Disk) error {
+	err := unix.IoctlSetInt(int(f.Fd()), unix.LOOP_CLR_FD, 0)
+	f.Close()
+	if err != nil && err != unix.ENXIO { // ENXIO: nothing attached any more
+		return &os.PathError{Op: "LOOP_CLR_FD", Path: d.Path, Err: err}
+	}
+	return waitDetached(ctx, d)
+}
+
+// waitDetached waits until the loop device has no backing file.
+func waitDetached(ctx context.Context, d device.Disk) error {
+	deadline := time.Now().Add(detachTimeout)
+	for loopAttached(d.Name) {
+		if time.Now().After(deadline) {
+			holders, hidden := deviceHolders(unix.Mkdev(d.Major, d.Minor))
+			msg := fmt.Sprintf("%s is still attached to %s %v after detaching: it is still open", d.Path, d.BackingFile, detachTimeout)
+			if len(holders) > 0 {
+				var who []string
+				for _, h := range holders {
+					who = append(who, h.String())
+				}
+				msg += " by " + strings.Join(who, ", ")
+			}
+			return fmt.Errorf("%s; it detaches when the last one closes it%s", msg, hiddenNote(hidden))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted while waiting for %s to detach: %w", d.Path, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// loopAttached reports whether loop device name has a backing file.
+func loopAttached(name string) bool {
+	_, err := os.Stat(filepath.Join("/sys/block", name, "loop", "backing_file"))
+	return err == nil
+}
