@@ -44,6 +44,7 @@ type Entry struct {
 	noReplace bool
 	fs        *fileSystem
 	renamed   bool
+	failed    bool // Flush did not make it durable; Link refuses it
 	inPlace   bool // already under its final name; only the barriers apply
 }
 
@@ -67,6 +68,11 @@ type fileSystem struct {
 // Committer stages files and commits them in batches. Its methods may be
 // called from several goroutines; Flush calls are serialized.
 type Committer struct {
+	// BeforeBarrier, when set, hears each Flush's batch (entries, staged
+	// bytes) just before its first barrier starts, so that progress can say
+	// a flush is under way. It is set once, before the first Flush.
+	BeforeBarrier func(files int, bytes int64)
+
 	mu      sync.Mutex
 	byDev   map[devID]*fileSystem
 	pending []*Entry
@@ -106,6 +112,13 @@ func (c *Committer) fileSystemOf(dir string) (*fileSystem, error) {
 	return f, nil
 }
 
+// FileSystem says how the entry's file system is made durable, and the
+// block device under it when it is a FUSE file system ("" if unknown), so
+// that the writer of the data can wait for its writeback the same way.
+func (e *Entry) FileSystem() (fsinfo.Mount, fsinfo.Barrier, string) {
+	return e.fs.mount, e.fs.barrier, e.fs.device
+}
+
 // Describe says how files under dir will be made durable, in words.
 func (c *Committer) Describe(dir string) (fsinfo.Mount, fsinfo.Barrier, string, error) {
 	f, err := c.fileSystemOf(dir)
@@ -131,12 +144,48 @@ func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Ent
 }
 
 // Abort closes and removes the temporary file of an entry that will not be
-// staged.
-func (c *Committer) Abort(e *Entry, file *os.File) {
+// staged. The error, a *TempLeftError, says the file is still there.
+func (c *Committer) Abort(e *Entry, file *os.File) error {
 	if file != nil {
 		file.Close()
 	}
-	os.Remove(e.temp)
+	return removeTemp(e.temp)
+}
+
+// TempLeftError says that the temporary file of a failed entry could not
+// be removed (a destination gone read-only or away): it is still at Temp,
+// holding no final name.
+type TempLeftError struct {
+	Temp string
+	Err  error
+}
+
+func (e *TempLeftError) Error() string {
+	return fmt.Sprintf("temporary file '%s' could not be removed: %v", e.Temp, e.Err)
+}
+
+func (e *TempLeftError) Unwrap() error { return e.Err }
+
+// removeTemp removes a temporary file; one already gone is fine.
+func removeTemp(temp string) error {
+	err := os.Remove(temp)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &TempLeftError{Temp: temp, Err: err}
+}
+
+// failTemp removes the temporary file of a failed entry and adds to err
+// where it is, if it could not be removed.
+func failTemp(err error, temp string) error {
+	if rerr := removeTemp(temp); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
 }
 
 // Stage takes a written temporary file into the next batch and closes it.
@@ -154,8 +203,7 @@ func (c *Committer) Stage(e *Entry, file *os.File) error {
 		err = &os.PathError{Op: "close", Path: e.Final, Err: cerr}
 	}
 	if err != nil {
-		os.Remove(e.temp)
-		return err
+		return failTemp(err, e.temp)
 	}
 	c.mu.Lock()
 	c.pending = append(c.pending, e)
@@ -183,6 +231,54 @@ func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error
 		return err
 	}
 	if err := os.Symlink(target, temp); err != nil {
+		return err
+	}
+	e := &Entry{Final: final, Tag: tag, temp: temp, noReplace: noReplace, fs: f}
+	c.mu.Lock()
+	c.pending = append(c.pending, e)
+	c.mu.Unlock()
+	return nil
+}
+
+// ErrLinkSource is returned by Link when the entry to link to did not
+// become durable: there is nothing trustworthy to link.
+var ErrLinkSource = errors.New("the first copy of the hard-linked file failed")
+
+// Link stages final as a hard link to the file of an earlier entry, for
+// files the source holds under several names. The link is made under a
+// temporary name (to from's temporary file while it is staged, to its
+// final name once it is committed) and renamed like a file, so final is
+// reported durable only after the barriers, as from is. An error from the
+// link itself is an *os.LinkError; EPERM, ENOTSUP, EMLINK or EXDEV there
+// mean the destination cannot hold this link, and the caller copies the
+// data instead.
+func (c *Committer) Link(from *Entry, final string, noReplace bool, tag any) error {
+	// Serialized with Flush: from's temporary name turns into its final
+	// name there.
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	if from.failed {
+		return &os.PathError{Op: "link", Path: from.Final, Err: ErrLinkSource}
+	}
+	old := from.temp
+	if from.renamed || from.inPlace {
+		old = from.Final
+	}
+	dir := filepath.Dir(final)
+	f, err := c.fileSystemOf(dir)
+	if err != nil {
+		return err
+	}
+	file, err := durable.CreateTemp(dir, 0o600)
+	if err != nil {
+		return err
+	}
+	file.Close()
+	temp := file.Name()
+	if err := os.Remove(temp); err != nil {
+		return err
+	}
+	if err := os.Link(old, temp); err != nil {
 		return err
 	}
 	e := &Entry{Final: final, Tag: tag, temp: temp, noReplace: noReplace, fs: f}
@@ -268,8 +364,12 @@ func (c *Committer) Flush() []Result {
 	defer c.flushMu.Unlock()
 	c.mu.Lock()
 	batch, dirs := c.pending, c.dirs
+	staged := c.bytes
 	c.pending, c.bytes, c.dirs = nil, 0, map[string]*fileSystem{}
 	c.mu.Unlock()
+	if c.BeforeBarrier != nil && len(batch) > 0 {
+		c.BeforeBarrier(len(batch), staged)
+	}
 
 	results := make([]Result, len(batch))
 	for i, e := range batch {
@@ -285,8 +385,7 @@ func (c *Committer) Flush() []Result {
 				results[i].Err = fmt.Errorf("%s: not known durable: %w", e.Final, err)
 				continue
 			}
-			results[i].Err = fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err)
-			os.Remove(e.temp)
+			results[i].Err = failTemp(fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err), e.temp)
 			continue
 		}
 		if e.inPlace {
@@ -297,11 +396,10 @@ func (c *Committer) Flush() []Result {
 			continue
 		}
 		if err := durable.RenameUnflushed(e.temp, e.Final, e.noReplace); err != nil {
-			os.Remove(e.temp)
 			if errors.Is(err, fs.ErrExist) && e.noReplace {
 				results[i].Exists = true
 			}
-			results[i].Err = err
+			results[i].Err = failTemp(err, e.temp)
 			continue
 		}
 		e.renamed = true
@@ -321,6 +419,7 @@ func (c *Committer) Flush() []Result {
 		if err := failed2[e.fs]; err != nil && e.renamed {
 			results[i].Err = fmt.Errorf("%s is in place but not known durable: %w", e.Final, err)
 		}
+		e.failed = results[i].Err != nil
 	}
 	return results
 }

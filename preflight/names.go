@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Limits of the file systems sticks ship with. Reserved device names are
@@ -67,6 +68,12 @@ func nameProblem(name, kind string) string {
 		return ""
 	}
 	fs := kindName(kind)
+	// Linux names are bytes; these file systems store UTF-16, and their
+	// drivers refuse bytes that are not UTF-8 (exfat-fuse: EILSEQ,
+	// fusefat: EPERM).
+	if !utf8.ValidString(name) {
+		return fmt.Sprintf("the name is not valid UTF-8 (shown escaped), which %s cannot hold", fs)
+	}
 	var bad []string
 	for _, r := range name {
 		switch {
@@ -104,16 +111,18 @@ func dedup(s []string) []string {
 }
 
 // fixName makes name valid on a Windows file system: invalid characters
-// become '_', trailing dots and spaces go, a reserved stem gets a '_', and
+// and bytes that are not UTF-8 become '_', trailing dots and spaces go, a reserved stem gets a '_', and
 // an over-long name loses characters at the end of its stem, keeping its
 // extension so the file still opens with the same program.
 func fixName(name string) string {
 	var b strings.Builder
-	for _, r := range name {
-		if r < 0x20 || strings.ContainsRune(invalidChars, r) {
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		if r < 0x20 || strings.ContainsRune(invalidChars, r) || r == utf8.RuneError && n == 1 {
 			r = '_'
 		}
 		b.WriteRune(r)
+		i += n
 	}
 	n := strings.TrimRight(b.String(), ". ")
 	if n == "" {
@@ -153,4 +162,35 @@ func uncollide(name string, taken func(string) bool) string {
 		name = s + "_" + name[len(s):]
 	}
 	return name
+}
+
+// lengthProblem says why name is too long for a file system that counts
+// names in bytes (ext4, xfs, btrfs: 255), or "". A name from a source that
+// counts in characters (exFAT, NTFS) can exceed it.
+func lengthProblem(name, kind string, max int) string {
+	if windowsKind(kind) || max <= 0 || len(name) <= max {
+		return ""
+	}
+	fs := kindName(kind)
+	if fs == "" {
+		fs = "the destination"
+	}
+	return fmt.Sprintf("the name is %d bytes long; %s allows %d", len(name), fs, max)
+}
+
+// shorten cuts name to max bytes at a character boundary, keeping its
+// extension, as fixName does for over-long names on Windows file systems.
+func shorten(name string, max int) string {
+	base, ext := name, ""
+	if i := strings.LastIndexByte(name, '.'); i > 0 && len(name)-i < 32 {
+		base, ext = name[:i], name[i:]
+	}
+	for len(base)+len(ext) > max && base != "" {
+		_, n := utf8.DecodeLastRuneInString(base)
+		base = base[:len(base)-n]
+	}
+	if base == "" {
+		return name[:max]
+	}
+	return base + ext
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 )
 
@@ -61,7 +62,7 @@ func (p Problem) String() string {
 	if p.Src == "" {
 		return p.Why
 	}
-	return fmt.Sprintf("'%s' -> '%s': %s", p.Src, p.Dst, p.Why)
+	return fmt.Sprintf("%s -> %s: %s", quote.Name(p.Src), quote.Name(p.Dst), p.Why)
 }
 
 // Rename is one file given a name the destination can hold.
@@ -79,7 +80,7 @@ type Refusal struct {
 
 func (e *Refusal) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "refusing to start: %d %s with the destination '%s'", len(e.Problems), plural(len(e.Problems), "problem"), e.Dest)
+	fmt.Fprintf(&b, "refusing to start: %d %s with the destination %s", len(e.Problems), plural(len(e.Problems), "problem"), quote.Name(e.Dest))
 	if e.Kind != "" {
 		fmt.Fprintf(&b, " (%s)", kindName(e.Kind))
 	}
@@ -106,6 +107,8 @@ func plural(n int, s string) string {
 // RenameInvalid changed in it.
 type Plan struct {
 	Kind    string // the destination's file system, as fsinfo.Kind names it
+	Files   int    // regular files the job will write (not renamed, not up to date)
+	Bytes   int64  // and their total size
 	Skipped []Problem
 	Renamed []Rename
 
@@ -158,6 +161,7 @@ type checker struct {
 	files    int
 	block    uint64
 	dstDev   uint64
+	nameMax  int // longest name in bytes the destination takes, 0 if unknown
 }
 
 // Check walks the sources once and judges the job against the destination.
@@ -180,6 +184,7 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	free, block, ok := freeSpace(destDir)
 	c.block = max(block, 1)
 	c.dstDev, _ = device(destDir)
+	c.nameMax = nameMax(destDir)
 
 	top := c.existing(destDir)
 	for _, src := range srcs {
@@ -283,10 +288,15 @@ func (c *checker) entry(src, dst string, info fs.FileInfo, dir names, operand bo
 		if c.opt.RenameInvalid {
 			final = fixName(name)
 		}
+	} else if why := lengthProblem(name, c.kind, c.nameMax); why != "" {
+		problem(BadName, why)
+		if c.opt.RenameInvalid {
+			final = shorten(name, c.nameMax)
+		}
 	}
 	if k := c.key(final); windowsKind(c.kind) {
 		if other, ok := dir[k]; ok && other != final {
-			why := fmt.Sprintf("'%s' is the same name as '%s' to %s, which ignores case", final, other, kindName(c.kind))
+			why := fmt.Sprintf("%s is the same name as %s to %s, which ignores case", quote.Name(final), quote.Name(other), kindName(c.kind))
 			problem(Collision, why)
 			if c.opt.RenameInvalid {
 				final = uncollide(final, func(k string) bool { _, ok := dir[k]; return ok })
@@ -341,6 +351,8 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 	}
 	c.files++
 	c.need += roundUp(uint64(info.Size()), c.block)
+	c.plan.Files++
+	c.plan.Bytes += info.Size()
 }
 
 // walk judges the entries of the source directory src, bound for dst. Only

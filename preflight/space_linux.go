@@ -25,3 +25,13 @@ func device(path string) (uint64, bool) {
 	}
 	return uint64(st.Dev), true
 }
+
+// nameMax is the longest name, in bytes, the file system holding dir
+// takes (statfs f_namelen).
+func nameMax(dir string) int {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return 0
+	}
+	return int(st.Namelen)
+}

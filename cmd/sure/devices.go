@@ -71,7 +71,7 @@ func printDisks(w io.Writer, disks []device.Disk) {
 		}
 		var notes []string
 		if d.FSType != "" {
-			notes = append(notes, d.FSType+" "+quoteLabel(d.Label))
+			notes = append(notes, strings.TrimSpace(d.FSType+" "+quoteLabel(d.Label)))
 		}
 		if !d.Removable {
 			notes = append(notes, "not removable")

@@ -141,6 +141,15 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"mkfifo":       cmdMkfifo,
 		"islink":       cmdIslink,
 		"status":       cmdStatus,
+		// hostile_test.go
+		"mkraw":      cmdMkraw,
+		"rawexists":  cmdRawexists,
+		"mksock":     cmdMksock,
+		"mknull":     cmdMknull,
+		"hardlinked": cmdHardlinked,
+		"nlink":      cmdNlink,
+		"mkdeep":     cmdMkdeep,
+		"deepcheck":  cmdDeepcheck,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/preflight"
 )
 
@@ -15,7 +16,7 @@ func refused(w io.Writer, verb string, err error) bool {
 	if !errors.As(err, &r) {
 		return false
 	}
-	fmt.Fprintf(w, "sure: %s: %v\n", verb, r)
+	fmt.Fprintf(w, "sure: %s: %s\n", verb, quote.Text(r.Error()))
 	return true
 }
 
@@ -28,10 +29,10 @@ func reportPlan(w io.Writer, verb string, p *preflight.Plan, verbose bool) {
 	}
 	if !verbose { // -v already printed each skip as it happened
 		for _, s := range p.Skipped {
-			fmt.Fprintf(w, "sure: %s: skipped '%s': %s\n", verb, s.Src, s.Why)
+			fmt.Fprintf(w, "sure: %s: skipped %s: %s\n", verb, quote.Name(s.Src), s.Why)
 		}
 	}
 	for _, r := range p.Renamed {
-		fmt.Fprintf(w, "sure: %s: renamed '%s' -> '%s': %s\n", verb, r.From, r.To, r.Why)
+		fmt.Fprintf(w, "sure: %s: renamed %s -> %s: %s\n", verb, quote.Name(r.From), quote.Name(r.To), r.Why)
 	}
 }
