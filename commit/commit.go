@@ -345,16 +345,23 @@ func (c *Committer) Pending() (int, int64) {
 }
 
 // AbortPending removes the temporary files of every staged entry and
-// forgets them, for an interrupted job. It returns how many were dropped.
-func (c *Committer) AbortPending() int {
+// forgets them, for an interrupted job. It returns how many were removed
+// and where the ones that could not be removed (a destination gone
+// read-only or away) still are.
+func (c *Committer) AbortPending() (removed int, left []*TempLeftError) {
 	c.mu.Lock()
 	batch := c.pending
 	c.pending, c.bytes = nil, 0
 	c.mu.Unlock()
 	for _, e := range batch {
-		os.Remove(e.temp)
+		var tl *TempLeftError
+		if err := removeTemp(e.temp); errors.As(err, &tl) {
+			left = append(left, tl)
+			continue
+		}
+		removed++
 	}
-	return len(batch)
+	return removed, left
 }
 
 // Flush commits every staged entry: barrier, renames, barrier. It returns

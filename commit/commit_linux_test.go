@@ -131,8 +131,8 @@ func TestAbortPending(t *testing.T) {
 	c := New()
 	stage(t, c, filepath.Join(m.Dir, "x"), "x", false)
 	stage(t, c, filepath.Join(m.Dir, "y"), "y", false)
-	if n := c.AbortPending(); n != 2 {
-		t.Fatalf("AbortPending = %d, want 2", n)
+	if n, left := c.AbortPending(); n != 2 || len(left) > 0 {
+		t.Fatalf("AbortPending = %d, %v; want 2 removed, none left", n, left)
 	}
 	if left := temps(t, m.Dir); len(left) > 0 {
 		t.Fatalf("temporary files left: %v", left)
