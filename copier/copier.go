@@ -15,6 +15,7 @@ import (
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/manifest"
 	"github.com/sure-tools/sure/preflight"
 )
 
@@ -35,10 +36,28 @@ type Options struct {
 	BatchFiles int   // commit after this many staged files; 0 means 1000
 	BatchBytes int64 // or this many staged bytes; 0 means 256 MiB
 
+	// MaxDirty bounds the page-cache memory the job's writes keep dirty
+	// or under writeback, across all workers and staged files; 0 means
+	// DefaultMaxDirty. Write-behind windows shrink to fit, and staged
+	// files are committed early when they hold it all.
+	MaxDirty int64
+
+	// Verify reads every file back from the device once it is durable and
+	// compares it with the source as it was read (level L3); a move then
+	// removes only sources whose copy verified. Checksum makes resume
+	// compare an existing destination of the source's size by content
+	// instead of by modification time. Manifest names a file to write the
+	// BLAKE3 sums of the files copied to, in b3sum's format (package
+	// manifest). See verify.go.
+	Verify   bool
+	Checksum bool
+	Manifest string
+
 	Events Events // may be nil
 
-	move bool            // set by Move: remove each source once its copy is durable
-	plan *preflight.Plan // set by Move, which checks the whole job once
+	move bool             // set by Move: remove each source once its copy is durable
+	plan *preflight.Plan  // set by Move, which checks the whole job once
+	man  *manifest.Writer // set by Move, which lists what it renamed too
 }
 
 // Events hears about each file as its fate is decided. Calls may come from
@@ -62,12 +81,16 @@ type Summary struct {
 	UpToDate     int // already complete at the destination (resume), now known durable
 	Failed       int
 	Interrupted  bool
-	Discarded    int // staged files dropped at an interruption
-	AttrsNotKept int // files and directories whose mode, owner or times the destination cannot hold
+	Discarded    int      // staged files dropped at an interruption, their temporary files removed
+	TempsLeft    []string // temporary files of dropped files that could not be removed, with the cause
+	AttrsNotKept int      // files and directories whose mode, owner or times the destination cannot hold
+	LinksNotKept int      // names of hard-linked files copied as separate files: the destination holds no hard links
 	Dest         fsinfo.Mount
 	Barrier      fsinfo.Barrier
 	BarrierWhy   string
 	Preflight    *preflight.Plan // what SkipInvalid and RenameInvalid changed
+	Verified     int             // files read back from the device and found equal to their source (Verify)
+	Mismatched   int             // durable files that differ on the device, or could not be read back (Verify)
 }
 
 // UsageError is an error in the job itself, found before anything was
@@ -81,6 +104,9 @@ type job struct {
 	info     fs.FileInfo
 	existing fs.FileInfo // dst before the copy, nil if absent
 	upToDate bool        // dst already held this content; only made durable
+	track    *tracker    // its bytes on their way to the device (progress.go)
+	link     *linkFirst  // later names of this source file link to its copy (links.go)
+	sums     *sums       // the source's hashes, for Verify and Manifest (verify.go)
 }
 
 // upToDate reports whether dst already holds src as a copy with its times
@@ -110,6 +136,9 @@ type run struct {
 	flushCh chan struct{}
 
 	movedFrom map[string]bool // source directories a move removed entries from
+	eng       engine          // dirty budget, write-behind, progress (data.go)
+	links     hardLinks       // -a: names of multiply linked source files (links.go)
+	vr        *verifyRun      // Verify, Manifest (verify.go)
 }
 
 // Copy copies srcs to dest as `cp` would (dest is a directory when there
@@ -125,6 +154,9 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	}
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = 256 << 20
+	}
+	if err := opt.dirtyDefaults(); err != nil {
+		return Summary{}, err
 	}
 	if opt.Events == nil {
 		opt.Events = nopEvents{}
@@ -161,6 +193,10 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
 	}
 	r.sum.Preflight = opt.plan
+	r.startEngine()
+	if err := r.startVerify(); err != nil {
+		return Summary{}, err
+	}
 
 	var workers sync.WaitGroup
 	for range opt.Workers {
@@ -189,12 +225,17 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	}
 	close(r.jobs)
 	workers.Wait()
+	r.makeLinks() // every first copy is staged or failed by now
 	close(r.flushCh)
 	<-flusherDone
 
 	if ctx.Err() != nil {
 		r.sum.Interrupted = true
-		r.sum.Discarded = r.c.AbortPending()
+		var left []*commit.TempLeftError
+		r.sum.Discarded, left = r.c.AbortPending()
+		for _, tl := range left {
+			r.sum.TempsLeft = append(r.sum.TempsLeft, tl.Error())
+		}
 	} else {
 		// Files first: their renames change their directories' times,
 		// which finishDirs sets afterwards (with -a) and then flushes.
@@ -209,12 +250,15 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			r.removeSources()
 		}
 	}
+	r.endVerify()
 	sum := r.sum
 	switch {
 	case sum.Interrupted:
 		return sum, fmt.Errorf("interrupted: %w", ctx.Err())
 	case sum.Failed > 0:
 		return sum, fmt.Errorf("%d of %d files failed", sum.Failed, sum.Failed+sum.Files)
+	case sum.Mismatched > 0:
+		return sum, fmt.Errorf("%w: %d of %d files", ErrMismatch, sum.Mismatched, sum.Files+sum.UpToDate)
 	}
 	return sum, nil
 }
@@ -310,6 +354,9 @@ func (r *run) copyTree(src, target string) {
 		info, err := d.Info()
 		if err != nil {
 			r.fail(path, dst, err)
+			if d.IsDir() {
+				return filepath.SkipDir // once named is enough: reading it would fail too
+			}
 			return nil
 		}
 		if d.IsDir() {
@@ -371,19 +418,23 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 		r.fail(src, dst, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", dst, src))
 		return
 	}
-	if existing != nil && !r.opt.move && upToDate(info, existing) {
+	if done, ss := r.complete(info, existing, src, dst); done {
 		// Left complete by an earlier run: the commit protocol never puts
 		// a partial file under a final name, so same size and time mean
 		// done. Its last barrier may not have run; the next one covers it.
-		if err := r.c.InPlace(dst, &job{src: src, dst: dst, info: info, upToDate: true}); err != nil {
+		if err := r.c.InPlace(dst, &job{src: src, dst: dst, info: info, upToDate: true, sums: ss}); err != nil {
 			r.fail(src, dst, err)
 		}
 		return
 	}
 	switch mode := info.Mode(); {
 	case mode.IsRegular():
+		j := job{src: src, dst: dst, info: info, existing: existing}
+		if r.linkedLater(&j) {
+			return
+		}
 		select {
-		case r.jobs <- job{src: src, dst: dst, info: info, existing: existing}:
+		case r.jobs <- j:
 		case <-r.ctx.Done():
 		}
 	case mode&fs.ModeSymlink != 0:
@@ -463,8 +514,11 @@ func (r *run) copyFile(j job) {
 		r.fail(j.src, j.dst, err)
 		return
 	}
+	r.copying(&j, before.Size())
 	e.Tag, e.Size = &j, before.Size()
-	n, err := copyData(r.ctx, out, in, j.dst, r.sum.Barrier == fsinfo.BarrierPerFile, nil)
+	h := r.newSrcHasher()
+	n, err := r.copyData(&j, e, out, in, h.writer())
+	j.sums = h.sums()
 	if err == nil {
 		err = checkUnchanged(in, j.src, before, n)
 	}
@@ -474,16 +528,25 @@ func (r *run) copyFile(j job) {
 		r.attrsNotKept(notKept && r.opt.Archive)
 	}
 	if err != nil {
-		r.c.Abort(e, out)
+		r.settle(&j, false)
+		// A temporary file that cannot be removed is named, never hidden.
+		rerr := r.c.Abort(e, out)
 		if r.ctx.Err() == nil {
+			if rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			r.fail(j.src, j.dst, err)
+		} else if rerr != nil {
+			r.fail(j.src, j.dst, rerr)
 		}
 		return
 	}
 	if err := r.c.Stage(e, out); err != nil {
+		r.settle(&j, false)
 		r.fail(j.src, j.dst, err)
 		return
 	}
+	j.staged(e)
 	r.maybeFlush()
 }
 
@@ -520,8 +583,10 @@ func (r *run) maybeFlush() {
 
 // flush commits what is staged and tells the outcome of every file.
 func (r *run) flush() {
-	for _, res := range r.c.Flush() {
+	results := r.c.Flush()
+	for _, res := range results {
 		j := res.Entry.Tag.(*job)
+		r.settle(j, res.Err == nil && !j.upToDate)
 		switch {
 		case res.Err == nil && j.upToDate:
 			r.mu.Lock()
@@ -534,7 +599,7 @@ func (r *run) flush() {
 			r.sum.Bytes += res.Entry.Size
 			r.mu.Unlock()
 			r.events.Durable(j.src, j.dst, res.Entry.Size)
-			if r.opt.move {
+			if r.opt.move && r.vr == nil {
 				r.removeSource(j.src, j.dst)
 			}
 		case res.Exists:
@@ -544,6 +609,13 @@ func (r *run) flush() {
 			r.events.Skipped(j.src, j.dst, "exists (-n)")
 		default:
 			r.fail(j.src, j.dst, res.Err)
+		}
+	}
+	// Verify, Manifest: with them a move removes a source only here.
+	checks := r.readBack(results)
+	for i, res := range results {
+		if j := res.Entry.Tag.(*job); res.Err == nil && r.verdict(j, checks, i) && r.opt.move && r.vr != nil && !j.upToDate {
+			r.removeSource(j.src, j.dst)
 		}
 	}
 }

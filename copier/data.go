@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/sure-tools/sure/commit"
 )
 
 // bufSize is the size of one read and one write: large enough that a
@@ -13,40 +15,134 @@ import (
 // workers stay within a few MiB.
 const bufSize = 1 << 20
 
-// window is the write-behind unit (DESIGN §4): after each window is
-// written its writeback starts, and the window before is waited for and
-// dropped from the page cache, so a copy keeps about two windows dirty.
-const window = 8 << 20
+// maxWindow is the largest write-behind unit (DESIGN §4): after each window
+// is written its writeback starts, and the window before is waited for and
+// dropped from the page cache, so a copy keeps about two windows dirty. A
+// smaller dirty budget makes the windows smaller (see sizing).
+const maxWindow = 8 << 20
+
+// pageSize is the unit the page cache dirties: a 100-byte file dirties a
+// whole page, and is charged for one.
+const pageSize = 4096
+
+// DefaultMaxDirty is the dirty memory a job may create when
+// Options.MaxDirty is 0.
+const DefaultMaxDirty = 64 << 20
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
-// copyData copies in to out, starting writeback behind the writes. perFile
-// means sync_file_range does not reach the device (FUSE), so each full
-// window is flushed with fdatasync instead. Every byte read is also
-// written to sum, when it is not nil, so that the source is hashed in the
-// same pass (verify and manifests).
-func copyData(ctx context.Context, out, in *os.File, name string, perFile bool, sum io.Writer) (int64, error) {
+// engine is what the copies of one job share: the dirty budget, the
+// window size derived from it, where progress goes, and which pairs of
+// file systems refused to clone.
+type engine struct {
+	budget   *budget
+	window   int64
+	progress Progress
+	clones   cloneMemo
+}
+
+// cloneMemo remembers the pairs of devices (source, destination) where
+// FICLONE is not supported, so that a job tries it once per pair, not
+// once per file.
+type cloneMemo struct{ refused sync.Map }
+
+// tracker follows one file's bytes from write() to the device: what
+// progress has reported of it, and what it holds of the dirty budget.
+// A worker owns it while copying; Stage hands it to the flusher.
+type tracker struct {
+	dst      string
+	size     int64
+	onDevice int64 // bytes reported through Progress.OnDevice
+	held     int64 // dirty budget charged and not yet credited
+}
+
+// span is a stretch of the destination file written as one window.
+type span struct {
+	start, end int64
+	data       int64 // bytes written in it (holes excluded)
+	held       int64 // budget charged for it
+}
+
+// fileCopy copies one file's data into its temporary file.
+type fileCopy struct {
+	ctx      context.Context
+	eng      *engine
+	t        *tracker
+	in, out  *os.File
+	src, dst string
+	sum      io.Writer
+	buf      []byte
+
+	syncEach bool   // fdatasync each window: sync_file_range does not reach the device here
+	device   string // block device under a FUSE file system, whose writeback is waited for too
+	holes    bool   // the destination keeps holes
+	clone    bool   // source and destination may share extents (FICLONE)
+
+	charged int64 // end of the last page charged to the budget
+	cur     span  // the window being written
+	prev    span  // the window whose writeback was started, not yet waited for
+	src0    readAdvice
+}
+
+// copyData copies in to out for job j, whose temporary file is e's: by
+// cloning where the file system can share extents, else by reading and
+// writing with write-behind, keeping the source's holes where the
+// destination keeps holes. Every byte of the source's content (zeros for
+// holes) is also written to sum, when it is not nil, so that verify and
+// manifests hash the source in the same pass; a cloned file's source is
+// read for that alone. It returns the source size it copied.
+func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer) (int64, error) {
+	m, _, device := e.FileSystem()
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	buf := *bp
-	wb := writeBehind{f: out, name: name, perFile: perFile, prevOff: -1}
-	var off int64
-	for {
-		if err := ctx.Err(); err != nil {
+	c := &fileCopy{
+		ctx: r.ctx, eng: &r.eng, t: j.track, in: in, out: out, src: j.src, dst: j.dst, sum: sum,
+		buf:      (*bp)[:min(bufSize, r.eng.window)],
+		syncEach: windowNeedsSync(m.FSType, m.IsFUSE()),
+		device:   device,
+		holes:    keepsHoles(m.FSType),
+		clone:    !m.IsFUSE(),
+	}
+	return c.run()
+}
+
+func (c *fileCopy) run() (int64, error) {
+	if n, ok, err := c.tryClone(); ok {
+		return n, err
+	}
+	c.src0.open(c.in, c.t.size)
+	if c.holes {
+		if n, ok, err := c.copySparse(); ok {
+			return n, err
+		}
+	}
+	n, err := c.copyRange(0, -1)
+	if err != nil {
+		return n, err
+	}
+	c.src0.dropBehind(n)
+	return n, nil
+}
+
+// copyRange copies [off, end) of the source, or from off to its end when
+// end is negative. It returns where it stopped.
+func (c *fileCopy) copyRange(off, end int64) (int64, error) {
+	for end < 0 || off < end {
+		if err := c.ctx.Err(); err != nil {
 			return off, err
 		}
-		n, rerr := in.Read(buf)
-		if n > 0 {
-			if sum != nil {
-				sum.Write(buf[:n])
-			}
-			if _, err := out.Write(buf[:n]); err != nil {
+		// A window ends exactly at its size, so that two of them per
+		// worker fit in the budget (see sizing).
+		n := int(min(int64(len(c.buf)), max(c.eng.window-c.cur.held, pageSize)))
+		if end >= 0 {
+			n = int(min(int64(n), end-off))
+		}
+		k, rerr := c.in.ReadAt(c.buf[:n], off)
+		if k > 0 {
+			if err := c.write(c.buf[:k], off); err != nil {
 				return off, err
 			}
-			off += int64(n)
-			if err := wb.wrote(off); err != nil {
-				return off, err
-			}
+			off += int64(k)
 		}
 		if errors.Is(rerr, io.EOF) {
 			return off, nil
@@ -55,4 +151,104 @@ func copyData(ctx context.Context, out, in *os.File, name string, perFile bool, 
 			return off, rerr
 		}
 	}
+	return off, nil
+}
+
+// write writes b at off, charging the pages it dirties to the budget
+// first, and closes the window when it is full.
+func (c *fileCopy) write(b []byte, off int64) error {
+	if c.sum != nil {
+		c.sum.Write(b)
+	}
+	end := off + int64(len(b))
+	from := max(off&^(pageSize-1), c.charged)
+	to := (end + pageSize - 1) &^ (pageSize - 1)
+	if to > from {
+		if err := c.eng.budget.charge(c.ctx, to-from); err != nil {
+			return err
+		}
+		c.t.held += to - from
+		c.cur.held += to - from
+		c.charged = to
+	}
+	if _, err := c.out.WriteAt(b, off); err != nil {
+		return err
+	}
+	c.cur.end = end
+	c.cur.data += int64(len(b))
+	if c.cur.held >= c.eng.window {
+		return c.windowFull()
+	}
+	return nil
+}
+
+// zeros writes n zero bytes to sum, for a hole of the source: the content
+// hashed is the file's content, holes read as zeros.
+func (c *fileCopy) zeros(n int64) {
+	if c.sum == nil {
+		return
+	}
+	z := c.buf[:min(int64(len(c.buf)), max(n, 0))]
+	clear(z)
+	for n > 0 {
+		k := min(n, int64(len(z)))
+		c.sum.Write(z[:k])
+		n -= k
+	}
+}
+
+// landed reports a window whose writeback finished: its bytes are on the
+// device (L1) and its pages no longer count against the budget.
+func (c *fileCopy) landed(s span) {
+	if n := min(s.data, c.t.size-c.t.onDevice); n > 0 {
+		c.t.onDevice += n
+		c.eng.progress.OnDevice(c.dst, n)
+	}
+	c.t.held -= s.held
+	c.eng.budget.credit(s.held)
+}
+
+// hashSource feeds the source to sum alone, for a file whose data was
+// cloned: the clone shares the source's extents, and checkUnchanged then
+// makes sure the source did not change under either.
+func (c *fileCopy) hashSource() (int64, error) {
+	c.src0.open(c.in, c.t.size)
+	var off int64
+	for {
+		if err := c.ctx.Err(); err != nil {
+			return off, err
+		}
+		k, rerr := c.in.ReadAt(c.buf, off)
+		c.sum.Write(c.buf[:k])
+		off += int64(k)
+		if errors.Is(rerr, io.EOF) {
+			c.src0.dropBehind(off)
+			return off, nil
+		}
+		if rerr != nil {
+			return off, rerr
+		}
+		if off%maxWindow == 0 {
+			c.src0.dropBehind(off)
+		}
+	}
+}
+
+// keepsHoles reports whether a file system stores holes, so that skipping
+// the source's holes leaves the copy sparse. Elsewhere (FAT, exFAT, NTFS
+// through FUSE) zeros are written as data: the file system would write
+// them anyway, and then outside the dirty budget and write-behind.
+func keepsHoles(fsType string) bool {
+	switch fsType {
+	case "ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs", "zfs", "bcachefs":
+		return true
+	}
+	return false
+}
+
+// windowNeedsSync reports whether each window must be flushed with
+// fdatasync because sync_file_range does not reach the device: FUSE file
+// systems (the kernel sends the server nothing) and ZFS (which ignores it).
+func windowNeedsSync(fsType string, fuse bool) bool {
+	return fuse || fsType == "zfs"
 }

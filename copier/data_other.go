@@ -4,23 +4,29 @@ package copier
 
 import "os"
 
-// writeBehind is Linux only (sync_file_range); elsewhere each full window
-// is flushed so that dirty memory stays bounded all the same.
-type writeBehind struct {
-	f       *os.File
-	name    string
-	perFile bool
-	winOff  int64
-	prevOff int64
-}
-
-func (w *writeBehind) wrote(off int64) error {
-	if off-w.winOff < window {
-		return nil
+// windowFull flushes each full window: there is no portable
+// sync_file_range, and a flush is the only way to know the window left
+// the page cache and to keep dirty memory bounded all the same.
+func (c *fileCopy) windowFull() error {
+	cur := c.cur
+	c.cur = span{start: cur.end, end: cur.end}
+	if err := c.out.Sync(); err != nil {
+		return &os.PathError{Op: "sync", Path: c.out.Name(), Err: err}
 	}
-	w.winOff = off
-	if err := w.f.Sync(); err != nil {
-		return &os.PathError{Op: "sync", Path: w.name, Err: err}
-	}
+	c.landed(cur)
 	return nil
 }
+
+// readAdvice is Linux only (posix_fadvise, cachestat); elsewhere the
+// source is read without advice.
+type readAdvice struct{}
+
+func (a *readAdvice) open(in *os.File, size int64) {}
+func (a *readAdvice) dropBehind(off int64)         {}
+
+// copySparse is Linux only (SEEK_DATA and SEEK_HOLE are not portable to
+// Windows); elsewhere holes are copied as zeros.
+func (c *fileCopy) copySparse() (int64, bool, error) { return 0, false, nil }
+
+// tryClone is Linux only (FICLONE); elsewhere bytes are copied.
+func (c *fileCopy) tryClone() (int64, bool, error) { return 0, false, nil }

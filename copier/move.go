@@ -22,6 +22,9 @@ import (
 // removed from the source.
 func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
 	opt.Recursive, opt.Archive, opt.move = true, true, true
+	if opt.Manifest != "" && opt.man == nil {
+		return moveWithManifest(ctx, srcs, dest, opt)
+	}
 	if len(srcs) == 0 {
 		return Summary{}, &UsageError{"missing file operand"}
 	}
@@ -57,6 +60,10 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		case done && err == nil:
 			sum.Files++
 			events.Durable(src, target, 0)
+			if err := listMoved(opt.man, target); err != nil {
+				sum.Failed++
+				events.Failed(src, target, err)
+			}
 		case done:
 			sum.Failed++
 			events.Failed(src, target, err)

@@ -146,15 +146,22 @@ func KernelAtLeast(major, minor int) bool {
 // BarrierFor decides how writes on m are made durable, with the reason in
 // words for users who ask why.
 func BarrierFor(m Mount) (Barrier, string) {
+	rel, _, _ := Kernel()
+	return barrierFor(m, KernelAtLeast(5, 8), rel, BackingDevice)
+}
+
+// barrierFor is BarrierFor's decision, given what it needs to know about
+// the running kernel (syncfs reports writeback errors from 5.8 on) and a
+// way to find the device under a FUSE file system.
+func barrierFor(m Mount, syncfsReports bool, release string, backing func(Mount) (string, bool)) (Barrier, string) {
 	if m.IsFUSE() {
-		if dev, ok := BackingDevice(m); ok {
+		if dev, ok := backing(m); ok {
 			return BarrierPerFile, fmt.Sprintf("%s is a FUSE file system (%s): syncfs does not reach its server; every file is flushed, then the device %s", m.MountPoint, m.FSType, dev)
 		}
 		return BarrierPerFile, fmt.Sprintf("%s is a FUSE file system (%s) with no block device found under it: every file is flushed, and durability rests on its server implementing fsync", m.MountPoint, m.FSType)
 	}
-	if !KernelAtLeast(5, 8) {
-		rel, _, _ := Kernel()
-		return BarrierPerFile, fmt.Sprintf("kernel %s is older than 5.8: syncfs does not report write errors", rel)
+	if !syncfsReports {
+		return BarrierPerFile, fmt.Sprintf("kernel %s is older than 5.8: syncfs does not report write errors", release)
 	}
 	return BarrierSyncFS, fmt.Sprintf("%s (%s): one syncfs flushes the batch and reports its errors", m.MountPoint, m.FSType)
 }

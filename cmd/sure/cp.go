@@ -13,6 +13,7 @@ import (
 
 	"github.com/sure-tools/sure/copier"
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 )
 
@@ -46,11 +47,15 @@ and directory entry is durable on the media.`,
 	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
+	verifyFlags(cmd, &opt)
+	f.BoolVar(&opt.Checksum, "checksum", false, "resume by content: an existing file of the source's size is kept only if it holds the same bytes (default: same size and time)")
 	// Tuning knobs for tests and benchmarks: how many files or bytes share
 	// one pair of barriers, and how many files are copied at once.
 	f.IntVar(&opt.BatchFiles, "batch-files", 0, "commit after this many staged files")
 	f.Int64Var(&opt.BatchBytes, "batch-bytes", 0, "commit after this many staged bytes")
 	f.IntVar(&opt.Workers, "workers", 0, "files copied at once")
+	f.Var(byteSize{&opt.MaxDirty}, "max-dirty", "most memory the copy keeps waiting for the device (dirty or under writeback); default 64M")
 	// Tests of a disk filling up mid-copy get past the free-space check.
 	f.BoolVar(&opt.NoSpaceCheck, "no-space-check", false, "start even if the free space looks too small")
 	for _, n := range []string{"batch-files", "batch-bytes", "workers", "no-space-check"} {
@@ -65,24 +70,37 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	job func(context.Context, []string, string, copier.Options) (copier.Summary, error),
 	opt copier.Options, verbose, quiet bool) error {
 	stderr := cmd.ErrOrStderr()
-	opt.Events = &cpReporter{out: cmd.OutOrStdout(), err: stderr, verbose: verbose, verb: verb}
+	// The ui (progress.go) draws progress and --json events, and prints
+	// each file's fate through a cpReporter.
+	u := newUI(cmd, verb, args, verbose, quiet)
+	opt.Events = u
 	sum, err := job(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
+	u.stop()
 	var ue *copier.UsageError
 	if errors.As(err, &ue) {
+		u.finished(sum, exitUsage, err)
 		return usageError{fmt.Errorf("%s: %s", verb, ue.Msg)}
 	}
 	if refused(stderr, verb, err) {
+		u.finished(sum, exitFailed, err)
 		return exitError{exitFailed}
 	}
 	reportPlan(stderr, verb, sum.Preflight, verbose)
 	if !quiet || err != nil {
 		fmt.Fprintln(stderr, summaryLine(sum))
 	}
+	code := exitOK
 	switch {
 	case sum.Interrupted:
-		return exitError{exitInterrupted}
+		code = exitInterrupted
+	case sum.Mismatched > 0:
+		code = exitMismatch
 	case err != nil:
-		return exitError{exitFailed}
+		code = exitFailed
+	}
+	u.finished(sum, code, nil)
+	if code != exitOK {
+		return exitError{code}
 	}
 	return nil
 }
@@ -96,13 +114,13 @@ type cpReporter struct {
 
 func (r *cpReporter) Durable(src, dst string, size int64) {
 	if r.verbose {
-		fmt.Fprintf(r.out, "'%s' -> '%s'\n", src, dst)
+		fmt.Fprintf(r.out, "%s -> %s\n", quote.Name(src), quote.Name(dst))
 	}
 }
 
 func (r *cpReporter) Skipped(src, dst, why string) {
 	if r.verbose {
-		fmt.Fprintf(r.out, "skipped '%s': %s\n", dst, why)
+		fmt.Fprintf(r.out, "skipped %s: %s\n", quote.Name(dst), quote.Text(why))
 	}
 }
 
@@ -112,23 +130,32 @@ func (r *cpReporter) Failed(src, dst string, err error) {
 
 // failureText names the file and the cause. An error about sure's own
 // temporary file is told as an error about the destination, whose name the
-// user knows; the temporary file is already gone.
+// user knows; the temporary file is gone unless the text says where it
+// was left (failure.go). Names that would act on the terminal are escaped.
 func failureText(src, dst string, err error) string {
+	left, err := splitLeft(err)
+	return quote.Text(causeText(src, dst, err) + tooLongText(err) + leftText(left))
+}
+
+func causeText(src, dst string, err error) string {
+	if err == nil {
+		return fmt.Sprintf("%s -> %s: not copied", quote.Name(src), quote.Name(dst))
+	}
 	var pe *os.PathError
 	if errors.As(err, &pe) && durable.IsTemp(filepath.Base(pe.Path)) {
-		return fmt.Sprintf("'%s' -> '%s': %s: %v; nothing was written under '%s'", src, dst, pe.Op, pe.Err, dst)
+		return fmt.Sprintf("%s -> %s: %s: %v; nothing was written under %s", quote.Name(src), quote.Name(dst), pe.Op, pe.Err, quote.Name(dst))
 	}
 	// A symlink is made under a temporary name too (os.Symlink's error is
 	// a *os.LinkError naming target and temporary name).
 	var le *os.LinkError
 	if errors.As(err, &le) && durable.IsTemp(filepath.Base(le.New)) {
-		return fmt.Sprintf("'%s' -> '%s': %s: %v; nothing was written under '%s'", src, dst, le.Op, le.Err, dst)
+		return fmt.Sprintf("%s -> %s: %s: %v; nothing was written under %s", quote.Name(src), quote.Name(dst), le.Op, le.Err, quote.Name(dst))
 	}
 	msg := err.Error()
 	if strings.Contains(msg, src) || strings.Contains(msg, dst) {
 		return msg
 	}
-	return fmt.Sprintf("'%s': %s", src, msg)
+	return fmt.Sprintf("%s: %s", quote.Name(src), msg)
 }
 
 // summaryLine says what is now guaranteed, and only that.
@@ -137,13 +164,20 @@ func summaryLine(s copier.Summary) string {
 	if s.Dest.MountPoint != "" {
 		where = fmt.Sprintf(" on %s (%s, %s)", s.Dest.MountPoint, s.Dest.FSType, s.Barrier)
 	}
-	durable := fmt.Sprintf("%s, %s durable%s", plural(s.Files, "file"), units.Bytes(s.Bytes), where)
+	verified := ""
+	if s.Verified+s.Mismatched > 0 {
+		verified = fmt.Sprintf(", %d verified (read back from the device)", s.Verified)
+	}
+	durable := fmt.Sprintf("%s, %s durable%s%s", plural(s.Files, "file"), units.Bytes(s.Bytes), verified, where)
 	var parts []string
 	if s.Interrupted {
 		parts = append(parts, "interrupted")
 	}
 	if s.Failed > 0 {
 		parts = append(parts, plural(s.Failed, "file")+" failed (see above)")
+	}
+	if s.Mismatched > 0 {
+		parts = append(parts, plural(s.Mismatched, "file")+" not verified: different on the device or unreadable (see above)")
 	}
 	parts = append(parts, durable)
 	if s.UpToDate > 0 {
@@ -155,8 +189,16 @@ func summaryLine(s copier.Summary) string {
 	if s.AttrsNotKept > 0 {
 		parts = append(parts, fmt.Sprintf("mode, owner or times not kept for %d (the file system cannot hold them)", s.AttrsNotKept))
 	}
+	if s.LinksNotKept > 0 {
+		parts = append(parts, fmt.Sprintf("hard links not kept for %s: the file system cannot hold them (each was copied in full)", plural(s.LinksNotKept, "file")))
+	}
 	if s.Interrupted {
-		parts = append(parts, fmt.Sprintf("%s removed; rerun the command to finish", plural(s.Discarded, "unfinished temporary file")))
+		parts = append(parts, fmt.Sprintf("%s removed", plural(s.Discarded, "unfinished temporary file")))
+		if len(s.TempsLeft) > 0 {
+			// Never claim a removal that failed: say where each one is.
+			parts = append(parts, fmt.Sprintf("%d left behind (they hold no final name): %s", len(s.TempsLeft), strings.Join(s.TempsLeft, "; ")))
+		}
+		parts = append(parts, "rerun the command to finish")
 	}
 	return "sure: " + strings.Join(parts, "; ")
 }

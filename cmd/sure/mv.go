@@ -29,5 +29,8 @@ At no instant is a file in neither place.`,
 	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable at its new place")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
+	verifyFlags(cmd, &opt)
+	f.Var(byteSize{&opt.MaxDirty}, "max-dirty", "most memory the move keeps waiting for the device (dirty or under writeback); default 64M")
 	return cmd
 }

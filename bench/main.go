@@ -1,0 +1,330 @@
+//go:build linux
+
+// Command bench measures sure cp against its peers (cp, cp && sync -f,
+// rsync, dd) on the virtual USB stick of the power-cut lab and on a plain
+// disk, and prints a markdown table: medians over several runs, ratios
+// against sure cp, and the targets of issue #5 marked met or not met. A
+// second part measures dirty page-cache memory and progress honesty on a
+// slow stick (issue #4). See docs/bench.md.
+//
+// It needs root (loop devices, mount, drop_caches) and /dev/fuse:
+//
+//	go run ./bench -quick          # about two minutes
+//	go run ./bench -o docs/...     # the full suite
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// config is everything the flags choose.
+type config struct {
+	runs     int
+	onceOver time.Duration
+	only     []string
+
+	smallFiles int
+	smallMin   size
+	smallMax   size
+	bigSize    size
+	photoSize  size
+	rssFiles   []int
+
+	fs        string
+	bandwidth float64
+	flushLat  time.Duration
+
+	dirtySize size
+	dirtyBW   float64
+	maxDirty  size
+
+	dir  string
+	sure string
+	out  string
+	log  io.Writer
+	args []string // the command line, for the report
+}
+
+// scenarios, in the order they run and print.
+var allParts = []string{"small", "big", "photo", "rss", "dirty"}
+
+func main() {
+	c, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := run(ctx, c)
+	if r != nil {
+		report := r.markdown()
+		fmt.Print(report)
+		if c.out != "" {
+			if werr := os.WriteFile(c.out, []byte(report), 0o644); werr != nil {
+				err = errors.Join(err, werr)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*config, error) {
+	c := &config{log: os.Stderr, args: args}
+	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
+	quick := fl.Bool("quick", false, "small sizes and one run each: the whole suite in about two minutes")
+	var only, rss string
+	fl.IntVar(&c.runs, "n", 3, "runs per command and destination; the table shows medians")
+	fl.DurationVar(&c.onceOver, "once-over", 30*time.Second, "run a command only once where its first run took longer than this (0: always -n runs)")
+	fl.StringVar(&only, "only", strings.Join(allParts, ","), "parts to run: "+strings.Join(allParts, ","))
+	fl.IntVar(&c.smallFiles, "files", 20000, "files of the many-small-files tree")
+	c.smallMin, c.smallMax = 1<<10, 64<<10
+	fl.Var(&c.smallMin, "min-size", "smallest file of the small-files trees")
+	fl.Var(&c.smallMax, "max-size", "largest file of the small-files trees")
+	c.bigSize = 4 << 30
+	fl.Var(&c.bigSize, "big", "size of the single big file")
+	c.photoSize = 1 << 30
+	fl.Var(&c.photoSize, "photo", "total size of the photo-library tree")
+	fl.StringVar(&rss, "rss-files", "20000,200000", "file counts of the peak-RSS runs of sure cp (plain disk)")
+	fl.StringVar(&c.fs, "fs", "ext4", "file system on both destinations: ext4, xfs, btrfs, exfat, vfat")
+	fl.Float64Var(&c.bandwidth, "bandwidth", 100, "write bandwidth of the virtual stick, MB/s")
+	fl.DurationVar(&c.flushLat, "flush-latency", 10*time.Millisecond, "time each cache flush takes on the virtual stick")
+	c.dirtySize = 2 << 30
+	fl.Var(&c.dirtySize, "dirty-size", "file size of the dirty-memory and progress benchmark")
+	fl.Float64Var(&c.dirtyBW, "dirty-bandwidth", 40, "stick bandwidth of the dirty-memory benchmark, MB/s")
+	c.maxDirty = 64 << 20
+	fl.Var(&c.maxDirty, "max-dirty", "sure's dirty-memory bound, passed as --max-dirty when sure has it")
+	fl.StringVar(&c.dir, "dir", "/var/tmp", "where the plain-disk images and the stick's state live (a work directory is made inside)")
+	fl.StringVar(&c.sure, "sure", "", "sure binary under test (default: built from ./cmd/sure of this checkout)")
+	fl.StringVar(&c.out, "o", "", "also write the markdown report to this file")
+	if err := fl.Parse(args); err != nil {
+		return nil, err
+	}
+	if fl.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fl.Arg(0))
+	}
+	if *quick {
+		set := map[string]bool{}
+		fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		def("n", func() { c.runs = 1 })
+		def("files", func() { c.smallFiles = 1000 })
+		def("big", func() { c.bigSize = 256 << 20 })
+		def("photo", func() { c.photoSize = 128 << 20 })
+		def("rss-files", func() { rss = "2000,20000" })
+		def("dirty-size", func() { c.dirtySize = 256 << 20 })
+	}
+	for _, p := range strings.Split(only, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !slices.Contains(allParts, p) {
+			return nil, fmt.Errorf("-only: unknown part %q (known: %s)", p, strings.Join(allParts, ", "))
+		}
+		c.only = append(c.only, p)
+	}
+	for _, s := range strings.Split(rss, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil || n <= 0 {
+			return nil, fmt.Errorf("-rss-files: %q is not a file count", s)
+		}
+		c.rssFiles = append(c.rssFiles, n)
+	}
+	switch {
+	case c.runs < 1:
+		return nil, errors.New("-n must be at least 1")
+	case c.smallMin < 1 || c.smallMax < c.smallMin:
+		return nil, errors.New("-min-size must be at least 1 and at most -max-size")
+	case c.bandwidth <= 0 || c.dirtyBW <= 0:
+		return nil, errors.New("the stick's bandwidth must be positive (an unlimited stick has no throughput to compare with)")
+	}
+	return c, nil
+}
+
+func (c *config) wants(part string) bool { return slices.Contains(c.only, part) }
+
+func (c *config) logf(format string, a ...any) {
+	fmt.Fprintf(c.log, "bench: "+format+"\n", a...)
+}
+
+// env is the machinery shared by all parts: the work directory, the source
+// tmpfs and the binary under test.
+type env struct {
+	*config
+	work string // work directory under c.dir: images and stick state
+	src  string // tmpfs for source trees
+	shm  string // tmpfs for the state of the dirty benchmark's stick
+	sure string
+	// Flags of the binary under test that the dirty benchmark uses when
+	// they exist.
+	hasMaxDirty bool
+	hasJSON     bool
+	// gnuTime is GNU time, which measures a command's peak RSS without
+	// the bench's own (see maxRSS); "" when missing.
+	gnuTime string
+}
+
+// run runs the parts c asks for. The results are returned even when a part
+// failed, so that what was measured before is reported.
+func run(ctx context.Context, c *config) (r *results, err error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("needs root: loop devices, mount and /proc/sys/vm/drop_caches")
+	}
+	for _, tool := range []string{"losetup", "mkfs." + c.fs, "cp", "sync", "dd", "rsync"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("%s is not installed", tool)
+		}
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return nil, errors.New("/dev/fuse is missing: the virtual stick is a FUSE server")
+	}
+	e := &env{config: c}
+	if e.work, err = os.MkdirTemp(c.dir, "sure-bench-"); err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, e.cleanup()) }()
+	e.src = filepath.Join(e.work, "src")
+	e.shm = filepath.Join(e.work, "shm")
+	for _, d := range []string{e.src, e.shm} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, err
+		}
+		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "mode=0755"); err != nil {
+			return nil, &os.PathError{Op: "mount tmpfs", Path: d, Err: err}
+		}
+	}
+	if e.sure, err = e.buildSure(ctx); err != nil {
+		return nil, err
+	}
+	help, _ := exec.Command(e.sure, "cp", "--help").CombinedOutput()
+	e.hasMaxDirty = strings.Contains(string(help), "--max-dirty")
+	e.hasJSON = strings.Contains(string(help), "--json")
+	if p, err := exec.LookPath("time"); err == nil {
+		if v, err := exec.Command(p, "--version").CombinedOutput(); err == nil && strings.Contains(string(v), "GNU") {
+			e.gnuTime = p
+		}
+	}
+	if e.gnuTime == "" {
+		c.logf("GNU time is missing: peak RSS figures will include the bench's own (install the Debian package time)")
+	}
+
+	r = &results{cfg: c, started: time.Now(), rssExact: e.gnuTime != ""}
+	r.machine = machine()
+	r.sureVersion = gitDescribe()
+	steps := []struct {
+		part string
+		f    func(context.Context, *results) error
+	}{
+		{"small", e.small},
+		{"big", e.big},
+		{"photo", e.photo},
+		{"rss", e.rss},
+		{"dirty", e.dirty},
+	}
+	for _, s := range steps {
+		if !c.wants(s.part) {
+			continue
+		}
+		if err := s.f(ctx, r); err != nil {
+			r.took = time.Since(r.started)
+			return r, fmt.Errorf("%s: %w", s.part, err)
+		}
+	}
+	r.took = time.Since(r.started)
+	return r, nil
+}
+
+// buildSure builds the binary under test from this checkout unless -sure
+// names one.
+func (e *env) buildSure(ctx context.Context) (string, error) {
+	if e.config.sure != "" {
+		return filepath.Abs(e.config.sure)
+	}
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	mod := strings.TrimSpace(string(out))
+	if err != nil || mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the sure checkout: run from it or pass -sure")
+	}
+	bin := filepath.Join(e.work, "sure")
+	e.logf("building %s from %s", bin, filepath.Dir(mod))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sure")
+	cmd.Dir = filepath.Dir(mod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/sure: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return bin, nil
+}
+
+func (e *env) cleanup() error {
+	var errs []error
+	for _, d := range []string{e.src, e.shm} {
+		if d == "" {
+			continue
+		}
+		if err := unix.Unmount(d, 0); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			errs = append(errs, &os.PathError{Op: "umount", Path: d, Err: err})
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, os.RemoveAll(e.work))
+	} else {
+		errs = append(errs, fmt.Errorf("left %s in place", e.work))
+	}
+	return errors.Join(errs...)
+}
+
+// machine describes where the figures were taken.
+func machine() string {
+	var u unix.Utsname
+	unix.Uname(&u)
+	var si unix.Sysinfo_t
+	unix.Sysinfo(&si)
+	mem := float64(si.Totalram) * float64(si.Unit) / (1 << 30)
+	cpu := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				cpu = strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %.0f GiB RAM, Linux %s", numCPU(), cpu, mem, unix.ByteSliceToString(u.Release[:]))
+}
+
+func numCPU() int {
+	var s unix.CPUSet
+	if unix.SchedGetaffinity(0, &s) != nil {
+		return 0
+	}
+	return s.Count()
+}
+
+func gitDescribe() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,103 @@
+package copier
+
+import "fmt"
+
+// minMaxDirty is the smallest dirty budget: one worker with two windows of
+// the smallest size (see sizing), rounded up.
+const minMaxDirty = 256 << 10
+
+// dirtyDefaults fills in MaxDirty and fits the number of workers into it.
+func (o *Options) dirtyDefaults() error {
+	if o.MaxDirty == 0 {
+		o.MaxDirty = DefaultMaxDirty
+	}
+	if o.MaxDirty < minMaxDirty {
+		return &UsageError{fmt.Sprintf("the dirty memory limit must be at least %d KiB", minMaxDirty>>10)}
+	}
+	_, o.Workers = sizing(o.MaxDirty, o.Workers)
+	return nil
+}
+
+// startEngine sets up what the copies share and tells Progress what the
+// job holds. It runs before any worker starts.
+func (r *run) startEngine() {
+	r.eng.window, _ = sizing(r.opt.MaxDirty, r.opt.Workers)
+	r.eng.budget = newBudget(r.opt.MaxDirty, r.requestFlush)
+	r.eng.progress = nopProgress{}
+	if p, ok := r.opt.Events.(Progress); ok {
+		r.eng.progress = lockedProgress{l: r.events.(*lockedEvents), p: p}
+	}
+	r.c.BeforeBarrier = r.eng.progress.Flushing
+	if r.opt.plan != nil {
+		r.eng.progress.Planned(r.opt.plan.Files, r.opt.plan.Bytes)
+	}
+}
+
+// requestFlush asks the flusher for a commit, without waiting.
+func (r *run) requestFlush() {
+	select {
+	case r.flushCh <- struct{}{}:
+	default:
+	}
+}
+
+// copying starts following j's bytes and says a worker is on it.
+func (r *run) copying(j *job, size int64) {
+	j.track = &tracker{dst: j.dst, size: size}
+	r.eng.progress.Copying(j.src, j.dst, size)
+}
+
+// settle closes j's accounts once its batch's barriers are done: when it
+// is durable (ok), the bytes not yet reported on the device are, since the
+// barrier that made them durable made them reach it first; whatever the
+// outcome, its pages no longer count against the dirty budget (flushed,
+// or removed with the temporary file). It comes before the Durable event.
+func (r *run) settle(j *job, ok bool) {
+	t := j.track
+	if t == nil {
+		return
+	}
+	if rest := t.size - t.onDevice; ok && rest > 0 {
+		t.onDevice += rest
+		r.eng.progress.OnDevice(t.dst, rest)
+	}
+	r.eng.budget.credit(t.held)
+	t.held = 0
+}
+
+type nopProgress struct{}
+
+func (nopProgress) Planned(files int, bytes int64)      {}
+func (nopProgress) Copying(src, dst string, size int64) {}
+func (nopProgress) OnDevice(dst string, n int64)        {}
+func (nopProgress) Flushing(files int, bytes int64)     {}
+
+// lockedProgress serializes Progress calls with the other events.
+type lockedProgress struct {
+	l *lockedEvents
+	p Progress
+}
+
+func (lp lockedProgress) Planned(files int, bytes int64) {
+	lp.l.mu.Lock()
+	defer lp.l.mu.Unlock()
+	lp.p.Planned(files, bytes)
+}
+
+func (lp lockedProgress) Copying(src, dst string, size int64) {
+	lp.l.mu.Lock()
+	defer lp.l.mu.Unlock()
+	lp.p.Copying(src, dst, size)
+}
+
+func (lp lockedProgress) OnDevice(dst string, n int64) {
+	lp.l.mu.Lock()
+	defer lp.l.mu.Unlock()
+	lp.p.OnDevice(dst, n)
+}
+
+func (lp lockedProgress) Flushing(files int, bytes int64) {
+	lp.l.mu.Lock()
+	defer lp.l.mu.Unlock()
+	lp.p.Flushing(files, bytes)
+}
