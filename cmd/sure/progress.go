@@ -223,7 +223,8 @@ func (u *ui) Mismatch(src, dst string, err error) {
 	defer u.mu.Unlock()
 	u.start()
 	u.mismatch++
-	u.view.line(fmt.Sprintf("sure: %s: %s does not match %s as read back: %s", u.verb, quote.Name(dst), quote.Name(src), quote.Text(err.Error())))
+	// The error names both files and says how they differ.
+	u.view.line(fmt.Sprintf("sure: %s: not verified: %s", u.verb, quote.Text(err.Error())))
 	if u.json != nil {
 		u.json.emit("mismatch", jsonError{Src: src, Dst: dst, Error: err.Error()})
 	}
@@ -265,7 +266,8 @@ func (u *ui) finished(s copier.Summary, code int, cause error) {
 		level = "none"
 	case s.Files == 0 && s.UpToDate == 0 && (s.Failed > 0 || s.Interrupted):
 		level = "none"
-	case s.Files > 0 && u.verified == s.Files && u.mismatch == 0:
+	case s.Files+s.UpToDate > 0 && u.verified == s.Files+s.UpToDate && u.mismatch == 0:
+		// Files complete from an earlier run are read back too.
 		level = "verified"
 	}
 	u.json.emit("finished", jsonFinished{

@@ -65,7 +65,7 @@ func runSure(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-var mismatchLine = regexp.MustCompile(`(?m)^sure: (?:cp|mv): '([^']*)' does not match`)
+var mismatchLine = regexp.MustCompile(`(?m)^sure: (?:cp|mv): not verified: '([^']*)' (?:read back|could not|cannot)`)
 
 // onDevice reports whether path, read back from its device, holds the
 // content of ref.
