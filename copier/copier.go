@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
@@ -110,10 +111,27 @@ type job struct {
 }
 
 // upToDate reports whether dst already holds src as a copy with its times
-// kept (-a, mv) leaves it: a regular file of the same size and mtime.
-func upToDate(src, dst fs.FileInfo) bool {
-	return src.Mode().IsRegular() && dst.Mode().IsRegular() &&
-		src.Size() == dst.Size() && src.ModTime().Equal(dst.ModTime())
+// kept (-a, mv) leaves it: a regular file of the same size and mtime. A
+// destination that stores times coarsely (kind as fsinfo.Kind names it)
+// holds the source's time rounded, so times that close count as equal.
+func upToDate(src, dst fs.FileInfo, kind string) bool {
+	if !src.Mode().IsRegular() || !dst.Mode().IsRegular() || src.Size() != dst.Size() {
+		return false
+	}
+	d := src.ModTime().Sub(dst.ModTime())
+	return d.Abs() < timeGranularity(kind)
+}
+
+// timeGranularity is how finely a file system stores modification times.
+// FAT keeps 2 seconds; exFAT has a 10 ms field, but exfat-fuse and other
+// writers do not all fill it, so it gets FAT's allowance too (rsync users
+// pass --modify-window for the same reason).
+func timeGranularity(kind string) time.Duration {
+	switch kind {
+	case "vfat", "exfat":
+		return 2 * time.Second
+	}
+	return time.Nanosecond
 }
 
 type dirJob struct {
