@@ -83,10 +83,11 @@ func (o Options) watch(m fsinfo.Mount, flush func() error) error {
 	}
 }
 
-// record notes, after a successful flush of m that began at start, that
-// its drive holds nothing unflushed. A failed cache flush of the drive is
-// an error of the flush; anything else only means no record.
-func record(m fsinfo.Mount, start time.Time) (recorded, err error) {
+// Record notes, after a successful flush of m that began at start, that
+// its drive holds nothing unflushed, for 'sure status'. A failed cache
+// flush of the drive is an error of the flush; anything else only means
+// no record (recorded says why).
+func Record(m fsinfo.Mount, start time.Time) (recorded, err error) {
 	d, derr := drivecache.DiskFor(m)
 	if derr != nil {
 		return derr, nil
@@ -131,7 +132,7 @@ func PathsWith(paths []string, o Options) []Result {
 		r := Result{Mount: m, Method: syncfsMethod()}
 		r.Err = o.watch(m, func() error { return durable.SyncFS(p) })
 		if r.Err == nil {
-			r.Recorded, r.Err = record(m, start)
+			r.Recorded, r.Err = Record(m, start)
 		}
 		out = append(out, r)
 	}
@@ -166,7 +167,7 @@ func fuseTree(m fsinfo.Mount, root string, o Options) Result {
 		// Files outside root were not flushed through the server.
 		r.Recorded = fmt.Errorf("only %s was flushed, not all of %s", root, m.MountPoint)
 	case err == nil:
-		r.Recorded, r.Err = record(m, start)
+		r.Recorded, r.Err = Record(m, start)
 	}
 	return r
 }

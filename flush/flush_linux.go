@@ -56,7 +56,7 @@ func AllWith(o Options) []Result {
 		r := Result{Mount: m, Method: syncfsMethod()}
 		r.Err = o.watch(m, func() error { return syncMount(m.MountPoint) })
 		if r.Err == nil {
-			r.Recorded, r.Err = record(m, start)
+			r.Recorded, r.Err = Record(m, start)
 		}
 		out = append(out, r)
 	}

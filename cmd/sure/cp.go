@@ -8,13 +8,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sure-tools/sure/copier"
+	"github.com/sure-tools/sure/drivecache"
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/flush"
+	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
+	"github.com/sure-tools/sure/pagecache"
 )
 
 func newCp() *cobra.Command {
@@ -75,6 +80,9 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	u := newUI(cmd, verb, args, verbose, quiet)
 	opt.Events = u
 	sum, err := job(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
+	if err == nil {
+		recordFlushed(sum.Dest)
+	}
 	u.stop()
 	var ue *copier.UsageError
 	if errors.As(err, &ue) {
@@ -208,4 +216,21 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// recordFlushed notes that the job's last barrier flushed the drive under
+// m, so that 'sure status' can answer yes until something else writes
+// there. A failure only means no record; the copy is durable anyway.
+func recordFlushed(m fsinfo.Mount) {
+	if m.MountPoint == "" {
+		return
+	}
+	if _, err := drivecache.DiskFor(m); err != nil {
+		return
+	}
+	// The job's own last changes carry times from the kernel's coarse
+	// clock: wait one tick so that none of them reads as newer than the
+	// record.
+	time.Sleep(pagecache.CtimeSlack())
+	flush.Record(m, time.Now())
 }
