@@ -58,6 +58,7 @@ type Options struct {
 
 	move bool             // set by Move: remove each source once its copy is durable
 	plan *preflight.Plan  // set by Move, which checks the whole job once
+	told bool             // set by Move, which told Progress the plan already
 	man  *manifest.Writer // set by Move, which lists what it renamed too
 }
 
@@ -113,25 +114,38 @@ type job struct {
 // upToDate reports whether dst already holds src as a copy with its times
 // kept (-a, mv) leaves it: a regular file of the same size and mtime. A
 // destination that stores times coarsely (kind as fsinfo.Kind names it)
-// holds the source's time rounded, so times that close count as equal.
-func upToDate(src, dst fs.FileInfo, kind string) bool {
+// holds the source's time cut down to its granularity, so that exact cut
+// also counts, but only when the earlier run kept times (timesKept): a
+// copy stamped with the time it was made could otherwise match a source
+// changed within the same second.
+func upToDate(src, dst fs.FileInfo, kind string, timesKept bool) bool {
 	if !src.Mode().IsRegular() || !dst.Mode().IsRegular() || src.Size() != dst.Size() {
 		return false
 	}
-	d := src.ModTime().Sub(dst.ModTime())
-	return d.Abs() < timeGranularity(kind)
+	if src.ModTime().Equal(dst.ModTime()) {
+		return true
+	}
+	if !timesKept {
+		return false
+	}
+	for _, g := range timeGranularity(kind) {
+		if dst.ModTime().Equal(src.ModTime().Truncate(g)) {
+			return true
+		}
+	}
+	return false
 }
 
-// timeGranularity is how finely a file system stores modification times.
-// FAT keeps 2 seconds; exFAT has a 10 ms field, but exfat-fuse and other
-// writers do not all fill it, so it gets FAT's allowance too (rsync users
-// pass --modify-window for the same reason).
-func timeGranularity(kind string) time.Duration {
+// timeGranularity is how finely a file system stores modification times:
+// FAT in 2 seconds; exFAT in 10 ms, though exfat-fuse keeps whole seconds.
+func timeGranularity(kind string) []time.Duration {
 	switch kind {
-	case "vfat", "exfat":
-		return 2 * time.Second
+	case "vfat":
+		return []time.Duration{2 * time.Second}
+	case "exfat":
+		return []time.Duration{10 * time.Millisecond, time.Second}
 	}
-	return time.Nanosecond
+	return nil
 }
 
 type dirJob struct {

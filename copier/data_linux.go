@@ -169,9 +169,11 @@ func (c *fileCopy) tryClone() (n int64, ok bool, err error) {
 		return 0, false, nil
 	}
 	if err := unix.IoctlFileClone(int(c.out.Fd()), int(c.in.Fd())); err != nil {
+		// Not these file systems: no use trying again. Other errors (EINVAL
+		// for a file btrfs will not share, ETXTBSY) are about this file.
 		switch {
 		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOTTY),
-			errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS):
+			errors.Is(err, unix.ENOSYS):
 			c.eng.clones.refused.Store(pair, true)
 		}
 		// Whatever went wrong, copying bytes may still work; a clone that

@@ -24,7 +24,7 @@ type stick struct {
 	disk *vdisk.Disk
 }
 
-func newStick(t *testing.T, kind string, size int64, faults vdisk.Faults) *stick {
+func newStick(t testing.TB, kind string, size int64, faults vdisk.Faults) *stick {
 	t.Helper()
 	fsimage.Require(t, kind)
 	dir := t.TempDir()

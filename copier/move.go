@@ -38,6 +38,11 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return Summary{}, err
 	}
 	opt.plan = p
+	// Before the renames, which report files durable.
+	if pr, ok := opt.Events.(Progress); ok {
+		pr.Planned(p.Files, p.Bytes)
+		opt.told = true
+	}
 	events := opt.Events
 	if events == nil {
 		events = nopEvents{}

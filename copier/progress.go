@@ -28,7 +28,7 @@ func (r *run) startEngine() {
 		r.eng.progress = lockedProgress{l: r.events.(*lockedEvents), p: p}
 	}
 	r.c.BeforeBarrier = r.eng.progress.Flushing
-	if r.opt.plan != nil {
+	if r.opt.plan != nil && !r.opt.told {
 		r.eng.progress.Planned(r.opt.plan.Files, r.opt.plan.Bytes)
 	}
 }

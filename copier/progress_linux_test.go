@@ -124,3 +124,20 @@ func TestProgressNeverAheadOfDevice(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressMove checks the same contract for a move onto another file
+// system, where each source goes only once its copy is durable.
+func TestProgressMove(t *testing.T) {
+	m := fsimage.ForTest(t, "ext4")
+	src := filepath.Join(t.TempDir(), "src")
+	dest := filepath.Join(m.Dir, "src")
+	sizes := progressTree(t, src, dest)
+	rec := &recorder{}
+	if _, err := Move(context.Background(), []string{src}, m.Dir, Options{MaxDirty: 1 << 20, BatchFiles: 8, Events: rec}); err != nil {
+		t.Fatal(err)
+	}
+	checkLadder(t, rec.events(), sizes)
+	if _, err := os.Stat(src); !os.IsNotExist(err) {
+		t.Errorf("source still there after the move: %v", err)
+	}
+}

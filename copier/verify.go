@@ -165,7 +165,7 @@ func (r *run) complete(info, existing fs.FileInfo, src, dst string) (bool, *sums
 	case r.opt.Checksum:
 		return r.sameContent(src, dst, info, existing)
 	}
-	return upToDate(info, existing, r.opt.plan.Kind), nil
+	return upToDate(info, existing, r.opt.plan.Kind, r.opt.Archive), nil
 }
 
 // sameContent is the resume test of --checksum: dst, of src's size, holds

@@ -36,9 +36,10 @@ func parseByteSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
 	suffix := strings.ToUpper(strings.TrimSpace(t[len(num):]))
-	if len(suffix) == 3 && strings.HasSuffix(suffix, "IB") {
+	switch {
+	case len(suffix) == 3 && strings.HasSuffix(suffix, "IB"):
 		suffix = suffix[:1]
-	} else if len(suffix) == 2 {
+	case len(suffix) <= 2:
 		suffix = strings.TrimSuffix(suffix, "B")
 	}
 	shift := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
