@@ -223,12 +223,20 @@ func (c *Committer) Stage(e *Entry, file *os.File) error {
 // Symlink stages a symbolic link to target under final: it is created
 // under a temporary name and renamed like a file.
 func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error {
+	return c.stageNew(final, noReplace, tag, func(temp string) error {
+		return os.Symlink(target, temp)
+	})
+}
+
+// stageNew stages an entry that create makes at a fresh temporary name in
+// final's directory (a symlink, a hard link).
+func (c *Committer) stageNew(final string, noReplace bool, tag any, create func(temp string) error) error {
 	dir := filepath.Dir(final)
 	f, err := c.fileSystemOf(dir)
 	if err != nil {
 		return err
 	}
-	// A temporary file reserves a unique name; the link then replaces it.
+	// A temporary file reserves a unique name; the entry then replaces it.
 	file, err := durable.CreateTemp(dir, 0o600)
 	if err != nil {
 		return err
@@ -238,7 +246,7 @@ func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error
 	if err := os.Remove(temp); err != nil {
 		return err
 	}
-	if err := os.Symlink(target, temp); err != nil {
+	if err := create(temp); err != nil {
 		return err
 	}
 	e := &Entry{Final: final, Tag: tag, temp: temp, noReplace: noReplace, fs: f}
@@ -272,28 +280,9 @@ func (c *Committer) Link(from *Entry, final string, noReplace bool, tag any) err
 	if from.renamed || from.inPlace {
 		old = from.Final
 	}
-	dir := filepath.Dir(final)
-	f, err := c.fileSystemOf(dir)
-	if err != nil {
-		return err
-	}
-	file, err := durable.CreateTemp(dir, 0o600)
-	if err != nil {
-		return err
-	}
-	file.Close()
-	temp := file.Name()
-	if err := os.Remove(temp); err != nil {
-		return err
-	}
-	if err := os.Link(old, temp); err != nil {
-		return err
-	}
-	e := &Entry{Final: final, Tag: tag, temp: temp, noReplace: noReplace, fs: f}
-	c.mu.Lock()
-	c.pending = append(c.pending, e)
-	c.mu.Unlock()
-	return nil
+	return c.stageNew(final, noReplace, tag, func(temp string) error {
+		return os.Link(old, temp)
+	})
 }
 
 // InPlace takes a file that already holds its final content under its

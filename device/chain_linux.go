@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/pagecache"
 )
 
 // Trace follows path down to the media. A path on a file system without a
@@ -188,34 +189,8 @@ func readBDIStats(path string) map[string]int64 {
 
 // SystemDirty reads Dirty and Writeback from /proc/meminfo.
 func SystemDirty() (Dirty, error) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return Dirty{}, err
-	}
-	defer f.Close()
-	var d Dirty
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(fields[0], 10, 64)
-		switch k {
-		case "Dirty":
-			d.Dirty = n * 1024
-		case "Writeback":
-			d.Writeback = n * 1024
-		}
-	}
-	if err := s.Err(); err != nil {
-		return Dirty{}, &os.PathError{Op: "read", Path: "/proc/meminfo", Err: err}
-	}
-	return d, nil
+	m, err := pagecache.Meminfo()
+	return Dirty{Dirty: m.Dirty, Writeback: m.Writeback}, err
 }
 
 // DebugFSMounted reports whether per-device dirty counters can be read.

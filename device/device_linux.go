@@ -357,7 +357,7 @@ func (d Disk) Swaps() []string {
 		if len(fields) == 0 {
 			continue
 		}
-		name := unescapeSwap(fields[0])
+		name := fsinfo.Unescape(fields[0])
 		var st unix.Stat_t
 		if unix.Stat(name, &st) != nil {
 			continue
@@ -371,23 +371,6 @@ func (d Disk) Swaps() []string {
 		}
 	}
 	return out
-}
-
-// unescapeSwap undoes the octal escapes /proc/swaps writes for white space
-// and backslashes in file names.
-func unescapeSwap(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func nonNil[T any](s []T) []T {

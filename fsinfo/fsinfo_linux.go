@@ -49,18 +49,19 @@ func parseMountInfo(line string) (Mount, bool) {
 	ma, _ := strconv.ParseUint(maj, 10, 32)
 	mi, _ := strconv.ParseUint(min, 10, 32)
 	m.Major, m.Minor = uint32(ma), uint32(mi)
-	m.MountPoint = unescape(a[4])
+	m.MountPoint = Unescape(a[4])
 	m.FSType = b[0]
-	m.Source = unescape(b[1])
+	m.Source = Unescape(b[1])
 	if len(b) > 2 {
 		m.Options = b[2]
 	}
 	return m, true
 }
 
-// unescape undoes mountinfo's octal escapes (\040 for space, \011 tab,
-// \012 newline, \134 backslash).
-func unescape(s string) string {
+// Unescape undoes the octal escapes the kernel writes for white space and
+// backslashes in paths in mountinfo and /proc/swaps (\040 for space, \011
+// tab, \012 newline, \134 backslash).
+func Unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
