@@ -140,7 +140,7 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 		fmt.Fprintf(b, "%s return with the data still in RAM: their figures measure the page cache, not the destination.\n\n", strings.Join(early, " and "))
 	}
 	if len(sr.ceiling) > 0 {
-		b.WriteString("Bare device (direct 4 MiB writes and a flush, no file system):")
+		b.WriteString("Bare device (direct 4 MiB writes of up to 1 GiB, then a flush; no file system):")
 		for _, d := range sr.dests {
 			fmt.Fprintf(b, " %s %.1f MB/s;", d, sr.ceiling[d]/1e6)
 		}

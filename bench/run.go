@@ -139,7 +139,7 @@ func (e *env) compare(ctx context.Context, title, src string, t tree, single boo
 				return sr, err
 			}
 			sr.ceiling[kind] = rate
-			e.logf("%s: %s: the bare device takes %s at %.1f MB/s", title, kind, fmtBytes(t.bytes), rate/1e6)
+			e.logf("%s: %s: the bare device takes %s at %.1f MB/s", title, kind, fmtBytes(min(t.bytes, ceilingBytes)), rate/1e6)
 		}
 		for _, p := range peers() {
 			if !slices.Contains(sr.peers, p.name) {

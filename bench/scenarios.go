@@ -24,7 +24,7 @@ func (e *env) withSource(name string, make func(path string) (tree, error), f fu
 	if err != nil {
 		return fmt.Errorf("writing the source: %w", err)
 	}
-	e.logf("%s: %d files, %s", name, t.files, fmtBytes(t.bytes))
+	e.logf("%s: %d file(s), %s", name, t.files, fmtBytes(t.bytes))
 	return f(path, t)
 }
 
