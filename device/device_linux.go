@@ -2,7 +2,9 @@ package device
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +33,11 @@ func List(all bool) ([]Disk, error) {
 			continue
 		}
 		d, err := readDisk(name, mounts)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Gone while the list was read (a loop device detached, a
+			// stick pulled): it is not there to list.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
