@@ -13,63 +13,23 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/vstick"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
-// stick is a file system of some kind on the virtual USB stick (lab/vdisk),
-// so that a test can ask the stick what it has really received.
-type stick struct {
-	*fsimage.Mounted
-	disk *vdisk.Disk
-}
-
-func newStick(t testing.TB, kind string, size int64, faults vdisk.Faults) *stick {
+// newStick is a file system of kind on the virtual USB stick (lab/vdisk)
+// with faults armed once it is mounted, so that a test can ask the stick
+// what it has really received.
+func newStick(t testing.TB, kind string, size int64, faults vdisk.Faults) *vstick.Stick {
 	t.Helper()
-	fsimage.Require(t, kind)
-	dir := t.TempDir()
-	disk, err := vdisk.Start(vdisk.Config{Dir: filepath.Join(dir, "vdisk"), Size: size, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := disk.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	dev, err := fsimage.Attach(disk.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := fsimage.Detach(dev); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := fsimage.Mkfs(kind, dev); err != nil {
-		t.Fatal(err)
-	}
-	mnt := filepath.Join(dir, "stick")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	m, err := fsimage.Mount(kind, dev, mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Unmount(); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := disk.SetFaults(faults); err != nil {
-		t.Fatal(err)
-	}
-	return &stick{Mounted: m, disk: disk}
+	s := vstick.New(t, kind, size)
+	s.Faults(t, faults)
+	return s
 }
 
-func (s *stick) received(t *testing.T) int64 {
-	st, err := s.disk.Stats()
+// received is how many bytes the stick has taken in so far.
+func received(t *testing.T, s *vstick.Stick) int64 {
+	st, err := s.Disk.Stats()
 	if err != nil {
 		t.Error(err)
 	}

@@ -102,13 +102,13 @@ func TestProgressNeverAheadOfDevice(t *testing.T) {
 				writeFile(t, filepath.Join(src, rel), size, uint64(i))
 				sizes[filepath.Join(dest, rel)] = size
 			}
-			base := s.received(t)
+			base := received(t, s)
 			var claimed int64
 			checks := 0
 			rec := &recorder{onDevice: func(dst string, n int64) {
 				claimed += n
 				checks++
-				if got := s.received(t) - base; got < claimed {
+				if got := received(t, s) - base; got < claimed {
 					t.Errorf("OnDevice(%s, %d): %d bytes claimed on the device, which has received %d", dst, n, claimed, got)
 				}
 			}}

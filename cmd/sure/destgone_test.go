@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/vstick"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -187,28 +188,8 @@ func TestDestinationGoesReadOnly(t *testing.T) {
 }
 
 func TestStickYanked(t *testing.T) {
-	fsimage.Require(t, "ext4")
-	dir := t.TempDir()
-	disk, err := vdisk.Start(vdisk.Config{Dir: filepath.Join(dir, "vdisk"), Size: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { disk.Close() })
-	dev, err := fsimage.Attach(disk.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fsimage.Detach(dev) })
-	if err := fsimage.Mkfs("ext4", dev); err != nil {
-		t.Fatal(err)
-	}
-	mnt := filepath.Join(dir, "stick")
-	os.Mkdir(mnt, 0o755)
-	live, err := fsimage.Mount("ext4", dev, mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { live.Abort() })
+	stick := vstick.New(t, "ext4", 64<<20)
+	dir, mnt, disk := t.TempDir(), stick.Dir, stick.Disk
 	src := makeSource(t, 300)
 	dst := filepath.Join(mnt, "dst")
 	crash := filepath.Join(dir, "after.img")
@@ -227,7 +208,7 @@ func TestStickYanked(t *testing.T) {
 	if !strings.Contains(m.stderr, "input/output error") && !strings.Contains(m.stderr, "read-only file system") {
 		t.Errorf("the messages do not name the cause:\n%s", m.stderr)
 	}
-	live.Abort()
+	stick.Remove(t)
 	// Plugged in again: the image on a fresh loop device.
 	again := filepath.Join(dir, "again")
 	os.Mkdir(again, 0o755)
