@@ -48,9 +48,9 @@ type midCopy struct {
 	finished bool // the copy ended before the fault reached it
 }
 
-// copyUntil runs sure cp -rv one file per batch and calls fault at the
-// first durable line.
-func copyUntil(t *testing.T, src, dst string, fault func()) midCopy {
+// copyUntil runs sure cp -rv one file per batch and calls fault, with the
+// running sure, at the first durable line.
+func copyUntil(t *testing.T, src, dst string, fault func(sure *os.Process)) midCopy {
 	cmd := exec.Command(sureBinary(t), "cp", "-r", "-v", "--batch-files", "1", "--workers", "1", src, dst)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -70,7 +70,7 @@ func copyUntil(t *testing.T, src, dst string, fault func()) midCopy {
 			continue
 		}
 		if len(m.reported) == 0 {
-			fault()
+			fault(cmd.Process)
 		}
 		m.reported = append(m.reported, [2]string{d[1], d[2]})
 	}
@@ -154,7 +154,7 @@ func TestDestinationGoesReadOnly(t *testing.T) {
 	// open for writing; an ext4 error is not, and is what a failing
 	// stick causes.
 	trigger := filepath.Join("/sys/fs/ext4", filepath.Base(live.Device), "trigger_fs_error")
-	m := copyUntil(t, src, dst, func() {
+	m := copyUntil(t, src, dst, func(*os.Process) {
 		if err := os.WriteFile(trigger, []byte("1"), 0o200); err != nil {
 			t.Errorf("making %s read-only: %v", mnt, err)
 		}
@@ -193,7 +193,7 @@ func TestStickYanked(t *testing.T) {
 	src := makeSource(t, 300)
 	dst := filepath.Join(mnt, "dst")
 	crash := filepath.Join(dir, "after.img")
-	m := copyUntil(t, src, dst, func() {
+	m := copyUntil(t, src, dst, func(*os.Process) {
 		// The stick as it is when pulled: what its last flush made
 		// durable; every later I/O fails.
 		if _, err := disk.Cut(vdisk.CutOptions{Out: crash, Mode: vdisk.CutNone, Yank: true}); err != nil {

@@ -3,11 +3,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -56,44 +53,21 @@ func TestInterrupt(t *testing.T) {
 // interruptCopy runs sure cp -r src dst, sends SIGINT at its first durable
 // line and checks the outcome. It returns false if the copy completed.
 func interruptCopy(t *testing.T, src, dst string) bool {
-	cmd := exec.Command(sureBinary(t), "cp", "-r", "-v", "--batch-files", "1", "--workers", "1", src, dst)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var reported [][2]string
-	sc := bufio.NewScanner(out)
-	signaled := false
-	for sc.Scan() {
-		m := durableLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			t.Errorf("unexpected output line %q", sc.Text())
-			continue
+	m := copyUntil(t, src, dst, func(sure *os.Process) {
+		if err := sure.Signal(syscall.SIGINT); err != nil {
+			t.Logf("SIGINT: %v", err)
 		}
-		reported = append(reported, [2]string{m[1], m[2]})
-		if !signaled {
-			signaled = true
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-				t.Logf("SIGINT: %v", err)
-			}
-		}
-	}
-	err = cmd.Wait()
-	code := cmd.ProcessState.ExitCode()
+	})
+	code, reported := m.code, m.reported
 	if code == 0 {
-		t.Logf("copy of %s completed before SIGINT: %s", src, stderr.String())
+		t.Logf("copy of %s completed before SIGINT: %s", src, m.stderr)
 		return false
 	}
 	if code != exitInterrupted {
-		t.Fatalf("sure exited with %d (%v), want %d; stderr:\n%s", code, err, exitInterrupted, stderr.String())
+		t.Fatalf("sure exited with %d, want %d; stderr:\n%s", code, exitInterrupted, m.stderr)
 	}
-	if !strings.Contains(stderr.String(), "interrupted") {
-		t.Errorf("stderr does not say interrupted:\n%s", stderr.String())
+	if !strings.Contains(m.stderr, "interrupted") {
+		t.Errorf("stderr does not say interrupted:\n%s", m.stderr)
 	}
 	if len(reported) == 0 {
 		t.Fatal("no file reported durable")
@@ -126,6 +100,6 @@ func interruptCopy(t *testing.T, src, dst string) bool {
 			t.Errorf("%s: %s, but its source is %s (%v)", filepath.Join(dst, p), e, se, err)
 		}
 	}
-	t.Logf("%d files reported durable, %d in place; stderr:\n%s", len(reported), files, stderr.String())
+	t.Logf("%d files reported durable, %d in place; stderr:\n%s", len(reported), files, m.stderr)
 	return true
 }
