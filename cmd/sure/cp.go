@@ -47,26 +47,33 @@ and directory entry is durable on the media.`,
 	f.BoolVarP(&opt.Recursive, "R", "R", false, "same as -r")
 	f.Lookup("R").Hidden = true
 	f.BoolVarP(&opt.Archive, "archive", "a", false, "keep mode, owner (as root), times and symlinks; implies -r")
-	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
-	f.BoolVar(&opt.SkipInvalid, "skip-invalid", false, "leave out files the destination cannot hold (names, sizes), copy the rest, and list them")
-	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
-	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable")
-	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
-	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
-	verifyFlags(cmd, &opt)
+	jobFlags(cmd, &opt, &verbose, &quiet, "copy", "print each file once it is durable")
 	f.BoolVar(&opt.Checksum, "checksum", false, "resume by content: an existing file of the source's size is kept only if it holds the same bytes (default: same size and time)")
 	// Tuning knobs for tests and benchmarks: how many files or bytes share
 	// one pair of barriers, and how many files are copied at once.
 	f.IntVar(&opt.BatchFiles, "batch-files", 0, "commit after this many staged files")
 	f.Int64Var(&opt.BatchBytes, "batch-bytes", 0, "commit after this many staged bytes")
 	f.IntVar(&opt.Workers, "workers", 0, "files copied at once")
-	f.Var(byteSize{&opt.MaxDirty}, "max-dirty", "most memory the copy keeps waiting for the device (dirty or under writeback); default 64M")
 	// Tests of a disk filling up mid-copy get past the free-space check.
 	f.BoolVar(&opt.NoSpaceCheck, "no-space-check", false, "start even if the free space looks too small")
 	for _, n := range []string{"batch-files", "batch-bytes", "workers", "no-space-check"} {
 		f.Lookup(n).Hidden = true
 	}
 	return cmd
+}
+
+// jobFlags defines the flags cp and mv share; job names the job ("copy",
+// "move") and verboseHelp says what -v prints.
+func jobFlags(cmd *cobra.Command, opt *copier.Options, verbose, quiet *bool, job, verboseHelp string) {
+	f := cmd.Flags()
+	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
+	f.BoolVar(&opt.SkipInvalid, "skip-invalid", false, "leave out files the destination cannot hold (names, sizes), copy the rest, and list them")
+	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
+	f.BoolVarP(verbose, "verbose", "v", false, verboseHelp)
+	f.BoolVarP(quiet, "quiet", "q", false, "print nothing but errors")
+	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
+	f.Var(byteSize{&opt.MaxDirty}, "max-dirty", "most memory the "+job+" keeps waiting for the device (dirty or under writeback); default 64M")
+	verifyFlags(cmd, opt)
 }
 
 // runJob runs a copy or a move and turns its outcome into sure's output

@@ -23,14 +23,6 @@ At no instant is a file in neither place.`,
 			return runJob(cmd, args, "mv", copier.Move, opt, verbose, quiet)
 		},
 	}
-	f := cmd.Flags()
-	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
-	f.BoolVar(&opt.SkipInvalid, "skip-invalid", false, "leave out files the destination cannot hold (names, sizes), copy the rest, and list them")
-	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
-	f.BoolVarP(&verbose, "verbose", "v", false, "print each file once it is durable at its new place")
-	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
-	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
-	verifyFlags(cmd, &opt)
-	f.Var(byteSize{&opt.MaxDirty}, "max-dirty", "most memory the move keeps waiting for the device (dirty or under writeback); default 64M")
+	jobFlags(cmd, &opt, &verbose, &quiet, "move", "print each file once it is durable at its new place")
 	return cmd
 }
