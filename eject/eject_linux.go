@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sure-tools/sure/internal/proc"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/device"
@@ -220,7 +222,7 @@ func mounted(dir string) bool {
 // waitExit waits for a process that is not our child to end.
 func waitExit(ctx context.Context, pid int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for alive(pid) {
+	for proc.Alive(pid) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("PID %d still runs %v after the unmount; it may still be writing to the device", pid, timeout)
 		}
@@ -231,16 +233,6 @@ func waitExit(ctx context.Context, pid int, timeout time.Duration) error {
 		}
 	}
 	return nil
-}
-
-// alive reports whether pid runs; a zombie has done all it will do.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // openExclusive opens a block device O_EXCL, which fails while anything

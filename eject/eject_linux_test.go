@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sure-tools/sure/internal/proc"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/eject"
@@ -233,21 +235,12 @@ func TestEjectFUSE(t *testing.T) {
 			wantStep(t, steps, "wait for the FUSE server", eject.Done)
 			wantStep(t, steps, "flush "+s.dev, eject.Done)
 			wantStep(t, steps, "detach "+s.dev, eject.Done)
-			if err := unix.Kill(server, 0); err == nil && alive(server) {
+			if err := unix.Kill(server, 0); err == nil && proc.Alive(server) {
 				t.Errorf("FUSE server %d still runs after eject", server)
 			}
 			wantGone(t, s, kind, "data", data)
 		})
 	}
-}
-
-func alive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // Through UDisks2, as a desktop user would: the real udisksd unmounts the

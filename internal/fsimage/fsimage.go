@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sure-tools/sure/internal/proc"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
@@ -244,7 +246,7 @@ func findServer(program, device string) int {
 // it if it outstays timeout.
 func waitGone(pid int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for alive(pid) {
+	for proc.Alive(pid) {
 		if time.Now().After(deadline) {
 			unix.Kill(pid, unix.SIGKILL)
 			return fmt.Errorf("fsimage: FUSE server %d did not exit after unmount", pid)
@@ -252,18 +254,6 @@ func waitGone(pid int, timeout time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
-}
-
-// alive reports whether pid runs; a zombie (exited, not yet reaped by
-// whoever adopted it) has done all it will do.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // MountImage attaches image to a loop device and mounts it on dir.

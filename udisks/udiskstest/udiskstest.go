@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sure-tools/sure/internal/proc"
 
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
@@ -109,7 +110,7 @@ func nameOwned(name string) bool {
 func startBus(t testing.TB) {
 	t.Helper()
 	if b, err := os.ReadFile(pidFile); err == nil {
-		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid == 0 || !alive(pid) {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid == 0 || !proc.Alive(pid) {
 			os.Remove(pidFile)
 		}
 	}
@@ -243,7 +244,7 @@ func findProcess(comm string) int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if err == nil && strings.TrimSpace(string(b)) == comm && alive(pid) {
+		if err == nil && strings.TrimSpace(string(b)) == comm && proc.Alive(pid) {
 			return pid
 		}
 	}
@@ -252,25 +253,15 @@ func findProcess(comm string) int {
 
 // stop ends a process this package started that is not its child.
 func stop(t testing.TB, pid int, what string) {
-	if !alive(pid) {
+	if !proc.Alive(pid) {
 		return
 	}
 	unix.Kill(pid, unix.SIGTERM)
-	for deadline := time.Now().Add(10 * time.Second); alive(pid); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); proc.Alive(pid); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			unix.Kill(pid, unix.SIGKILL)
 			t.Errorf("%s (pid %d) did not stop on SIGTERM; killed", what, pid)
 			return
 		}
 	}
-}
-
-// alive reports whether pid runs; a zombie has stopped.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
