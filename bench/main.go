@@ -36,6 +36,8 @@ type config struct {
 	runs     int
 	onceOver time.Duration
 	only     []string
+	peers    []string // peer keys; empty: all
+	dests    []string
 
 	smallFiles int
 	smallMin   size
@@ -90,10 +92,12 @@ func parseFlags(args []string) (*config, error) {
 	c := &config{log: os.Stderr, args: args}
 	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fl.Bool("quick", false, "small sizes and one run each: the whole suite in about two minutes")
-	var only, rss string
+	var only, rss, peerList, destList string
 	fl.IntVar(&c.runs, "n", 3, "runs per command and destination; the table shows medians")
 	fl.DurationVar(&c.onceOver, "once-over", 30*time.Second, "run a command only once where its first run took longer than this (0: always -n runs)")
 	fl.StringVar(&only, "only", strings.Join(allParts, ","), "parts to run: "+strings.Join(allParts, ","))
+	fl.StringVar(&peerList, "peers", "", "commands to run, by key: "+strings.Join(peerKeys(), ",")+" (default all)")
+	fl.StringVar(&destList, "dests", onStick+","+onPlain, "destinations of the small, big and photo parts: "+onStick+","+onPlain)
 	fl.IntVar(&c.smallFiles, "files", 20000, "files of the many-small-files tree")
 	c.smallMin, c.smallMax = 1<<10, 64<<10
 	fl.Var(&c.smallMin, "min-size", "smallest file of the small-files trees")
@@ -106,7 +110,7 @@ func parseFlags(args []string) (*config, error) {
 	fl.StringVar(&c.fs, "fs", "ext4", "file system on both destinations: ext4, xfs, btrfs, exfat, vfat")
 	fl.Float64Var(&c.bandwidth, "bandwidth", 100, "write bandwidth of the virtual stick, MB/s")
 	fl.DurationVar(&c.flushLat, "flush-latency", 10*time.Millisecond, "time each cache flush takes on the virtual stick")
-	c.dirtySize = 2 << 30
+	c.dirtySize = 1 << 30
 	fl.Var(&c.dirtySize, "dirty-size", "file size of the dirty-memory and progress benchmark")
 	fl.Float64Var(&c.dirtyBW, "dirty-bandwidth", 40, "stick bandwidth of the dirty-memory benchmark, MB/s")
 	c.maxDirty = 64 << 20
@@ -144,6 +148,27 @@ func parseFlags(args []string) (*config, error) {
 		}
 		c.only = append(c.only, p)
 	}
+	for _, k := range strings.Split(peerList, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if !slices.Contains(peerKeys(), k) {
+			return nil, fmt.Errorf("-peers: unknown command %q (known: %s)", k, strings.Join(peerKeys(), ", "))
+		}
+		c.peers = append(c.peers, k)
+	}
+	for _, d := range strings.Split(destList, ",") {
+		if d = strings.TrimSpace(d); d == "" {
+			continue
+		}
+		if d != onStick && d != onPlain {
+			return nil, fmt.Errorf("-dests: unknown destination %q (known: %s, %s)", d, onStick, onPlain)
+		}
+		c.dests = append(c.dests, d)
+	}
+	if len(c.dests) == 0 {
+		return nil, errors.New("-dests: no destination")
+	}
 	for _, s := range strings.Split(rss, ",") {
 		var n int
 		if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil || n <= 0 {
@@ -174,7 +199,10 @@ type env struct {
 	*config
 	work string // work directory under c.dir: images and stick state
 	src  string // tmpfs for source trees
-	shm  string // tmpfs for the state of the dirty benchmark's stick
+	shm  string // tmpfs for the sticks' state, when it fits (see stickFitsInRAM)
+	// stickOnDisk is set once a stick kept its state in c.dir, for the
+	// report.
+	stickOnDisk bool
 	sure string
 	// Flags of the binary under test that the dirty benchmark uses when
 	// they exist.
@@ -229,7 +257,7 @@ func run(ctx context.Context, c *config) (r *results, err error) {
 		c.logf("GNU time is missing: peak RSS figures will include the bench's own (install the Debian package time)")
 	}
 
-	r = &results{cfg: c, started: time.Now(), rssExact: e.gnuTime != ""}
+	r = &results{cfg: c, env: e, started: time.Now(), rssExact: e.gnuTime != ""}
 	r.machine = machine()
 	r.sureVersion = gitDescribe()
 	steps := []struct {

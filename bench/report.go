@@ -21,6 +21,7 @@ const (
 
 type results struct {
 	cfg         *config
+	env         *env
 	started     time.Time
 	took        time.Duration
 	machine     string
@@ -45,7 +46,11 @@ func (r *results) markdown() string {
 	fmt.Fprintf(&b, "## Benchmark run of %s\n\n", r.started.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- command: `go run ./bench %s` (took %s)\n", strings.Join(c.args, " "), r.took.Round(time.Second))
 	fmt.Fprintf(&b, "- sure: %s; machine: %s\n", r.sureVersion, r.machine)
-	fmt.Fprintf(&b, "- stick: the lab's virtual USB stick (lab/vdisk, FUSE, state in %s), %g MB/s, %v per cache flush, %s\n", c.dir, c.bandwidth, c.flushLat, c.fs)
+	state := "on a tmpfs"
+	if r.env != nil && r.env.stickOnDisk {
+		state = "on a tmpfs where it fits in RAM, else in " + c.dir + " (slower: the host's writeback throttles the model)"
+	}
+	fmt.Fprintf(&b, "- stick: the lab's virtual USB stick (lab/vdisk, FUSE, state %s), %g MB/s, %v per cache flush, %s\n", state, c.bandwidth, c.flushLat, c.fs)
 	fmt.Fprintf(&b, "- plain disk: %s in an image file in %s on a loop device\n", c.fs, c.dir)
 	fmt.Fprintf(&b, "- sources on tmpfs; a fresh file system and a dropped page cache before every run; times include the command's own flush\n")
 	fmt.Fprintf(&b, "- medians over %d runs", c.runs)

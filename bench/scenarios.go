@@ -33,7 +33,7 @@ func (e *env) small(ctx context.Context, r *results) error {
 	return e.withSource("small", func(p string) (tree, error) {
 		return smallTree(p, e.smallFiles, int64(e.smallMin), int64(e.smallMax), 1)
 	}, func(p string, t tree) error {
-		sr, err := e.compare(ctx, title, p, t, false, []string{onStick, onPlain})
+		sr, err := e.compare(ctx, title, p, t, false, e.dests)
 		r.small = sr
 		return err
 	})
@@ -44,7 +44,7 @@ func (e *env) big(ctx context.Context, r *results) error {
 	return e.withSource("big", func(p string) (tree, error) {
 		return bigFile(p, int64(e.bigSize), 2)
 	}, func(p string, t tree) error {
-		sr, err := e.compare(ctx, title, p, t, true, []string{onStick, onPlain})
+		sr, err := e.compare(ctx, title, p, t, true, e.dests)
 		r.big = sr
 		return err
 	})
@@ -55,7 +55,7 @@ func (e *env) photo(ctx context.Context, r *results) error {
 		return photoTree(p, int64(e.photoSize), 3)
 	}, func(p string, t tree) error {
 		title := fmt.Sprintf("Photo library: %d files, %s (JPEG, raw, video, sidecars, thumbnails)", t.files, fmtBytes(t.bytes))
-		sr, err := e.compare(ctx, title, p, t, false, []string{onStick, onPlain})
+		sr, err := e.compare(ctx, title, p, t, false, e.dests)
 		r.photo = sr
 		return err
 	})

@@ -72,6 +72,14 @@ type Committer struct {
 	// bytes) just before its first barrier starts, so that progress can say
 	// a flush is under way. It is set once, before the first Flush.
 	BeforeBarrier func(files int, bytes int64)
+	// DataBarrierDone, when set, hears each entry of a Flush's batch once
+	// the first barrier, the one for the data, has ended: err is nil when
+	// that barrier covered the entry's file system. The data is then on
+	// the device and its pages are clean, though the file is not yet in
+	// place: a caller bounding its dirty memory can give it back here
+	// instead of after the second barrier, so the next batch fills while
+	// the renames are committed. It is set once, before the first Flush.
+	DataBarrierDone func(e *Entry, err error)
 
 	mu      sync.Mutex
 	byDev   map[devID]*fileSystem
@@ -383,6 +391,11 @@ func (c *Committer) Flush() []Result {
 	// Barrier 1: the data of every staged file. Per-file file systems had
 	// theirs at Stage.
 	failed := barrier(batch, nil)
+	if c.DataBarrierDone != nil {
+		for _, e := range batch {
+			c.DataBarrierDone(e, failed[e.fs])
+		}
+	}
 	for i, e := range batch {
 		if err := failed[e.fs]; err != nil {
 			if e.inPlace {

@@ -1,6 +1,10 @@
 package copier
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/sure-tools/sure/commit"
+)
 
 // minMaxDirty is the smallest dirty budget: one worker with two windows of
 // the smallest size (see sizing), rounded up.
@@ -28,6 +32,11 @@ func (r *run) startEngine() {
 		r.eng.progress = lockedProgress{l: r.events.(*lockedEvents), p: p}
 	}
 	r.c.BeforeBarrier = r.eng.progress.Flushing
+	r.c.DataBarrierDone = func(e *commit.Entry, err error) {
+		if j, ok := e.Tag.(*job); ok {
+			r.settle(j, err == nil)
+		}
+	}
 	if r.opt.plan != nil && !r.opt.told {
 		r.eng.progress.Planned(r.opt.plan.Files, r.opt.plan.Bytes)
 	}
@@ -47,11 +56,12 @@ func (r *run) copying(j *job, size int64) {
 	r.eng.progress.Copying(j.src, j.dst, size)
 }
 
-// settle closes j's accounts once its batch's barriers are done: when it
-// is durable (ok), the bytes not yet reported on the device are, since the
-// barrier that made them durable made them reach it first; whatever the
-// outcome, its pages no longer count against the dirty budget (flushed,
-// or removed with the temporary file). It comes before the Durable event.
+// settle closes j's accounts once its batch's data barrier is done (and
+// again, with nothing left to do, after the second): when the barrier
+// covered it (ok), the bytes not yet reported on the device are, since the
+// barrier made them reach it; whatever the outcome, its pages no longer
+// count against the dirty budget (written back, or removed with the
+// temporary file). It comes before the Durable event.
 func (r *run) settle(j *job, ok bool) {
 	t := j.track
 	if t == nil {

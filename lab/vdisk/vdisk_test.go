@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/sure-tools/sure/internal/fsimage"
@@ -408,5 +409,50 @@ func TestDiskDiscardIsLoggedLikeAWrite(t *testing.T) {
 	}
 	if !bytes.Equal(readImage(t, out, 0, 4096), a[:4096]) {
 		t.Error("an unflushed discard reached the crash image of a cut that keeps nothing unflushed")
+	}
+}
+
+// The link is one clock: back-to-back requests queue behind each other,
+// the host's overhead between requests is absorbed up to the burst, and a
+// long idle time earns no more than the burst. No wall clock is involved.
+func TestModelPace(t *testing.T) {
+	m := newTestModel(t, 1<<20)
+	m.setFaults(Faults{BandwidthMBps: 100}) // 1 MB takes 10 ms
+	const mb = 1_000_000
+	t0 := time.Unix(1000, 0)
+	ms := func(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
+
+	// After a long idle time the first request rides the burst, the ones
+	// arriving with it (concurrent writers) wait their turn.
+	for i, want := range []time.Duration{ms(0), ms(10), ms(20)} {
+		if got := m.pace(mb, t0); got != want {
+			t.Errorf("request %d at the same instant: wait %v, want %v", i, got, want)
+		}
+	}
+	// The link is busy until t0+20ms. A writer that arrives each time 2 ms
+	// after its previous request ended (host overhead) still gets the full
+	// rate: each waits 8 ms and the link ends 10 ms later every time.
+	now := t0.Add(ms(20))
+	for i := range 5 {
+		now = now.Add(ms(2))
+		w := m.pace(mb, now)
+		if w != ms(8) {
+			t.Fatalf("paced request %d: wait %v, want 8ms", i, w)
+		}
+		now = now.Add(w)
+	}
+	// 5 MB from t0+20ms: the link is free at t0+70ms, the rate exactly
+	// the configured one.
+	if want := t0.Add(ms(70)); !m.linkFree.Equal(want) {
+		t.Errorf("link free at %v, want %v", m.linkFree.Sub(t0), want.Sub(t0))
+	}
+	// An hour idle earns one burst, not an hour of credit.
+	late := m.linkFree.Add(time.Hour)
+	if got := m.pace(3*mb, late); got != 3*ms(10)-burst {
+		t.Errorf("after an hour idle, 3 MB wait %v, want %v", got, 3*ms(10)-burst)
+	}
+	m.setFaults(Faults{})
+	if got := m.pace(mb, late); got != 0 {
+		t.Errorf("unlimited: wait %v", got)
 	}
 }
