@@ -203,7 +203,7 @@ type env struct {
 	// stickOnDisk is set once a stick kept its state in c.dir, for the
 	// report.
 	stickOnDisk bool
-	sure string
+	sure        string
 	// Flags of the binary under test that the dirty benchmark uses when
 	// they exist.
 	hasMaxDirty bool
