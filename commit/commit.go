@@ -435,6 +435,12 @@ func (c *Committer) Flush() []Result {
 	for i, e := range batch {
 		if err := failed2[e.fs]; err != nil && e.renamed {
 			results[i].Err = fmt.Errorf("%s is in place but not known durable: %w", e.Final, err)
+			if !e.inPlace {
+				// The data is durable, the rename is not: after a
+				// crash or on the medium as it is now, the copy may
+				// still be under its temporary name.
+				results[i].Err = fmt.Errorf("%w; the rename may not have reached the media, so the copy may be under its temporary name '%s' instead", results[i].Err, e.temp)
+			}
 		}
 		e.failed = results[i].Err != nil
 	}

@@ -76,14 +76,18 @@ type Events interface {
 
 // Summary counts the outcome of a job.
 type Summary struct {
-	Files        int // regular files and symlinks now durable
-	Bytes        int64
-	Dirs         int // directories made durable
-	Skipped      int
-	UpToDate     int // already complete at the destination (resume), now known durable
-	Failed       int
-	Interrupted  bool
-	Discarded    int      // staged files dropped at an interruption, their temporary files removed
+	Files       int // regular files and symlinks now durable
+	Bytes       int64
+	Dirs        int // directories made durable
+	Skipped     int
+	UpToDate    int // already complete at the destination (resume), now known durable
+	Failed      int
+	Interrupted bool
+	// DestFailed is why the job stopped early on its own: the destination
+	// stopped taking writes (*DestFailedError). Files not reached by then
+	// were not tried.
+	DestFailed   error
+	Discarded    int      // staged files dropped at an interruption or a stop, their temporary files removed
 	TempsLeft    []string // temporary files of dropped files that could not be removed, with the cause
 	AttrsNotKept int      // files and directories whose mode, owner or times the destination cannot hold
 	LinksNotKept int      // names of hard-linked files copied as separate files: the destination holds no hard links
@@ -155,7 +159,8 @@ type dirJob struct {
 }
 
 type run struct {
-	ctx    context.Context
+	ctx    context.Context // the caller's, also cancelled when the destination fails (destfail.go)
+	stop   context.CancelCauseFunc
 	opt    Options
 	c      *commit.Committer
 	events Events
@@ -166,6 +171,9 @@ type run struct {
 	dirs    []dirJob
 	jobs    chan job
 	flushCh chan struct{}
+
+	destDir string     // where the destination is probed after a failure
+	probeMu sync.Mutex // one probe at a time
 
 	movedFrom map[string]bool // source directories a move removed entries from
 	eng       engine          // dirty budget, write-behind, progress (data.go)
@@ -212,8 +220,10 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		opt.plan = p
 	}
 
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	r := &run{
-		ctx: ctx, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events}, umask: umask(),
+		ctx: rctx, stop: stop, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events}, umask: umask(),
 		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
 		movedFrom: map[string]bool{},
 	}
@@ -221,6 +231,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if !destIsDir {
 		destDir = filepath.Dir(dest)
 	}
+	r.destDir = destDir
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
 	}
@@ -249,7 +260,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	}()
 
 	for _, src := range srcs {
-		if ctx.Err() != nil {
+		if r.ctx.Err() != nil {
 			break
 		}
 		target := targetFor(src, dest, destIsDir)
@@ -261,8 +272,12 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	close(r.flushCh)
 	<-flusherDone
 
-	if ctx.Err() != nil {
-		r.sum.Interrupted = true
+	if r.ctx.Err() != nil {
+		if df := r.destStopped(); df != nil && ctx.Err() == nil {
+			r.sum.DestFailed = df
+		} else {
+			r.sum.Interrupted = true
+		}
 		var left []*commit.TempLeftError
 		r.sum.Discarded, left = r.c.AbortPending()
 		for _, tl := range left {
@@ -287,6 +302,8 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	switch {
 	case sum.Interrupted:
 		return sum, fmt.Errorf("interrupted: %w", ctx.Err())
+	case sum.DestFailed != nil:
+		return sum, sum.DestFailed
 	case sum.Failed > 0:
 		return sum, fmt.Errorf("%d of %d files failed", sum.Failed, sum.Failed+sum.Files)
 	case sum.Mismatched > 0:
@@ -309,6 +326,7 @@ func (r *run) fail(src, dst string, err error) {
 	r.sum.Failed++
 	r.mu.Unlock()
 	r.events.Failed(src, dst, err)
+	r.checkDest(err)
 }
 
 // copyArg copies one command-line operand to target.

@@ -188,6 +188,9 @@ func summaryLine(s copier.Summary) string {
 	if s.Interrupted {
 		parts = append(parts, "interrupted")
 	}
+	if s.DestFailed != nil {
+		parts = append(parts, "stopped: "+s.DestFailed.Error())
+	}
 	if s.Failed > 0 {
 		parts = append(parts, plural(s.Failed, "file")+" failed (see above)")
 	}
@@ -207,13 +210,18 @@ func summaryLine(s copier.Summary) string {
 	if s.LinksNotKept > 0 {
 		parts = append(parts, fmt.Sprintf("hard links not kept for %s: the file system cannot hold them (each was copied in full)", plural(s.LinksNotKept, "file")))
 	}
-	if s.Interrupted {
+	if s.Interrupted || s.DestFailed != nil {
 		parts = append(parts, fmt.Sprintf("%s removed", plural(s.Discarded, "unfinished temporary file")))
 		if len(s.TempsLeft) > 0 {
 			// Never claim a removal that failed: say where each one is.
 			parts = append(parts, fmt.Sprintf("%d left behind (they hold no final name): %s", len(s.TempsLeft), strings.Join(s.TempsLeft, "; ")))
 		}
+	}
+	switch {
+	case s.Interrupted:
 		parts = append(parts, "rerun the command to finish")
+	case s.DestFailed != nil:
+		parts = append(parts, "once the destination works again, rerun the command to finish")
 	}
 	return "sure: " + strings.Join(parts, "; ")
 }

@@ -49,9 +49,12 @@ type midCopy struct {
 }
 
 // copyUntil runs sure cp -rv one file per batch and calls fault, with the
-// running sure, at the first durable line.
+// running sure, at the first durable line. A dirty budget of 1 MiB bounds
+// what is staged and not yet past its data barrier to 16 files of 64 KiB,
+// so that a fault meets a known handful of files in flight, however far
+// the worker ran ahead while the test read the line.
 func copyUntil(t *testing.T, src, dst string, fault func(sure *os.Process)) midCopy {
-	cmd := exec.Command(sureBinary(t), "cp", "-r", "-v", "--batch-files", "1", "--workers", "1", src, dst)
+	cmd := exec.Command(sureBinary(t), "cp", "-r", "-v", "--batch-files", "1", "--workers", "1", "--max-dirty", "1M", src, dst)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -131,6 +134,30 @@ func checkOutcome(t *testing.T, m midCopy, src, dst string, liveMnt, mnt string,
 	t.Logf("%d files reported durable; stderr:\n%s", len(m.reported), m.stderr)
 }
 
+// checkCutShort checks that sure stopped at the dead destination instead
+// of failing each of the remaining files with the same error: only the
+// files in flight get a failure line, and the summary says it stopped.
+// In flight are at most one batch renamed and waiting for its second
+// barrier, the files staged meanwhile (each of those two sets fits in
+// copyUntil's dirty budget: 16 files, since a staged file holds its pages
+// until the data barrier), and the one being written.
+func checkCutShort(t *testing.T, m midCopy, files int) {
+	t.Helper()
+	const inFlight = 2*(1<<20/(64<<10)) + 2
+	failures := 0
+	for _, l := range strings.Split(m.stderr, "\n") {
+		if strings.HasPrefix(l, "sure: cp: ") {
+			failures++
+		}
+	}
+	if failures > inFlight || failures >= files-len(m.reported) {
+		t.Errorf("%d failure lines for %d files not reported durable: the copy went on after the destination died:\n%s", failures, files-len(m.reported), m.stderr)
+	}
+	if !strings.Contains(m.stderr, "stopped: the destination ") || !strings.Contains(m.stderr, "the remaining files were not tried") {
+		t.Errorf("the summary does not say the copy stopped at the destination:\n%s", m.stderr)
+	}
+}
+
 func TestDestinationGoesReadOnly(t *testing.T) {
 	fsimage.Require(t, "ext4")
 	dir := t.TempDir()
@@ -165,6 +192,7 @@ func TestDestinationGoesReadOnly(t *testing.T) {
 	if !strings.Contains(m.stderr, "read-only file system") {
 		t.Errorf("the messages do not name the cause:\n%s", m.stderr)
 	}
+	checkCutShort(t, m, 300)
 	// Temporary files it could not remove are still on the read-only
 	// mount: each must be named, with the cause.
 	left := findTemps(dst)
@@ -208,6 +236,7 @@ func TestStickYanked(t *testing.T) {
 	if !strings.Contains(m.stderr, "input/output error") && !strings.Contains(m.stderr, "read-only file system") {
 		t.Errorf("the messages do not name the cause:\n%s", m.stderr)
 	}
+	checkCutShort(t, m, 300)
 	stick.Remove(t)
 	// Plugged in again: the image on a fresh loop device.
 	again := filepath.Join(dir, "again")

@@ -105,8 +105,11 @@ type jsonFinished struct {
 	Verified    int    `json:"verified"`
 	Mismatched  int    `json:"mismatched"`
 	Interrupted bool   `json:"interrupted"`
-	ExitCode    int    `json:"exit_code"`
-	DestMount   string `json:"dest_mount,omitempty"`
-	FSType      string `json:"fs_type,omitempty"`
-	Barrier     string `json:"barrier,omitempty"`
+	// Stopped says why the job stopped on its own before trying every
+	// file: the destination could no longer be written.
+	Stopped   string `json:"stopped,omitempty"`
+	ExitCode  int    `json:"exit_code"`
+	DestMount string `json:"dest_mount,omitempty"`
+	FSType    string `json:"fs_type,omitempty"`
+	Barrier   string `json:"barrier,omitempty"`
 }

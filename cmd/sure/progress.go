@@ -264,16 +264,20 @@ func (u *ui) finished(s copier.Summary, code int, cause error) {
 	switch {
 	case code == exitUsage || cause != nil:
 		level = "none"
-	case s.Files == 0 && s.UpToDate == 0 && (s.Failed > 0 || s.Interrupted):
+	case s.Files == 0 && s.UpToDate == 0 && (s.Failed > 0 || s.Interrupted || s.DestFailed != nil):
 		level = "none"
 	case s.Files+s.UpToDate > 0 && u.verified == s.Files+s.UpToDate && u.mismatch == 0:
 		// Files complete from an earlier run are read back too.
 		level = "verified"
 	}
+	stopped := ""
+	if s.DestFailed != nil {
+		stopped = s.DestFailed.Error()
+	}
 	u.json.emit("finished", jsonFinished{
 		Level: level, Files: s.Files, Bytes: s.Bytes, Failed: s.Failed, Skipped: s.Skipped,
 		UpToDate: s.UpToDate, Verified: u.verified, Mismatched: u.mismatch, Interrupted: s.Interrupted,
-		ExitCode: code, DestMount: s.Dest.MountPoint, FSType: s.Dest.FSType, Barrier: barrierName(s),
+		Stopped: stopped, ExitCode: code, DestMount: s.Dest.MountPoint, FSType: s.Dest.FSType, Barrier: barrierName(s),
 	})
 }
 

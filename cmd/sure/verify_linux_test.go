@@ -203,7 +203,11 @@ func TestYankReplugResume(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "src")
 			names := makeTree(t, src, 40, 256<<10, 0)
 			s.Faults(t, vdisk.Faults{BandwidthMBps: 8})
-			args := append(append([]string{}, tc.args...), "-v", "--batch-files", "4", "--workers", "2", src, s.Dir)
+			// A dirty budget of 1 MiB holds at most four staged files of
+			// 256 KiB, so no batch reports more than a few files at once
+			// and the pull at the fourth line comes with most of the job
+			// still to do, however the batches fall.
+			args := append(append([]string{}, tc.args...), "-v", "--batch-files", "4", "--workers", "2", "--max-dirty", "1M", src, s.Dir)
 
 			cmd := exec.Command(sureBinary(t), args...)
 			stdout, err := cmd.StdoutPipe()
