@@ -15,6 +15,10 @@
 //     would succeed without writing them. This package remembers every failed
 //     flush for the life of the process and returns the original error from
 //     any later flush of the same file or file system.
+//   - A flush that the kernel answers with success counts only if the file
+//     system could still take a new change right after it. On Linux, once
+//     an error aborts ext4's journal, fsync and syncfs return 0 for changes
+//     the journal dropped; a new change is refused from the abort on.
 //   - Where a platform or file system cannot flush something (a directory on
 //     some Windows file systems, for instance), the error is
 //     ErrDirSyncUnsupported or ErrFSSyncUnsupported, never a silent success.

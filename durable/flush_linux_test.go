@@ -9,7 +9,9 @@ import (
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/vstick"
 	"github.com/sure-tools/sure/lab/oplog"
+	"github.com/sure-tools/sure/lab/vdisk"
 	"golang.org/x/sys/unix"
 )
 
@@ -291,4 +293,40 @@ func syncfs(t *testing.T, name string) error {
 	}
 	defer f.Close()
 	return unix.Syncfs(int(f.Fd()))
+}
+
+// TestFlushAfterJournalAbort: when a failed cache flush aborts ext4's
+// journal, the transactions it drops count as finished, and from then on
+// fsync and syncfs return 0 for changes that never reached the media
+// (seen on Linux 6.18), while statfs does not say read-only. The first
+// failure here goes past durable, as it would in another process (a
+// desktop's own sync, an earlier sure): durable's own flushes must still
+// fail.
+func TestFlushAfterJournalAbort(t *testing.T) {
+	s := vstick.New(t, "ext4", 0)
+	name := filepath.Join(s.Dir, "f")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("lost with the journal"); err != nil {
+		t.Fatal(err)
+	}
+	s.Faults(t, vdisk.Faults{FailFlush: 1})
+	if err := syncfs(t, s.Dir); err == nil {
+		t.Fatal("syncfs succeeded with the stick failing its flush")
+	}
+	s.Faults(t, vdisk.Faults{})
+	t.Logf("plain syncfs after the abort: %v; plain fsync: %v", syncfs(t, s.Dir), unix.Fsync(int(f.Fd())))
+	for what, err := range map[string]error{
+		"SyncFile": durable.SyncFile(f),
+		"SyncDir":  durable.SyncDir(s.Dir),
+		"SyncFS":   durable.SyncFS(s.Dir),
+	} {
+		var pe *os.PathError
+		if err == nil || !errors.As(err, &pe) {
+			t.Errorf("%s after the journal aborted: %v, want an error naming the path", what, err)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,61 @@ func syncFile(f *os.File) error {
 	if errors.As(err, &pe) {
 		return pe.Err
 	}
+	if err == nil {
+		err = stillWritableFile(f)
+	}
 	return err
+}
+
+// stillWritable opens an unnamed file (O_TMPFILE) in the directory dirfd
+// and closes it. After an error aborts ext4's journal, the transactions it
+// drops count as finished: fsync and syncfs then find nothing left to
+// wait for and return 0, even for changes that never reached the media,
+// and the file system reports itself read-only to statfs only later, if at
+// all (Linux 6.18 marks it "emergency read-only" and statfs never says
+// so). Any new change has to start a journal transaction, which fails from
+// the abort on. So a flush that returned 0 proves something only if a new
+// change was still possible after it. Where no such file can be made for
+// other reasons (FUSE and others without O_TMPFILE, no permission, no free
+// inode), nothing is proved either way and the flush's own answer stands.
+func stillWritable(dirfd int) error {
+	fd, err := unix.Openat(dirfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		unix.Close(fd)
+		return nil
+	}
+	if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EIO) {
+		return err
+	}
+	return nil
+}
+
+// stillWritableFile is stillWritable for the file system of f, through f
+// itself when it is a directory, else through the directory its name is
+// in, if that is still on the same file system. Block devices and other
+// special files hold no file system of their own here.
+func stillWritableFile(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return stillWritable(int(f.Fd()))
+	case unix.S_IFREG:
+	default:
+		return nil
+	}
+	dir, err := unix.Open(filepath.Dir(f.Name()), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(dir)
+	var dst unix.Stat_t
+	if err := unix.Fstat(dir, &dst); err != nil || dst.Dev != st.Dev {
+		return nil
+	}
+	return stillWritable(dir)
 }
 
 func fileIdentity(fd int) (inodeKey, bool) {
@@ -59,7 +114,11 @@ func syncFS(path string) error {
 	if err := earlierFailure(key); err != nil {
 		return err
 	}
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
+	err = unix.Syncfs(int(f.Fd()))
+	if err == nil {
+		err = stillWritableFile(f)
+	}
+	if err != nil {
 		return rememberFailure(key, &os.PathError{Op: "syncfs", Path: path, Err: err})
 	}
 	return nil

@@ -44,6 +44,14 @@ func AllWith(o Options) []Result {
 			continue
 		}
 		seen[dev] = true
+		if m.ReadOnly {
+			// A flush there returns success and writes nothing, whatever
+			// was lost when it turned read-only (durable.SyncFS says so
+			// with EROFS).
+			out = append(out, Result{Mount: m, Skipped: true,
+				Method: "not flushed: read-only (if it turned read-only after an error, what was written to it before may be lost)"})
+			continue
+		}
 		if m.IsFUSE() {
 			if _, ok := fsinfo.BackingDevice(m); !ok {
 				out = append(out, Result{Mount: m, Skipped: true,

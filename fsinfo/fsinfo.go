@@ -11,7 +11,8 @@ type Mount struct {
 	MountPoint string
 	FSType     string // as the kernel names it: ext4, fuseblk, fuse.fusefat, ...
 	Source     string // /dev/sdb1, or whatever the FUSE server called itself
-	Options    string
+	Options    string // the file system's own (super) options
+	ReadOnly   bool   // mounted read-only, or the file system is
 	Major      uint32
 	Minor      uint32
 }

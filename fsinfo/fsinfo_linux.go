@@ -55,7 +55,15 @@ func parseMountInfo(line string) (Mount, bool) {
 	if len(b) > 2 {
 		m.Options = b[2]
 	}
+	// Read-only either way: the mount (a read-only bind mount) or the file
+	// system itself (mounted so, or turned so after an error).
+	m.ReadOnly = len(a) > 5 && firstOption(a[5]) == "ro" || firstOption(m.Options) == "ro"
 	return m, true
+}
+
+func firstOption(opts string) string {
+	o, _, _ := strings.Cut(opts, ",")
+	return o
 }
 
 // Unescape undoes the octal escapes the kernel writes for white space and

@@ -16,6 +16,12 @@ func TestParseMountInfo(t *testing.T) {
 			Mount{MountPoint: "/media/my stick", FSType: "fuseblk", Source: "/dev/loop3", Options: "rw,user_id=0", Major: 7, Minor: 3}},
 		{`43 27 0:39 / /tmp/m2 rw,relatime shared:5 master:2 - fuse.fusefat fusefat rw`,
 			Mount{MountPoint: "/tmp/m2", FSType: "fuse.fusefat", Source: "fusefat", Options: "rw", Minor: 39}},
+		// Read-only: a bind mount of a writable file system, and an ext4
+		// that turned read-only after an error.
+		{`44 27 8:1 /data /ro-view ro,relatime - ext4 /dev/sda1 rw`,
+			Mount{MountPoint: "/ro-view", FSType: "ext4", Source: "/dev/sda1", Options: "rw", ReadOnly: true, Major: 8, Minor: 1}},
+		{`45 27 7:4 / /media/stick rw,relatime - ext4 /dev/loop4 ro,errors=remount-ro`,
+			Mount{MountPoint: "/media/stick", FSType: "ext4", Source: "/dev/loop4", Options: "ro,errors=remount-ro", ReadOnly: true, Major: 7, Minor: 4}},
 	} {
 		got, ok := parseMountInfo(tc.line)
 		if !ok || got != tc.want {
