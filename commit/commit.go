@@ -10,12 +10,17 @@
 //  2. every temporary file is renamed onto its final name;
 //  3. barrier: the renames (directory entries) reach the media.
 //
-// Only after step 3 is a file durable. On a file system where one syncfs
-// flushes everything and reports errors, a barrier is one syncfs. Elsewhere
-// (FUSE file systems, kernels before 5.8, macOS, Windows) each file is
-// flushed on its own when it is staged and each changed directory after the
-// renames, in parallel; under a FUSE file system the block device is then
-// flushed too, since the server may not pass fsync on (fusefat does not).
+// Only after step 3 is a file durable. Step pipelines the batches where
+// one syncfs flushes the file system: the barrier after one batch's renames
+// is also the data barrier of the next batch, so a job of many batches
+// pays one barrier per batch, not two.
+//
+// On a file system where one syncfs flushes everything and reports errors,
+// a barrier is one syncfs. Elsewhere (FUSE file systems, kernels before
+// 5.8, macOS, Windows) each file is flushed on its own when it is staged
+// and each changed directory after the renames, in parallel; under a FUSE
+// file system the block device is then flushed too, since the server may
+// not pass fsync on (fusefat does not).
 //
 // A failed barrier is final (see package durable): the files it covered are
 // failed, their temporary files removed where they still exist, and nothing
@@ -28,6 +33,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/sure-tools/sure/durable"
@@ -88,11 +94,15 @@ type Committer struct {
 	dirs    map[string]*fileSystem // directories to flush in per-file mode
 
 	flushMu sync.Mutex
+	// Under flushMu: entries a Step renamed onto their final names, and
+	// their directories, waiting for the next barrier to be reported.
+	renamed     []*Entry
+	renamedDirs map[string]*fileSystem
 }
 
 // New returns an empty Committer.
 func New() *Committer {
-	return &Committer{byDev: map[devID]*fileSystem{}, dirs: map[string]*fileSystem{}}
+	return &Committer{byDev: map[devID]*fileSystem{}, dirs: map[string]*fileSystem{}, renamedDirs: map[string]*fileSystem{}}
 }
 
 // fileSystemOf finds (once per device) how the file system holding dir is
@@ -349,10 +359,19 @@ func (c *Committer) Pending() (int, int64) {
 	return len(c.pending), c.bytes
 }
 
+// Renamed returns the number of entries renamed onto their final names by
+// Step and waiting for the next barrier.
+func (c *Committer) Renamed() int {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	return len(c.renamed)
+}
+
 // AbortPending removes the temporary files of every staged entry and
 // forgets them, for an interrupted job. It returns how many were removed
 // and where the ones that could not be removed (a destination gone
-// read-only or away) still are.
+// read-only or away) still are. Entries a Step already renamed are not
+// staged any more: Flush settles them.
 func (c *Committer) AbortPending() (removed int, left []*TempLeftError) {
 	c.mu.Lock()
 	batch := c.pending
@@ -369,80 +388,132 @@ func (c *Committer) AbortPending() (removed int, left []*TempLeftError) {
 	return removed, left
 }
 
-// Flush commits every staged entry: barrier, renames, barrier. It returns
-// one Result per entry and does not return before the second barrier ended.
+// Step runs one barrier of the pipeline. The barrier makes durable the
+// renames of the previous Step, and those entries are returned as
+// durable (or failed); it is also the data barrier of every entry staged
+// now, which is then renamed onto its final name and waits for the next
+// Step or Flush. Entries that fail on the way (their data barrier, their
+// rename) are returned too. Staged entries of a file system whose barrier
+// failed are failed and their temporary files removed.
+//
+// Only where one barrier flushes the whole file system (syncfs) are
+// renames left waiting. Elsewhere the renames get their barrier at once,
+// with nothing else written in between: FAT and exFAT servers replace a
+// file in several writes (free the old clusters, rewrite the entry), and
+// the device takes them in the order of its own writeback, so the less
+// there is to write after a rename before its flush, the shorter the time
+// in which a power cut finds the old name pointing at freed clusters.
+func (c *Committer) Step() []Result {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	res := c.step(true)
+	for _, e := range c.renamed {
+		if e.fs.barrier != fsinfo.BarrierSyncFS {
+			return append(res, c.step(false)...)
+		}
+	}
+	return res
+}
+
+// Flush commits every entry staged or renamed so far and returns when
+// each is durable or failed: a Step, then a barrier for its renames. It
+// returns one Result per entry.
 func (c *Committer) Flush() []Result {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
+	res := c.step(true)
+	return append(res, c.step(false)...)
+}
+
+// step is Step, or with take false only the barrier for the renames
+// already made, leaving staged entries for later.
+func (c *Committer) step(take bool) []Result {
 	c.mu.Lock()
-	batch, dirs := c.pending, c.dirs
-	staged := c.bytes
-	c.pending, c.bytes, c.dirs = nil, 0, map[string]*fileSystem{}
+	var batch []*Entry
+	var staged int64
+	if take {
+		batch, staged = c.pending, c.bytes
+		c.pending, c.bytes = nil, 0
+	}
+	dirs := c.dirs
+	c.dirs = map[string]*fileSystem{}
 	c.mu.Unlock()
-	if c.BeforeBarrier != nil && len(batch) > 0 {
-		c.BeforeBarrier(len(batch), staged)
+	done := c.renamed
+	for dir, f := range c.renamedDirs {
+		dirs[dir] = f
+	}
+	c.renamed, c.renamedDirs = nil, map[string]*fileSystem{}
+	if len(batch)+len(done) == 0 {
+		// Directories alone wait for FlushDirs, which reports on them.
+		c.mu.Lock()
+		for dir, f := range dirs {
+			c.dirs[dir] = f
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	if c.BeforeBarrier != nil {
+		c.BeforeBarrier(len(batch)+len(done), staged)
 	}
 
-	results := make([]Result, len(batch))
-	for i, e := range batch {
-		results[i].Entry = e
+	// One barrier: the directory entries of the renames made last time
+	// (and of directories created since), and the data of every staged
+	// file. Per-file file systems had their data flushed at Stage.
+	dirErrs := syncDirs(dirs)
+	failed := barrier(slices.Concat(batch, done), dirs)
+	for dir, err := range dirErrs {
+		f := dirs[dir]
+		failed[f] = errors.Join(failed[f], err)
 	}
 
-	// Barrier 1: the data of every staged file. Per-file file systems had
-	// theirs at Stage.
-	failed := barrier(batch, nil)
+	results := make([]Result, 0, len(batch)+len(done))
+	for _, e := range done {
+		r := Result{Entry: e}
+		if err := failed[e.fs]; err != nil {
+			r.Err = fmt.Errorf("%s is in place but not known durable: %w", e.Final, err)
+			if !e.inPlace {
+				// The data is durable, the rename is not: after a
+				// crash or on the medium as it is now, the copy may
+				// still be under its temporary name.
+				r.Err = fmt.Errorf("%w; the rename may not have reached the media, so the copy may be under its temporary name '%s' instead", r.Err, e.temp)
+			}
+		}
+		e.failed = r.Err != nil
+		results = append(results, r)
+	}
+
 	if c.DataBarrierDone != nil {
 		for _, e := range batch {
 			c.DataBarrierDone(e, failed[e.fs])
 		}
 	}
-	for i, e := range batch {
-		if err := failed[e.fs]; err != nil {
-			if e.inPlace {
-				results[i].Err = fmt.Errorf("%s: not known durable: %w", e.Final, err)
-				continue
+	for _, e := range batch {
+		r := Result{Entry: e}
+		switch err := failed[e.fs]; {
+		case err != nil && e.inPlace:
+			r.Err = fmt.Errorf("%s: not known durable: %w", e.Final, err)
+		case err != nil:
+			r.Err = failTemp(fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err), e.temp)
+		case !e.inPlace:
+			if err := durable.RenameUnflushed(e.temp, e.Final, e.noReplace); err != nil {
+				if errors.Is(err, fs.ErrExist) && e.noReplace {
+					r.Exists = true
+				}
+				r.Err = failTemp(err, e.temp)
 			}
-			results[i].Err = failTemp(fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err), e.temp)
+		}
+		if r.Err != nil {
+			e.failed = true
+			results = append(results, r)
 			continue
 		}
-		if e.inPlace {
-			e.renamed = true
-			if e.fs.barrier == fsinfo.BarrierPerFile {
-				dirs[filepath.Dir(e.Final)] = e.fs
-			}
-			continue
-		}
-		if err := durable.RenameUnflushed(e.temp, e.Final, e.noReplace); err != nil {
-			if errors.Is(err, fs.ErrExist) && e.noReplace {
-				results[i].Exists = true
-			}
-			results[i].Err = failTemp(err, e.temp)
-			continue
-		}
+		// In place now; an entry left in place by an earlier run joins
+		// too, since its directory entry may never have been flushed.
 		e.renamed = true
+		c.renamed = append(c.renamed, e)
 		if e.fs.barrier == fsinfo.BarrierPerFile {
-			dirs[filepath.Dir(e.Final)] = e.fs
+			c.renamedDirs[filepath.Dir(e.Final)] = e.fs
 		}
-	}
-
-	// Barrier 2: the directory entries.
-	dirErrs := syncDirs(dirs)
-	failed2 := barrier(batch, dirs)
-	for dir, err := range dirErrs {
-		f := dirs[dir]
-		failed2[f] = errors.Join(failed2[f], err)
-	}
-	for i, e := range batch {
-		if err := failed2[e.fs]; err != nil && e.renamed {
-			results[i].Err = fmt.Errorf("%s is in place but not known durable: %w", e.Final, err)
-			if !e.inPlace {
-				// The data is durable, the rename is not: after a
-				// crash or on the medium as it is now, the copy may
-				// still be under its temporary name.
-				results[i].Err = fmt.Errorf("%w; the rename may not have reached the media, so the copy may be under its temporary name '%s' instead", results[i].Err, e.temp)
-			}
-		}
-		e.failed = results[i].Err != nil
 	}
 	return results
 }

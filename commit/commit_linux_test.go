@@ -2,6 +2,7 @@ package commit
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/vstick"
+	"github.com/sure-tools/sure/lab/vdisk"
 )
 
 func stage(t *testing.T, c *Committer, final, content string, noReplace bool) *Entry {
@@ -144,5 +147,97 @@ func TestAbortPending(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(m.Dir, n)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s exists after abort", n)
 		}
+	}
+}
+
+// TestStepPipelines: on a kernel file system a Step is the data barrier
+// of what is staged and the barrier of the renames the Step before made,
+// so a file is in place after one Step and reported after the next. On a
+// FUSE file system the renames get their own barrier within the Step.
+func TestStepPipelines(t *testing.T) {
+	for _, kind := range []string{"ext4", "vfat"} {
+		t.Run(kind, func(t *testing.T) {
+			m := fsimage.ForTest(t, kind)
+			c := New()
+			a, b := filepath.Join(m.Dir, "a"), filepath.Join(m.Dir, "b")
+			stage(t, c, a, "aaa", false)
+			res := c.Step()
+			if kind == "vfat" {
+				if len(res) != 1 || res[0].Err != nil || c.Renamed() != 0 {
+					t.Fatalf("Step on FUSE: %d results (%v), %d renamed; want a durable at once", len(res), res, c.Renamed())
+				}
+				return
+			}
+			if len(res) != 0 || c.Renamed() != 1 {
+				t.Fatalf("first Step: %d results, %d renamed; want 0 and 1", len(res), c.Renamed())
+			}
+			// In place already, not yet reported.
+			if got, err := os.ReadFile(a); err != nil || string(got) != "aaa" {
+				t.Fatalf("a after the first Step: %q, %v", got, err)
+			}
+			stage(t, c, b, "bbb", false)
+			res = c.Step()
+			if len(res) != 1 || res[0].Entry.Final != a || res[0].Err != nil {
+				t.Fatalf("second Step: %v; want a durable", res)
+			}
+			if c.Renamed() != 1 {
+				t.Fatalf("after the second Step %d renamed, want b", c.Renamed())
+			}
+			res = c.Flush()
+			if len(res) != 1 || res[0].Entry.Final != b || res[0].Err != nil {
+				t.Fatalf("Flush: %v; want b durable", res)
+			}
+			if c.Renamed() != 0 {
+				t.Errorf("Flush left %d renamed", c.Renamed())
+			}
+		})
+	}
+}
+
+// TestStepBarrierFails: a Step whose barrier fails (the stick fails its
+// cache flush) fails both the files it was to report, which are in place
+// but may still be under their temporary names on the media, and the
+// files staged for it, whose temporary files are removed.
+func TestStepBarrierFails(t *testing.T) {
+	s := vstick.New(t, "ext4", 0)
+	c := New()
+	a, b := filepath.Join(s.Dir, "a"), filepath.Join(s.Dir, "b")
+	ea := stage(t, c, a, "aaa", false)
+	if res := c.Step(); len(res) != 0 {
+		t.Fatalf("first Step: %v", res)
+	}
+	stage(t, c, b, "bbb", false)
+	s.Faults(t, vdisk.Faults{FailFlush: 1})
+	res := c.Step()
+	if len(res) != 2 {
+		t.Fatalf("Step with a failing flush: %d results, want 2: %v", len(res), res)
+	}
+	for _, r := range res {
+		switch {
+		case r.Err == nil:
+			t.Errorf("%s reported durable by a failed barrier", r.Entry.Final)
+		case r.Entry.Final == a && !strings.Contains(r.Err.Error(), "in place but not known durable") ||
+			r.Entry.Final == a && !strings.Contains(r.Err.Error(), ea.temp):
+			t.Errorf("a: %v; want in place, not known durable, naming its temporary name", r.Err)
+		case r.Entry.Final == b && !strings.Contains(r.Err.Error(), "not published"):
+			t.Errorf("b: %v; want not published", r.Err)
+		}
+	}
+	if _, err := os.Stat(b); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("b published after its data barrier failed: %v", err)
+	}
+	// ext4 aborts its journal on the failed flush and turns read-only, so
+	// b's temporary file may be left: then its error must say where.
+	var errs strings.Builder
+	for _, r := range res {
+		fmt.Fprintln(&errs, r.Err)
+	}
+	for _, p := range temps(t, s.Dir) {
+		if !strings.Contains(errs.String(), "temporary file '"+p+"' could not be removed") {
+			t.Errorf("temporary file %s left and not named: %s", p, errs.String())
+		}
+	}
+	if res := c.Flush(); len(res) != 0 {
+		t.Errorf("Flush after the failed Step: %v", res)
 	}
 }

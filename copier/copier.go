@@ -33,9 +33,11 @@ type Options struct {
 	RenameInvalid bool // give invalid or case-colliding names a valid one
 	NoSpaceCheck  bool // start even if the free space looks too small (tests of a full disk)
 
-	Workers    int   // files copied at once; 0 means 8
-	BatchFiles int   // commit after this many staged files; 0 means 1000
-	BatchBytes int64 // or this many staged bytes; 0 means 256 MiB
+	// Staged files are committed every second (checkpointEvery), or
+	// sooner when this many are staged; 0 means 10,000 files and 256 MiB.
+	Workers    int // files copied at once; 0 means 8
+	BatchFiles int
+	BatchBytes int64
 
 	// MaxDirty bounds the page-cache memory the job's writes keep dirty
 	// or under writeback, across all workers and staged files; 0 means
@@ -190,7 +192,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		opt.Workers = 8
 	}
 	if opt.BatchFiles <= 0 {
-		opt.BatchFiles = 1000
+		opt.BatchFiles = 10000
 	}
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = 256 << 20
@@ -254,9 +256,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	flusherDone := make(chan struct{})
 	go func() {
 		defer close(flusherDone)
-		for range r.flushCh {
-			r.flush()
-		}
+		r.flusher()
 	}()
 
 	for _, src := range srcs {
@@ -283,10 +283,13 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		for _, tl := range left {
 			r.sum.TempsLeft = append(r.sum.TempsLeft, tl.Error())
 		}
+		// Files already renamed onto their final names get the barrier
+		// they were waiting for, so that they can be reported.
+		r.settleBatch(r.c.Flush())
 	} else {
 		// Files first: their renames change their directories' times,
 		// which finishDirs sets afterwards (with -a) and then flushes.
-		r.flush()
+		r.settleBatch(r.c.Flush())
 		r.finishDirs()
 		dirErr := r.c.FlushDirs()
 		if dirErr != nil {
@@ -297,6 +300,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			r.removeSources()
 		}
 	}
+	r.eng.land.stop()
 	r.endVerify()
 	sum := r.sum
 	switch {
@@ -631,11 +635,46 @@ func (r *run) maybeFlush() {
 	}
 }
 
-// flush commits what is staged and tells the outcome of every file.
-func (r *run) flush() {
-	results := r.c.Flush()
-	for _, res := range results {
+// checkpointEvery is the longest a staged or renamed file waits for its
+// next barrier, unless a batch fills first. A barrier costs the same few
+// cache flushes whatever it covers (on ext4 two to six, each 10 ms or more
+// on a USB stick), so barriers much more often than this cost throughput;
+// much less often, and an interruption loses more work, and files are
+// reported durable later.
+const checkpointEvery = time.Second
+
+// flusher runs the pipeline's barriers (commit.Step) as batches fill, or
+// every checkpointEvery while files wait, until flushCh is closed; what is
+// left then is Copy's to commit.
+func (r *run) flusher() {
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case _, ok := <-r.flushCh:
+			if !ok {
+				return
+			}
+		case <-tick.C:
+			if n, _ := r.c.Pending(); n == 0 && r.c.Renamed() == 0 {
+				continue
+			}
+		}
+		r.settleBatch(r.c.Step())
+		tick.Reset(checkpointEvery)
+	}
+}
+
+// settleBatch tells the outcome of every file a barrier decided.
+func (r *run) settleBatch(results []commit.Result) {
+	for i := range results {
+		res := &results[i]
 		j := res.Entry.Tag.(*job)
+		if err := j.writebackErr(); err != nil && res.Err == nil {
+			// The barrier should have reported it; a copy whose data
+			// did not reach the device is never called durable.
+			res.Err = fmt.Errorf("%s is in place but its data did not reach the device: %w", j.dst, err)
+		}
 		r.settle(j, res.Err == nil && !j.upToDate)
 		switch {
 		case res.Err == nil && j.upToDate:

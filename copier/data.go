@@ -39,6 +39,7 @@ type engine struct {
 	window   int64
 	progress Progress
 	clones   cloneMemo
+	land     *lander // waits for the writeback of files' last windows (data_linux.go); nil elsewhere
 }
 
 // cloneMemo remembers the pairs of devices (source, destination) where
@@ -50,10 +51,16 @@ type cloneMemo struct{ refused sync.Map }
 // progress has reported of it, and what it holds of the dirty budget.
 // A worker owns it while copying; Stage hands it to the flusher.
 type tracker struct {
-	dst      string
-	size     int64
+	dst  string
+	size int64
+
+	// The worker, then the lander and the barrier (settle), which may
+	// meet: whichever comes first reports and credits, the other finds
+	// nothing left.
+	mu       sync.Mutex
 	onDevice int64 // bytes reported through Progress.OnDevice
 	held     int64 // dirty budget charged and not yet credited
+	wbErr    error // the writeback of a window failed after the worker handed it on
 }
 
 // span is a stretch of the destination file written as one window.
@@ -121,7 +128,7 @@ func (c *fileCopy) run() (int64, error) {
 		return n, err
 	}
 	c.src0.dropBehind(n)
-	return n, nil
+	return n, c.handOff()
 }
 
 // copyRange copies [off, end) of the source, or from off to its end when
@@ -199,13 +206,25 @@ func (c *fileCopy) zeros(n int64) {
 
 // landed reports a window whose writeback finished: its bytes are on the
 // device (L1) and its pages no longer count against the budget.
-func (c *fileCopy) landed(s span) {
-	if n := min(s.data, c.t.size-c.t.onDevice); n > 0 {
-		c.t.onDevice += n
-		c.eng.progress.OnDevice(c.dst, n)
+func (c *fileCopy) landed(s span) { c.eng.landed(c.t, s, nil) }
+
+// landed reports span s of t's file written back, or, with err, failed
+// to: its pages are clean either way (Linux marks them clean after a
+// writeback error), but only data that reached the device is reported
+// there. What the barrier already settled is not counted again.
+func (e *engine) landed(t *tracker, s span, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil && t.wbErr == nil {
+		t.wbErr = err
 	}
-	c.t.held -= s.held
-	c.eng.budget.credit(s.held)
+	if n := min(s.data, t.size-t.onDevice); n > 0 && err == nil {
+		t.onDevice += n
+		e.progress.OnDevice(t.dst, n)
+	}
+	n := min(s.held, t.held)
+	t.held -= n
+	e.budget.credit(n)
 }
 
 // hashSource feeds the source to sum alone, for a file whose data was

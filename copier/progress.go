@@ -26,7 +26,8 @@ func (o *Options) dirtyDefaults() error {
 // job holds. It runs before any worker starts.
 func (r *run) startEngine() {
 	r.eng.window, _ = sizing(r.opt.MaxDirty, r.opt.Workers)
-	r.eng.budget = newBudget(r.opt.MaxDirty, r.requestFlush)
+	r.eng.budget = newBudget(r.opt.MaxDirty, r.starved)
+	r.eng.land = startLander(r.ctx, &r.eng)
 	r.eng.progress = nopProgress{}
 	if p, ok := r.opt.Events.(Progress); ok {
 		r.eng.progress = lockedProgress{l: r.events.(*lockedEvents), p: p}
@@ -40,6 +41,18 @@ func (r *run) startEngine() {
 	if r.opt.plan != nil && !r.opt.told {
 		r.eng.progress.Planned(r.opt.plan.Files, r.opt.plan.Bytes)
 	}
+}
+
+// starved is called when a write has to wait for the dirty budget. What
+// staged files hold comes back through a barrier, so it asks for one
+// early; unless the lander holds most of it, which comes back as the
+// device takes it, barrier or not: a barrier then would only cost a cache
+// flush.
+func (r *run) starved() {
+	if r.eng.land.holding() > r.opt.MaxDirty/2 {
+		return
+	}
+	r.requestFlush()
 }
 
 // requestFlush asks the flusher for a commit, without waiting.
@@ -67,12 +80,26 @@ func (r *run) settle(j *job, ok bool) {
 	if t == nil {
 		return
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if rest := t.size - t.onDevice; ok && rest > 0 {
 		t.onDevice += rest
 		r.eng.progress.OnDevice(t.dst, rest)
 	}
 	r.eng.budget.credit(t.held)
 	t.held = 0
+}
+
+// writebackErr is the error the lander met waiting for the writeback of
+// j's last windows, if any.
+func (j *job) writebackErr() error {
+	t := j.track
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.wbErr
 }
 
 type nopProgress struct{}

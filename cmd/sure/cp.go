@@ -49,16 +49,6 @@ and directory entry is durable on the media.`,
 	f.BoolVarP(&opt.Archive, "archive", "a", false, "keep mode, owner (as root), times and symlinks; implies -r")
 	jobFlags(cmd, &opt, &verbose, &quiet, "copy", "print each file once it is durable")
 	f.BoolVar(&opt.Checksum, "checksum", false, "resume by content: an existing file of the source's size is kept only if it holds the same bytes (default: same size and time)")
-	// Tuning knobs for tests and benchmarks: how many files or bytes share
-	// one pair of barriers, and how many files are copied at once.
-	f.IntVar(&opt.BatchFiles, "batch-files", 0, "commit after this many staged files")
-	f.Int64Var(&opt.BatchBytes, "batch-bytes", 0, "commit after this many staged bytes")
-	f.IntVar(&opt.Workers, "workers", 0, "files copied at once")
-	// Tests of a disk filling up mid-copy get past the free-space check.
-	f.BoolVar(&opt.NoSpaceCheck, "no-space-check", false, "start even if the free space looks too small")
-	for _, n := range []string{"batch-files", "batch-bytes", "workers", "no-space-check"} {
-		f.Lookup(n).Hidden = true
-	}
 	return cmd
 }
 
@@ -74,6 +64,16 @@ func jobFlags(cmd *cobra.Command, opt *copier.Options, verbose, quiet *bool, job
 	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
 	f.Var(byteSize{&opt.MaxDirty}, "max-dirty", "most memory the "+job+" keeps waiting for the device (dirty or under writeback); default 64M")
 	verifyFlags(cmd, opt)
+	// Tuning knobs for tests and benchmarks: how many files or bytes one
+	// barrier covers at most, and how many files are copied at once.
+	f.IntVar(&opt.BatchFiles, "batch-files", 0, "commit after this many staged files")
+	f.Int64Var(&opt.BatchBytes, "batch-bytes", 0, "commit after this many staged bytes")
+	f.IntVar(&opt.Workers, "workers", 0, "files copied at once")
+	// Tests of a disk filling up mid-copy get past the free-space check.
+	f.BoolVar(&opt.NoSpaceCheck, "no-space-check", false, "start even if the free space looks too small")
+	for _, n := range []string{"batch-files", "batch-bytes", "workers", "no-space-check"} {
+		f.Lookup(n).Hidden = true
+	}
 }
 
 // runJob runs a copy or a move and turns its outcome into sure's output
