@@ -5,7 +5,8 @@
 // command returns, and checks the crash image against an oracle:
 //
 //   - acked_lost: a file the command acknowledged (it exited 0 before the
-//     cut) is missing or not its new content;
+//     cut, or, with Config.AckPattern, named the file in its output before
+//     the cut) is missing or not its new content;
 //   - torn: a final path holds something that is neither the old complete
 //     content nor the new one (temp files .sure-*.tmp are not final paths);
 //   - lost_both: for moves, a file intact neither on the stick nor in the
@@ -27,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +79,13 @@ type Config struct {
 	// Calibration is how long the command runs without a cut. During
 	// cuts land uniformly in [0, Calibration). Run measures it when zero.
 	Calibration time.Duration
+	// AckPattern, when set, is a regular expression matched against each
+	// line the command printed before the cut: its first group is the path
+	// of a file it acknowledged as durable (sure cp -v prints
+	// 'SRC' -> 'DST'). Those files must survive a cut during the run too.
+	// A line printed after the cut cannot name a file: the stick fails
+	// every I/O from the cut on, so no later flush succeeds.
+	AckPattern string
 }
 
 // Trial is the outcome of one power cut.
@@ -149,7 +158,37 @@ func (c *Config) defaults() error {
 	case c.Command == "":
 		return errors.New("powercut: no command")
 	}
+	if c.AckPattern != "" {
+		re, err := regexp.Compile(c.AckPattern)
+		if err != nil {
+			return fmt.Errorf("powercut: ack pattern: %w", err)
+		}
+		if re.NumSubexp() < 1 {
+			return fmt.Errorf("powercut: ack pattern %q has no group for the path", c.AckPattern)
+		}
+	}
 	return nil
+}
+
+// acks returns the files of tree that the command's output acknowledged
+// by c.AckPattern, as paths relative to the copy at dst ($DST/src).
+func (c Config) acks(output, dst string, tree tree) map[string]bool {
+	if c.AckPattern == "" {
+		return nil
+	}
+	re := regexp.MustCompile(c.AckPattern)
+	got := map[string]bool{}
+	for _, line := range strings.Split(output, "\n") {
+		m := re.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		rel, err := filepath.Rel(dst, m[1])
+		if _, ok := tree[rel]; err == nil && ok {
+			got[rel] = true
+		}
+	}
+	return got
 }
 
 // Run runs a campaign. Losses are results, not errors: an error means the
@@ -266,6 +305,9 @@ type stick struct {
 	live    *fsimage.Mounted
 	out     bytes.Buffer
 }
+
+// fullOutput is everything the command printed.
+func (s *stick) fullOutput() string { return s.out.String() }
 
 func (s *stick) output() string {
 	b := bytes.TrimSpace(s.out.Bytes())
@@ -427,6 +469,7 @@ func RunTrial(ctx context.Context, c Config, seed uint64) (Trial, error) {
 	defer os.RemoveAll(filepath.Dir(srcDir(c, seed)))
 	var src string
 	var newTree, oldTree tree
+	var lineAcks map[string]bool
 	var check func() error
 	err := withStick(ctx, c, seed, func(s *stick) error {
 		src, newTree, oldTree = s.src, s.newTree, s.oldTree
@@ -466,7 +509,10 @@ func RunTrial(ctx context.Context, c Config, seed uint64) (Trial, error) {
 			t.ExitCode = cmd.ProcessState.ExitCode()
 		}
 		t.Output = s.output()
-		check = func() error { return t.check(c, crash, src, newTree, oldTree) }
+		// The command is gone: every line it printed before the cut is
+		// in the buffer.
+		lineAcks = c.acks(s.fullOutput(), filepath.Join(s.live.Dir, "src"), newTree)
+		check = func() error { return t.check(c, crash, src, newTree, oldTree, lineAcks) }
 		return nil
 	})
 	if err != nil {
@@ -479,9 +525,11 @@ func RunTrial(ctx context.Context, c Config, seed uint64) (Trial, error) {
 
 // check mounts the crash image on a fresh loop device and applies the
 // oracle.
-func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree) (err error) {
-	acked := t.Returned && t.ExitCode == 0
-	if acked {
+func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAcks map[string]bool) (err error) {
+	all := t.Returned && t.ExitCode == 0
+	ackedFile := func(rel string) bool { return all || lineAcks[rel] }
+	t.Acked = len(lineAcks)
+	if all {
 		t.Acked = len(newTree)
 	}
 	fsckOut, fsckErr := fsimage.Fsck(c.FS, crash)
@@ -502,9 +550,7 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree) (err e
 	m, merr := fsimage.MountImage(c.FS, crash, mnt)
 	if merr != nil {
 		t.Problems = append(t.Problems, "crash image does not mount: "+merr.Error())
-		if acked {
-			t.AckedLost = len(newTree)
-		}
+		t.AckedLost = t.Acked
 		if c.Work == Move {
 			t.judgeMove("", src, newTree)
 		}
@@ -525,7 +571,7 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree) (err e
 			t.Torn++
 			t.Problems = append(t.Problems, "torn: "+rel)
 		}
-		if acked && !intact {
+		if ackedFile(rel) && !intact {
 			t.AckedLost++
 			t.Problems = append(t.Problems, "acknowledged, lost: "+rel)
 		}
