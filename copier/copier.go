@@ -34,7 +34,7 @@ type Options struct {
 	NoSpaceCheck  bool // start even if the free space looks too small (tests of a full disk)
 
 	// Staged files are committed every second (checkpointEvery), or
-	// sooner when this many are staged; 0 means 10,000 files and 256 MiB.
+	// sooner when this many are staged; 0 means 2,000 files and 256 MiB.
 	Workers    int // files copied at once; 0 means 8
 	BatchFiles int
 	BatchBytes int64
@@ -192,7 +192,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		opt.Workers = 8
 	}
 	if opt.BatchFiles <= 0 {
-		opt.BatchFiles = 10000
+		opt.BatchFiles = 2000
 	}
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = 256 << 20
