@@ -94,7 +94,7 @@ func parseFlags(args []string) (*config, error) {
 	quick := fl.Bool("quick", false, "small sizes and one run each: the whole suite in about two minutes")
 	var only, rss, peerList, destList string
 	fl.IntVar(&c.runs, "n", 3, "runs per command and destination; the table shows medians")
-	fl.DurationVar(&c.onceOver, "once-over", 30*time.Second, "run a command only once where its first run took longer than this (0: always -n runs)")
+	fl.DurationVar(&c.onceOver, "once-over", 2*time.Minute, "run a command only once where its first run took longer than this (0: always -n runs)")
 	fl.StringVar(&only, "only", strings.Join(allParts, ","), "parts to run: "+strings.Join(allParts, ","))
 	fl.StringVar(&peerList, "peers", "", "commands to run, by key: "+strings.Join(peerKeys(), ",")+" (default all)")
 	fl.StringVar(&destList, "dests", onStick+","+onPlain, "destinations of the small, big and photo parts: "+onStick+","+onPlain)

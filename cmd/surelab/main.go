@@ -61,6 +61,7 @@ type campaignFlags struct {
 	bw       float64
 	flushLat time.Duration
 	verbose  bool
+	ack      string
 }
 
 func (f *campaignFlags) register(cmd *cobra.Command) {
@@ -75,6 +76,7 @@ func (f *campaignFlags) register(cmd *cobra.Command) {
 	fl.Float64Var(&f.bw, "bandwidth", 0, "stick write bandwidth in MB/s (0: unlimited)")
 	fl.DurationVar(&f.flushLat, "flush-latency", 0, "time each cache flush takes on the stick")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every trial")
+	fl.StringVar(&f.ack, "ack", "", `regular expression matching a line of COMMAND's output that acknowledges a file as durable, its first group the file's path (sure cp -v: ^'[^']*' -> '([^']*)'$); such files count as acknowledged from the moment they are printed`)
 }
 
 func (f *campaignFlags) config() powercut.Config {
@@ -83,12 +85,13 @@ func (f *campaignFlags) config() powercut.Config {
 		seed = uint64(time.Now().UnixNano()) & 0xffffffff
 	}
 	return powercut.Config{
-		Trials:  f.trials,
-		Seed:    seed,
-		Shape:   powercut.Shape{Files: f.files, MaxSmall: f.maxSmall, BigSize: f.big},
-		Size:    f.size,
-		CutMode: f.cutMode,
-		Faults:  vdisk.Faults{BandwidthMBps: f.bw, FlushLatency: f.flushLat},
+		Trials:     f.trials,
+		Seed:       seed,
+		Shape:      powercut.Shape{Files: f.files, MaxSmall: f.maxSmall, BigSize: f.big},
+		Size:       f.size,
+		CutMode:    f.cutMode,
+		Faults:     vdisk.Faults{BandwidthMBps: f.bw, FlushLatency: f.flushLat},
+		AckPattern: f.ack,
 	}
 }
 
