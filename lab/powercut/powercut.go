@@ -57,6 +57,10 @@ const (
 // device, which sends the cache flush. A command may end with it.
 const Eject = `umount "$DST" && while [ "$STICK_PID" != 0 ] && kill -0 "$STICK_PID" 2>/dev/null; do sleep 0.05; done && sync "$DEV"`
 
+// ErrCalibration is returned by Run when the command fails in the run
+// without a cut that times a campaign of cuts during the run.
+var ErrCalibration = errors.New("powercut: the calibration run (no cut) failed")
+
 // Config describes a campaign.
 type Config struct {
 	FS   string // ext4, xfs, btrfs, exfat, vfat
@@ -286,7 +290,7 @@ func calibrate(ctx context.Context, c Config) (time.Duration, error) {
 		}
 		took = time.Since(start)
 		if code := cmd.ProcessState.ExitCode(); code != 0 {
-			return fmt.Errorf("powercut: calibration run of %q exited %d: %s", c.Command, code, s.output())
+			return fmt.Errorf("%w: %q exited %d: %s", ErrCalibration, c.Command, code, s.output())
 		}
 		return nil
 	})
