@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sure-tools/sure/internal/fsimage"
 )
@@ -130,5 +131,40 @@ func TestDuringCutsBeforeReturn(t *testing.T) {
 		if tr.Returned || tr.Acked != 0 {
 			t.Errorf("a cut during a 30 s command was counted after its return: %v", tr)
 		}
+	}
+}
+
+// TestDrawSpreads: the four trials of a default campaign (seeds 1 to 4),
+// or any four consecutive seeds, must cut early and late in the run, tear
+// and not tear, and use both cut modes; random draws once put every cut
+// of seeds 1 to 4 at 82-99% of the run, never torn.
+func TestDrawSpreads(t *testing.T) {
+	c := Config{When: During, Calibration: time.Second}
+	for first := uint64(1); first <= 100; first += 33 {
+		checkSpread(t, c, first)
+	}
+	for seed := uint64(1); seed <= 4; seed++ {
+		a, da := c.draw(seed)
+		b, db := c.draw(seed)
+		if a.Tear != b.Tear || a.CutMode != b.CutMode || da != db {
+			t.Errorf("seed %d drew differently twice", seed)
+		}
+	}
+}
+
+func checkSpread(t *testing.T, c Config, first uint64) {
+	t.Helper()
+	var early, late, torn, whole bool
+	modes := map[string]bool{}
+	for seed := first; seed < first+4; seed++ {
+		tr, delay := c.draw(seed)
+		early = early || delay < c.Calibration/2
+		late = late || delay >= c.Calibration/2
+		torn = torn || tr.Tear
+		whole = whole || !tr.Tear
+		modes[tr.CutMode] = true
+	}
+	if !early || !late || !torn || !whole || len(modes) != 2 {
+		t.Errorf("seeds %d-%d: early %v, late %v, torn %v, untorn %v, modes %v; want all", first, first+3, early, late, torn, whole, modes)
 	}
 }

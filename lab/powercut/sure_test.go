@@ -44,6 +44,16 @@ func TestSureSurvivesPowerCuts(t *testing.T) {
 		{During, Overwrite, sure + ` cp -rv --batch-files 6 "$SRC" "$DST"`},
 		{During, Move, sure + ` mv -v --batch-files 6 "$SRC" "$DST"`},
 	}
+	// Files listed as durable before a cut that came while sure ran, over
+	// all file systems: a few trials on one of them may all cut before
+	// sure's first report (btrfs reports its first files late), but none
+	// at all would mean the per-file acknowledgement was never tested.
+	ackedDuring := 0
+	defer func() {
+		if ackedDuring == 0 && !t.Failed() && !t.Skipped() {
+			t.Error("no cut during a run found a file sure had listed as durable: the campaigns proved nothing about per-file acknowledgements")
+		}
+	}()
 	for _, kind := range fsimage.Kinds {
 		t.Run(kind, func(t *testing.T) {
 			fsimage.Require(t, kind)
@@ -76,15 +86,13 @@ func TestSureSurvivesPowerCuts(t *testing.T) {
 						t.Log(tr)
 					}
 				}
-				acked := 0
 				for _, tr := range res.Trials {
-					acked += tr.Acked
+					if cp.when == During && !tr.Returned {
+						ackedDuring += tr.Acked
+					}
 					if cp.when == After && (tr.ExitCode != 0 || tr.Acked == 0) {
 						t.Errorf("%s: sure exited %d and acknowledged %d files; the campaign proved nothing\n%s", kind, tr.ExitCode, tr.Acked, tr.Output)
 					}
-				}
-				if acked == 0 {
-					t.Errorf("%s %s cut %s: no trial acknowledged a file before the cut; the campaign proved nothing", cp.work, kind, cp.when)
 				}
 			}
 		})

@@ -43,7 +43,7 @@ const bigName = "big.bin"
 // returns their hashes. The old versions of an overwrite campaign come from
 // another seed, so every old file differs from its new version.
 func writeTree(dir string, s Shape, seed uint64) (tree, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x243f6a8885a308d3))
+	rng := seededRand(seed, 0x243f6a8885a308d3)
 	t := tree{}
 	put := func(rel string, size int64) error {
 		name := filepath.Join(dir, rel)
