@@ -33,9 +33,9 @@ type Options struct {
 	RenameInvalid bool // give invalid or case-colliding names a valid one
 	NoSpaceCheck  bool // start even if the free space looks too small (tests of a full disk)
 
+	Workers int // files copied at once; 0 means 8
 	// Staged files are committed every second (checkpointEvery), or
 	// sooner when this many are staged; 0 means 2,000 files and 256 MiB.
-	Workers    int // files copied at once; 0 means 8
 	BatchFiles int
 	BatchBytes int64
 

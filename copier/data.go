@@ -61,6 +61,7 @@ type tracker struct {
 	onDevice int64 // bytes reported through Progress.OnDevice
 	held     int64 // dirty budget charged and not yet credited
 	wbErr    error // the writeback of a window failed after the worker handed it on
+	settled  bool  // the barrier decided the file's fate; nothing more is reported
 }
 
 // span is a stretch of the destination file written as one window.
@@ -218,7 +219,7 @@ func (e *engine) landed(t *tracker, s span, err error) {
 	if err != nil && t.wbErr == nil {
 		t.wbErr = err
 	}
-	if n := min(s.data, t.size-t.onDevice); n > 0 && err == nil {
+	if n := min(s.data, t.size-t.onDevice); n > 0 && err == nil && !t.settled {
 		t.onDevice += n
 		e.progress.OnDevice(t.dst, n)
 	}

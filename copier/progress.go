@@ -82,6 +82,7 @@ func (r *run) settle(j *job, ok bool) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.settled = true
 	if rest := t.size - t.onDevice; ok && rest > 0 {
 		t.onDevice += rest
 		r.eng.progress.OnDevice(t.dst, rest)
