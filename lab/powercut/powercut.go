@@ -58,8 +58,9 @@ const (
 // device, which sends the cache flush. A command may end with it.
 const Eject = `umount "$DST" && while [ "$STICK_PID" != 0 ] && kill -0 "$STICK_PID" 2>/dev/null; do sleep 0.05; done && sync "$DEV"`
 
-// ErrCalibration is returned by Run when the command fails in the run
-// without a cut that times a campaign of cuts during the run.
+// ErrCalibration says the command failed in the uncut run that times a
+// campaign of cuts during the run (rsync on FAT, which cannot set owners):
+// there is nothing to cut.
 var ErrCalibration = errors.New("powercut: the calibration run (no cut) failed")
 
 // Config describes a campaign.
