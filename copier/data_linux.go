@@ -148,7 +148,7 @@ func (c *fileCopy) copySparse() (n int64, ok bool, err error) {
 		return off, true, err
 	}
 	c.src0.dropBehind(size)
-	return size, true, nil
+	return size, true, c.handOff()
 }
 
 // tryClone makes the temporary file share the source's extents (FICLONE:
