@@ -133,8 +133,11 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 	}
 	m.exited = make(chan struct{})
 	go func() { m.server.Wait(); close(m.exited) }()
+	// A forking server mounts before its parent exits: the mount alone does
+	// not tell which process serves it, so wait for the parent to leave.
+	forks := kind == "exfat"
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if IsMountPoint(dir) {
+		if !forks && IsMountPoint(dir) {
 			return m, nil
 		}
 		select {
