@@ -238,10 +238,11 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
 	}
 	r.sum.Preflight = opt.plan
-	r.startEngine()
+	// Before the engine: a job refused here must leave no lander running.
 	if err := r.startVerify(); err != nil {
 		return Summary{}, err
 	}
+	r.startEngine()
 
 	var workers sync.WaitGroup
 	for range opt.Workers {
