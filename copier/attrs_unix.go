@@ -12,10 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func umask() fs.FileMode {
-	m := unix.Umask(0)
-	unix.Umask(m)
-	return fs.FileMode(m)
+// newFileMode: a new file is created with the source's permission bits
+// and the kernel masks them with the umask (or the directory's default
+// ACL), as it does for cp; nothing is left to set afterwards. Reading the
+// umask instead would mean setting it, for every goroutine at once.
+func newFileMode(src fs.FileMode) (perm, create fs.FileMode, set bool) {
+	return 0, src.Perm(), false
 }
 
 // owner chowns before any chmod: chown clears set-user-ID bits. Only root

@@ -7,9 +7,11 @@ import (
 	"time"
 )
 
-// umask does not exist on Windows: modes are mapped to the read-only
-// attribute and nothing masks them.
-func umask() fs.FileMode { return 0 }
+// newFileMode: Windows has no umask; the mode maps to the read-only
+// attribute, set once the data is written and the file complete.
+func newFileMode(src fs.FileMode) (perm, create fs.FileMode, set bool) {
+	return src.Perm(), 0o600, true
+}
 
 func atime(fi fs.FileInfo) time.Time {
 	if d, ok := fi.Sys().(*syscall.Win32FileAttributeData); ok {

@@ -158,6 +158,7 @@ type dirJob struct {
 	src, dst string
 	info     fs.FileInfo
 	created  bool
+	perm     fs.FileMode // the mode cp gives a new directory: the source's, less the umask
 }
 
 type run struct {
@@ -166,7 +167,6 @@ type run struct {
 	opt    Options
 	c      *commit.Committer
 	events Events
-	umask  fs.FileMode
 
 	mu      sync.Mutex
 	sum     Summary
@@ -225,7 +225,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	rctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	r := &run{
-		ctx: rctx, stop: stop, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events}, umask: umask(),
+		ctx: rctx, stop: stop, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events},
 		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
 		movedFrom: map[string]bool{},
 	}
@@ -429,8 +429,11 @@ func (r *run) copyTree(src, target string) {
 // directory there (trees are merged, as cp does).
 func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 	created := false
-	// Owner-writable while it is filled; its real mode is set at the end.
-	err := os.Mkdir(dst, 0o700)
+	var perm fs.FileMode
+	// The kernel masks the mode with the umask, as it does for cp; only the
+	// owner bits are added, to fill the directory, and they go at the end.
+	// Reading the umask instead would mean setting it, for every goroutine.
+	err := os.Mkdir(dst, info.Mode().Perm()|0o700)
 	switch {
 	case err == nil:
 		created = true
@@ -438,6 +441,12 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 			r.fail(src, dst, err)
 			return false
 		}
+		st, err := os.Lstat(dst)
+		if err != nil {
+			r.fail(src, dst, err)
+			return false
+		}
+		perm = st.Mode().Perm() & info.Mode().Perm()
 	case errors.Is(err, fs.ErrExist):
 		if st, serr := os.Stat(dst); serr != nil || !st.IsDir() {
 			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
@@ -449,7 +458,7 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 		return false
 	}
 	r.mu.Lock()
-	r.dirs = append(r.dirs, dirJob{src: src, dst: dst, info: info, created: created})
+	r.dirs = append(r.dirs, dirJob{src: src, dst: dst, info: info, created: created, perm: perm})
 	r.sum.Dirs++
 	r.mu.Unlock()
 	return true
@@ -556,15 +565,20 @@ func (r *run) copyFile(j job) {
 		r.fail(j.src, j.dst, fmt.Errorf("'%s' is no longer a regular file", j.src))
 		return
 	}
-	perm := before.Mode().Perm() &^ r.umask
+	// A new file gets the source's mode less the umask, as cp gives it
+	// (newFileMode); one kept with -a or an existing file's is set once
+	// the data is written, on a file private until then.
+	perm, createPerm, setMode := newFileMode(before.Mode())
 	switch {
 	case r.opt.Archive:
 		perm = before.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		createPerm, setMode = 0o600, true
 	case j.existing != nil && j.existing.Mode().IsRegular():
 		// cp writes into an existing file and so keeps its mode.
 		perm = j.existing.Mode().Perm()
+		createPerm, setMode = 0o600, true
 	}
-	e, out, err := r.c.Create(j.dst, 0o600, r.opt.NoClobber)
+	e, out, err := r.c.Create(j.dst, createPerm, r.opt.NoClobber)
 	if err != nil {
 		r.fail(j.src, j.dst, err)
 		return
@@ -577,7 +591,7 @@ func (r *run) copyFile(j job) {
 	if err == nil {
 		err = checkUnchanged(in, j.src, before, n)
 	}
-	if err == nil {
+	if err == nil && (setMode || r.opt.Archive) {
 		var notKept bool
 		notKept, err = setAttrs(out, j.dst, before, perm, r.opt.Archive)
 		r.attrsNotKept(notKept && r.opt.Archive)
@@ -719,7 +733,7 @@ func (r *run) finishDirs() {
 		if !d.created && !r.opt.Archive {
 			continue
 		}
-		perm := d.info.Mode().Perm() &^ r.umask
+		perm := d.perm
 		if r.opt.Archive {
 			perm = d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		}
