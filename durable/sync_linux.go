@@ -2,7 +2,6 @@ package durable
 
 import (
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -128,24 +127,8 @@ func renameNoReplace(oldpath, newpath string) error {
 	err := unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// Some file systems (FUSE servers without rename2 support, older
-		// NFS) refuse the flag. A hard link fails if newpath exists and is
-		// atomic, so link+unlink keeps the no-replace promise.
-		err := os.Link(oldpath, newpath)
-		if err == nil {
-			return os.Remove(oldpath)
-		}
-		if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
-			return err
-		}
-		// FAT and exFAT (exfat-fuse, fusefat: what sticks ship with) have
-		// neither the flag nor hard links. Nothing atomic is left: check,
-		// then rename. A file created at newpath in between is replaced.
-		if _, err := os.Lstat(newpath); err == nil {
-			return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: unix.EEXIST}
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return rename(oldpath, newpath)
+		// NFS) refuse the flag.
+		return linkNoReplace(oldpath, newpath)
 	}
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}

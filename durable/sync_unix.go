@@ -3,7 +3,11 @@
 package durable
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // fsKey and inodeKey name what a failed flush is remembered for. The
@@ -42,4 +46,26 @@ func syncDir(dir string) error {
 
 func rename(oldpath, newpath string) error {
 	return os.Rename(oldpath, newpath)
+}
+
+// linkNoReplace renames without replacing where the kernel has no
+// rename flag for it: a hard link fails if newpath exists and is atomic,
+// so link+unlink keeps the no-replace promise.
+func linkNoReplace(oldpath, newpath string) error {
+	err := os.Link(oldpath, newpath)
+	if err == nil {
+		return os.Remove(oldpath)
+	}
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
+		return err
+	}
+	// FAT and exFAT (exfat-fuse, fusefat: what sticks ship with) have
+	// no hard links. Nothing atomic is left: check, then rename. A file
+	// created at newpath in between is replaced.
+	if _, err := os.Lstat(newpath); err == nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: unix.EEXIST}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return rename(oldpath, newpath)
 }

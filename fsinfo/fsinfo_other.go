@@ -36,7 +36,14 @@ func KernelAtLeast(major, minor int) bool { return false }
 // BarrierFor is per-file flushing outside Linux: there is no syncfs that
 // reports errors, so every file and directory is flushed on its own.
 func BarrierFor(m Mount) (Barrier, string) {
-	return BarrierPerFile, runtime.GOOS + " has no syncfs: every file and directory is flushed on its own"
+	why := runtime.GOOS + " has no syncfs: every file and directory is flushed on its own"
+	switch runtime.GOOS {
+	case "darwin", "ios", "windows":
+		// F_FULLFSYNC and FlushFileBuffers reach the drive's cache.
+	default:
+		why += ", with plain fsync: whether that empties the drive's cache is up to the file system"
+	}
+	return BarrierPerFile, why
 }
 
 // BackingDevice is known only on Linux.
