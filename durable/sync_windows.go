@@ -81,14 +81,24 @@ func syncFS(path string) error {
 		return &os.PathError{Op: "syncfs", Path: path, Err: errors.Join(ErrFSSyncUnsupported, err)}
 	}
 	defer windows.CloseHandle(h)
-	key := volumeFileKey{volume: uint32(vol[0])}
-	if err := earlierFailure(key); err != nil {
-		return err
+	return flushOnce(volumeKeyOf(vol+`\`), "syncfs", path, func() error { return windows.FlushFileBuffers(h) })
+}
+
+// volumeKeyOf identifies the volume mounted at root (X:\) by its GUID path
+// and serial number, which stay with the stick and not with the letter.
+func volumeKeyOf(root string) any {
+	p, err := windows.UTF16PtrFromString(root)
+	if err != nil {
+		return nil
 	}
-	if err := windows.FlushFileBuffers(h); err != nil {
-		return rememberFailure(key, &os.PathError{Op: "syncfs", Path: path, Err: err})
+	var serial uint32
+	serialKnown := windows.GetVolumeInformation(p, nil, 0, &serial, nil, nil, nil, 0) == nil
+	var name [windows.MAX_PATH + 1]uint16
+	guid := ""
+	if windows.GetVolumeNameForVolumeMountPoint(p, &name[0], uint32(len(name))) == nil {
+		guid = windows.UTF16ToString(name[:])
 	}
-	return nil
+	return volumeKey(guid, serial, serialKnown)
 }
 
 // rename is write-through: MoveFileEx returns only after the rename is on
