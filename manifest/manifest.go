@@ -222,6 +222,17 @@ type Result struct {
 	Err error
 }
 
+// LineError: a line of the manifest is not in b3sum's format, or names
+// no file that can be looked for.
+type LineError struct {
+	Name string // the manifest
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.Name, e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
 // MismatchError: the file read back from its device does not have the
 // manifest's sum.
 type MismatchError struct {
@@ -265,7 +276,7 @@ func Check(ctx context.Context, name string, r *readback.Reader, report func(Res
 		res := Result{Line: lineNo}
 		e, err := ParseLine(strings.TrimSuffix(line, "\n"))
 		if err != nil {
-			res.Err = fmt.Errorf("%s:%d: %w", name, lineNo, err)
+			res.Err = &LineError{Name: name, Line: lineNo, Err: err}
 			report(res)
 			continue
 		}

@@ -35,7 +35,8 @@ Every copy is read from the device, not from the page cache: sure drops the
 cached pages first and reads with O_DIRECT, and under a FUSE file system
 (exFAT, FAT sticks) drops the block device's cache too.
 Exit status: 0 all equal, 3 some file differs or is missing, 1 some file
-could not be read.`,
+could not be read or some line of the manifest is not in b3sum's format
+(the first 5 such lines are named, the others counted).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return usageError{fmt.Errorf("verify: needs a manifest, or a source and a destination\nUsage: %s", cmd.UseLine())}
@@ -58,6 +59,13 @@ could not be read.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "sure: verify: %s\n", quote.Text(err.Error()))
 				c.unreadable++
 			}
+			if n := c.malformed - malformedShown; n > 0 {
+				lines := "lines"
+				if n == 1 {
+					lines = "line"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "sure: verify: %d more %s not in b3sum's format, not shown\n", n, lines)
+			}
 			if !quiet || c.mismatched+c.unreadable > 0 || interrupted {
 				fmt.Fprintln(cmd.ErrOrStderr(), c.summary(what, interrupted))
 			}
@@ -66,7 +74,7 @@ could not be read.`,
 				return exitError{exitInterrupted}
 			case c.mismatched > 0:
 				return exitError{exitMismatch}
-			case c.unreadable > 0:
+			case c.unreadable+c.malformed > 0:
 				return exitError{exitFailed}
 			}
 			return nil
@@ -83,15 +91,26 @@ type verifyCount struct {
 	cmd                        *cobra.Command
 	verbose                    bool
 	ok, mismatched, unreadable int
+	malformed                  int // manifest lines not in b3sum's format
 }
+
+// malformedShown is how many lines not in b3sum's format are named; a
+// file that is no manifest at all would otherwise name every line of it.
+const malformedShown = 5
 
 func (c *verifyCount) manifestLine(r manifest.Result) {
 	var me *manifest.MismatchError
+	var le *manifest.LineError
 	switch {
 	case r.Err == nil:
 		c.ok++
 		if c.verbose {
 			fmt.Fprintf(c.cmd.OutOrStdout(), "%s: OK\n", quote.Name(r.File))
+		}
+	case errors.As(r.Err, &le):
+		c.malformed++
+		if c.malformed <= malformedShown {
+			fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: %s\n", quote.Text(r.Err.Error()))
 		}
 	case errors.As(r.Err, &me):
 		c.mismatched++
@@ -130,6 +149,12 @@ func (c *verifyCount) summary(what string, interrupted bool) string {
 	}
 	if c.unreadable > 0 {
 		s += fmt.Sprintf("; %s unreadable (see above)", plural(c.unreadable, "file"))
+	}
+	if c.malformed > 0 {
+		s += fmt.Sprintf("; %s not in b3sum's format", plural(c.malformed, "line"))
+		if c.ok+c.mismatched == 0 {
+			s += " (is it a manifest?)"
+		}
 	}
 	if interrupted {
 		s += "; interrupted before the end"
