@@ -317,6 +317,23 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	return sum, nil
 }
 
+// createError says, in cp's words, that name cannot be created at all.
+type createError struct{ what, name string }
+
+func (e *createError) Error() string {
+	return fmt.Sprintf("cannot create %s '%s': No such file or directory", e.what, e.name)
+}
+
+func (e *createError) Unwrap() error { return fs.ErrNotExist }
+
+// createWhat is what cp calls a non-directory of mode m it creates.
+func createWhat(m fs.FileMode) string {
+	if m&fs.ModeSymlink != 0 {
+		return "symbolic link"
+	}
+	return "regular file"
+}
+
 // targetFor is where an operand goes, by cp's and mv's rule: into DEST
 // when DEST is a directory, else DEST itself.
 func targetFor(src, dest string, destIsDir bool) string {
@@ -352,6 +369,9 @@ func (r *run) copyArg(src, target string) {
 		r.fail(src, target, err)
 		return
 	}
+	// An empty destination names no file; joined with the names below a
+	// source it would be the working directory.
+	empty := target == ""
 	tinfo, terr := os.Stat(target)
 	if terr == nil && os.SameFile(info, tinfo) {
 		r.fail(src, target, fmt.Errorf("'%s' and '%s' are the same file", src, target))
@@ -361,6 +381,10 @@ func (r *run) copyArg(src, target string) {
 	case info.IsDir():
 		if !r.opt.Recursive {
 			r.fail(src, target, fmt.Errorf("-r not specified; omitting directory '%s'", src))
+			return
+		}
+		if empty {
+			r.fail(src, target, &createError{what: "directory", name: target})
 			return
 		}
 		if preflight.Inside(target, src) {
@@ -373,6 +397,10 @@ func (r *run) copyArg(src, target string) {
 		}
 		r.copyTree(src, target)
 	default:
+		if empty {
+			r.fail(src, target, &createError{what: createWhat(info.Mode()), name: target})
+			return
+		}
 		if terr == nil && tinfo.IsDir() {
 			r.fail(src, target, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", target, src))
 			return
