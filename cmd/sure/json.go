@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // jsonStream writes --json events to stdout, one JSON object per line, in
@@ -45,12 +47,39 @@ func (j *jsonStream) emit(name string, fields any) {
 }
 
 // The events' fields. Paths are as the user gave them, joined with the
-// names found below them, like -v's lines.
+// names found below them, like -v's lines. JSON text holds only UTF-8,
+// so a path that is not valid UTF-8 comes with its bytes in base64 too
+// (the field's name with _b64), by which a reader finds the file.
+
+// raw64 is the base64 of a path's bytes when JSON text cannot hold them,
+// else "" (the field is then left out).
+func raw64(path string) string {
+	if utf8.ValidString(path) {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(path))
+}
+
+// raw64s is raw64 of every path when some path needs it, else nil.
+func raw64s(paths []string) []string {
+	for _, p := range paths {
+		if !utf8.ValidString(p) {
+			out := make([]string, len(paths))
+			for i, p := range paths {
+				out[i] = base64.StdEncoding.EncodeToString([]byte(p))
+			}
+			return out
+		}
+	}
+	return nil
+}
 
 type jsonStarted struct {
-	Command string   `json:"command"`
-	Sources []string `json:"sources"`
-	Dest    string   `json:"dest"`
+	Command    string   `json:"command"`
+	Sources    []string `json:"sources"`
+	SourcesB64 []string `json:"sources_b64,omitempty"`
+	Dest       string   `json:"dest"`
+	DestB64    string   `json:"dest_b64,omitempty"`
 	// Files and Bytes: the regular files and bytes the job plans to copy,
 	// absent when the copier did not count them before starting.
 	Files *int   `json:"files,omitempty"`
@@ -58,13 +87,16 @@ type jsonStarted struct {
 }
 
 type jsonCopying struct {
-	Src  string `json:"src"`
-	Dst  string `json:"dst"`
-	Size int64  `json:"size"`
+	Src    string `json:"src"`
+	SrcB64 string `json:"src_b64,omitempty"`
+	Dst    string `json:"dst"`
+	DstB64 string `json:"dst_b64,omitempty"`
+	Size   int64  `json:"size"`
 }
 
 type jsonOnDevice struct {
 	Path          string `json:"path"`
+	PathB64       string `json:"path_b64,omitempty"`
 	Bytes         int64  `json:"bytes"`           // more bytes of path now on the device
 	FileOnDevice  int64  `json:"file_on_device"`  // bytes of path on the device so far
 	TotalOnDevice int64  `json:"total_on_device"` // bytes of the whole job on the device so far
@@ -76,21 +108,27 @@ type jsonFlushing struct {
 }
 
 type jsonFile struct {
-	Src   string `json:"src"`
-	Dst   string `json:"dst"`
-	Bytes int64  `json:"bytes"`
+	Src    string `json:"src"`
+	SrcB64 string `json:"src_b64,omitempty"`
+	Dst    string `json:"dst"`
+	DstB64 string `json:"dst_b64,omitempty"`
+	Bytes  int64  `json:"bytes"`
 }
 
 type jsonSkipped struct {
 	Src    string `json:"src"`
+	SrcB64 string `json:"src_b64,omitempty"`
 	Dst    string `json:"dst"`
+	DstB64 string `json:"dst_b64,omitempty"`
 	Reason string `json:"reason"`
 }
 
 type jsonError struct {
-	Src   string `json:"src,omitempty"`
-	Dst   string `json:"dst,omitempty"`
-	Error string `json:"error"`
+	Src    string `json:"src,omitempty"`
+	SrcB64 string `json:"src_b64,omitempty"`
+	Dst    string `json:"dst,omitempty"`
+	DstB64 string `json:"dst_b64,omitempty"`
+	Error  string `json:"error"`
 }
 
 type jsonFinished struct {
@@ -107,9 +145,10 @@ type jsonFinished struct {
 	Interrupted bool   `json:"interrupted"`
 	// Stopped says why the job stopped on its own before trying every
 	// file: the destination could no longer be written.
-	Stopped   string `json:"stopped,omitempty"`
-	ExitCode  int    `json:"exit_code"`
-	DestMount string `json:"dest_mount,omitempty"`
-	FSType    string `json:"fs_type,omitempty"`
-	Barrier   string `json:"barrier,omitempty"`
+	Stopped      string `json:"stopped,omitempty"`
+	ExitCode     int    `json:"exit_code"`
+	DestMount    string `json:"dest_mount,omitempty"`
+	DestMountB64 string `json:"dest_mount_b64,omitempty"`
+	FSType       string `json:"fs_type,omitempty"`
+	Barrier      string `json:"barrier,omitempty"`
 }

@@ -121,7 +121,7 @@ func (u *ui) start() {
 		return
 	}
 	u.started = true
-	ev := jsonStarted{Command: u.verb, Sources: u.srcs, Dest: u.dest}
+	ev := jsonStarted{Command: u.verb, Sources: u.srcs, SourcesB64: raw64s(u.srcs), Dest: u.dest, DestB64: raw64(u.dest)}
 	if u.st.planned {
 		files, bytes := u.st.files, u.st.bytes
 		ev.Files, ev.Bytes = &files, &bytes
@@ -144,7 +144,7 @@ func (u *ui) Copying(src, dst string, size int64) {
 	u.st.current, u.st.flushing = dst, false
 	u.fileOn[dst] = 0
 	if u.json != nil {
-		u.json.emit("copying", jsonCopying{Src: src, Dst: dst, Size: size})
+		u.json.emit("copying", jsonCopying{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Size: size})
 	}
 	u.view.update(&u.st)
 }
@@ -157,7 +157,7 @@ func (u *ui) OnDevice(dst string, n int64) {
 	u.st.rate.add(u.st.onDevice, time.Now())
 	u.fileOn[dst] += n
 	if u.json != nil {
-		u.json.emit("on_device", jsonOnDevice{Path: dst, Bytes: n, FileOnDevice: u.fileOn[dst], TotalOnDevice: u.st.onDevice})
+		u.json.emit("on_device", jsonOnDevice{Path: dst, PathB64: raw64(dst), Bytes: n, FileOnDevice: u.fileOn[dst], TotalOnDevice: u.st.onDevice})
 	}
 	u.view.update(&u.st)
 }
@@ -182,7 +182,7 @@ func (u *ui) Durable(src, dst string, size int64) {
 	u.st.durableBytes += size
 	u.rep.Durable(src, dst, size)
 	if u.json != nil {
-		u.json.emit("durable", jsonFile{Src: src, Dst: dst, Bytes: size})
+		u.json.emit("durable", jsonFile{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Bytes: size})
 	}
 	u.view.update(&u.st)
 }
@@ -193,7 +193,7 @@ func (u *ui) Skipped(src, dst, why string) {
 	u.start()
 	u.rep.Skipped(src, dst, why)
 	if u.json != nil {
-		u.json.emit("skipped", jsonSkipped{Src: src, Dst: dst, Reason: why})
+		u.json.emit("skipped", jsonSkipped{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Reason: why})
 	}
 }
 
@@ -204,7 +204,7 @@ func (u *ui) Failed(src, dst string, err error) {
 	delete(u.fileOn, dst)
 	u.rep.Failed(src, dst, err)
 	if u.json != nil {
-		u.json.emit("error", jsonError{Src: src, Dst: dst, Error: failureText(src, dst, err)})
+		u.json.emit("error", jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: failureText(src, dst, err)})
 	}
 }
 
@@ -214,7 +214,7 @@ func (u *ui) Verified(src, dst string, size int64) {
 	u.start()
 	u.verified++
 	if u.json != nil {
-		u.json.emit("verified", jsonFile{Src: src, Dst: dst, Bytes: size})
+		u.json.emit("verified", jsonFile{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Bytes: size})
 	}
 }
 
@@ -226,7 +226,7 @@ func (u *ui) Mismatch(src, dst string, err error) {
 	// The error names both files and says how they differ.
 	u.view.line(fmt.Sprintf("sure: %s: not verified: %s", u.verb, quote.Text(err.Error())))
 	if u.json != nil {
-		u.json.emit("mismatch", jsonError{Src: src, Dst: dst, Error: err.Error()})
+		u.json.emit("mismatch", jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: err.Error()})
 	}
 }
 
@@ -277,7 +277,7 @@ func (u *ui) finished(s copier.Summary, code int, cause error) {
 	u.json.emit("finished", jsonFinished{
 		Level: level, Files: s.Files, Bytes: s.Bytes, Failed: s.Failed, Skipped: s.Skipped,
 		UpToDate: s.UpToDate, Verified: u.verified, Mismatched: u.mismatch, Interrupted: s.Interrupted,
-		Stopped: stopped, ExitCode: code, DestMount: s.Dest.MountPoint, FSType: s.Dest.FSType, Barrier: barrierName(s),
+		Stopped: stopped, ExitCode: code, DestMount: s.Dest.MountPoint, DestMountB64: raw64(s.Dest.MountPoint), FSType: s.Dest.FSType, Barrier: barrierName(s),
 	})
 }
 
