@@ -260,24 +260,30 @@ func Check(ctx context.Context, name string, r *readback.Reader, report func(Res
 		return &os.PathError{Op: "manifest", Path: name, Err: err}
 	}
 	base := filepath.Dir(abs)
-	br := bufio.NewReader(f)
+	br := bufio.NewReaderSize(f, maxLine)
 	h := blake3.New()
 	for lineNo := 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		line, rerr := br.ReadString('\n')
+		line, tooLong, rerr := readLine(br)
 		if rerr != nil && rerr != io.EOF {
 			return &os.PathError{Op: "read", Path: name, Err: rerr}
 		}
-		if line == "" && rerr == io.EOF {
+		if line == "" && !tooLong && rerr == io.EOF {
 			return nil
 		}
 		res := Result{Line: lineNo}
 		e, err := ParseLine(strings.TrimSuffix(line, "\n"))
+		if tooLong {
+			err = fmt.Errorf("line longer than %d KiB: not a b3sum line", maxLine>>10)
+		}
 		if err != nil {
 			res.Err = &LineError{Name: name, Line: lineNo, Err: err}
 			report(res)
+			if rerr == io.EOF {
+				return nil
+			}
 			continue
 		}
 		res.Path, res.File = e.Path, e.Path
@@ -290,6 +296,25 @@ func Check(ctx context.Context, name string, r *readback.Reader, report func(Res
 			return nil
 		}
 	}
+}
+
+// maxLine bounds a manifest line: a sum, two spaces and a path escaped
+// to at most twice PATH_MAX fit many times over. A file given as a
+// manifest that is none (a disk image) may have no newline for gigabytes.
+const maxLine = 64 << 10
+
+// readLine reads up to and including the next newline. A longer line
+// than maxLine is skipped to its end and reported as tooLong, without
+// being held in memory.
+func readLine(br *bufio.Reader) (line string, tooLong bool, err error) {
+	b, err := br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return string(b), false, err
+	}
+	for err == bufio.ErrBufferFull {
+		_, err = br.ReadSlice('\n')
+	}
+	return "", true, err
 }
 
 func checkOne(r *readback.Reader, file string, want Sum, h *blake3.Hasher) error {
