@@ -304,7 +304,7 @@ func (c *Committer) InPlace(final string, tag any) error {
 		return err
 	}
 	if f.barrier == fsinfo.BarrierPerFile {
-		file, err := os.Open(final)
+		file, err := openForSync(final)
 		if err != nil {
 			return err
 		}

@@ -17,3 +17,9 @@ func deviceOf(dir string) (devID, error) {
 	}
 	return devID(strings.ToUpper(filepath.VolumeName(abs))), nil
 }
+
+// openForSync opens a file in place to flush it: FlushFileBuffers needs a
+// handle with write access.
+func openForSync(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR, 0)
+}

@@ -8,18 +8,23 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 
+	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/preflight"
 )
 
 // Move moves srcs to dest as `mv` would. On the same file system a source
-// is renamed and both parent directories are flushed. Across file systems
-// it is copied with everything `cp -a` keeps, and each source file is
-// removed only after its copy is durable; source directories are removed
-// once empty, and the removals are flushed. A file that failed is never
-// removed from the source.
+// is renamed, but only once the data of every file it holds (a whole tree,
+// for a directory) is durable: a rename that reaches the media before the
+// data would leave empty or torn files under the new names after a power
+// cut. Then both parent directories are flushed. Across file systems it is
+// copied with everything `cp -a` keeps, and each source file is removed
+// only after its copy is durable; source directories are removed once
+// empty, and the removals are flushed. A file that failed is never removed
+// from the source.
 func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
 	opt.Recursive, opt.Archive, opt.move = true, true, true
 	if opt.Manifest != "" && opt.man == nil {
@@ -48,7 +53,16 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		events = nopEvents{}
 	}
 	sum := Summary{Preflight: p}
+	c := commit.New()
+	destDir := dest
+	if !destIsDir {
+		destDir = filepath.Dir(dest)
+	}
+	if m, b, why, err := c.Describe(destDir); err == nil {
+		sum.Dest, sum.Barrier, sum.BarrierWhy = m, b, why
+	}
 	var rest []string
+	var moves []*moved
 	for _, src := range srcs {
 		if ctx.Err() != nil {
 			break
@@ -60,25 +74,21 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			continue
 		}
 		target, _ = p.Target(src, target)
-		done, err := renameInPlace(src, target, opt.NoClobber)
+		rename, err := renameable(src, target, opt.NoClobber)
 		switch {
-		case done && err == nil:
-			sum.Files++
-			events.Durable(src, target, 0)
-			if err := listMoved(opt.man, target); err != nil {
-				sum.Failed++
-				events.Failed(src, target, err)
-			}
-		case done:
-			sum.Failed++
-			events.Failed(src, target, err)
 		case errors.Is(err, fs.ErrExist) && opt.NoClobber:
 			sum.Skipped++
 			events.Skipped(src, target, "exists (-n)")
+		case err != nil:
+			sum.Failed++
+			events.Failed(src, target, err)
+		case rename:
+			moves = append(moves, &moved{src: src, target: target})
 		default:
 			rest = append(rest, src)
 		}
 	}
+	rest = append(rest, renameAll(ctx, c, moves, opt, events, &sum)...)
 	if len(rest) == 0 {
 		if ctx.Err() != nil {
 			sum.Interrupted = true
@@ -92,26 +102,207 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	// Across file systems: copy, and let the copier remove what is durable.
 	s, err := Copy(ctx, rest, dest, opt)
 	s.Files += sum.Files
+	s.Bytes += sum.Bytes
+	s.Dirs += sum.Dirs
 	s.Failed += sum.Failed
 	s.Skipped += sum.Skipped
+	if s.Dest.MountPoint == "" {
+		s.Dest, s.Barrier, s.BarrierWhy = sum.Dest, sum.Barrier, sum.BarrierWhy
+	}
 	if err == nil && sum.Failed > 0 {
 		err = fmt.Errorf("%d files failed", s.Failed)
 	}
 	return s, err
 }
 
-// renameInPlace moves src to target with one rename when both are on the
-// same file system. done is false when the move must be a copy instead
-// (different file systems, or a directory onto a non-empty one would need
-// merging, which rename cannot do).
-func renameInPlace(src, target string, noClobber bool) (done bool, err error) {
+// moved is one operand moved by a rename on its own file system.
+type moved struct {
+	src, target string
+	entries     []movedEntry // what it holds: itself, and for a directory everything under it
+	mu          sync.Mutex
+	err         error // why its data is not known durable; then it is not renamed
+}
+
+type movedEntry struct {
+	rel  string // from the operand; "." for itself
+	size int64  // of a regular file, as it was flushed
+	dir  bool
+}
+
+func (m *moved) failed(err error) {
+	m.mu.Lock()
+	m.err = errors.Join(m.err, err)
+	m.mu.Unlock()
+}
+
+// renameAll moves each operand of moves with one rename: first the data of
+// every file under every operand and the entries of every directory
+// inside are made durable (a file system's barrier or each file's flush,
+// as the commit protocol does for copies), then the operands are renamed,
+// then both parents of each get their barrier. Only then are the files
+// reported durable. It returns the operands that must be copied instead
+// (a rename refused across mounts of one device).
+func renameAll(ctx context.Context, c *commit.Committer, moves []*moved, opt Options, events Events, sum *Summary) (copyInstead []string) {
+	if len(moves) == 0 {
+		return nil
+	}
+	flushMoved(c, moves, opt)
+	var renamed []*moved
+	for _, m := range moves {
+		switch {
+		case m.err != nil:
+			sum.Failed++
+			events.Failed(m.src, m.target, fmt.Errorf("cannot move '%s' to '%s': its data could not be made durable first: %w", m.src, m.target, m.err))
+			continue
+		case ctx.Err() != nil:
+			continue // not moved: the source is as it was
+		}
+		err := durable.RenameUnflushed(m.src, m.target, opt.NoClobber)
+		var le *os.LinkError
+		switch {
+		case err == nil:
+		case errors.Is(err, fs.ErrExist) && opt.NoClobber:
+			sum.Skipped++
+			events.Skipped(m.src, m.target, "exists (-n)")
+			continue
+		case errors.As(err, &le) && isCrossDevice(le.Err):
+			// Same device, different mounts (a bind mount): rename refuses.
+			copyInstead = append(copyInstead, m.src)
+			continue
+		default:
+			sum.Failed++
+			events.Failed(m.src, m.target, err)
+			continue
+		}
+		renamed = append(renamed, m)
+		// A rename is one journal entry; both directories' barriers make
+		// it durable in both places.
+		for _, d := range []string{filepath.Dir(m.target), filepath.Dir(m.src)} {
+			if err := c.DirChanged(d); err != nil {
+				m.failed(err)
+			}
+		}
+	}
+	if err := c.FlushDirs(); err != nil {
+		for _, m := range renamed {
+			m.failed(err)
+		}
+	}
+	for _, m := range renamed {
+		if m.err != nil {
+			sum.Failed++
+			events.Failed(m.src, m.target, fmt.Errorf("'%s' is moved but not known durable: %w", m.target, m.err))
+			continue
+		}
+		for _, e := range m.entries {
+			if e.dir {
+				sum.Dirs++
+				continue
+			}
+			sum.Files++
+			sum.Bytes += e.size
+			events.Durable(filepath.Join(m.src, e.rel), filepath.Join(m.target, e.rel), e.size)
+		}
+		if err := listMoved(opt.man, m.target); err != nil {
+			sum.Failed++
+			events.Failed(m.src, m.target, err)
+		}
+	}
+	return copyInstead
+}
+
+// flushMoved makes durable, before any rename, the data of every regular
+// file under each operand and the entries of every directory inside it
+// (files written by another program may still be in RAM only, and a
+// directory made by one may hold entries never flushed). Per-file flushes
+// run on several workers; batches bound what the Committer holds. A
+// failure marks its operand.
+func flushMoved(c *commit.Committer, moves []*moved, opt Options) {
+	workers, batch := opt.Workers, opt.BatchFiles
+	if workers <= 0 {
+		workers = 8
+	}
+	if batch <= 0 {
+		batch = 2000
+	}
+	type file struct {
+		path string
+		m    *moved
+	}
+	files := make(chan file)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range files {
+				if err := c.InPlace(f.path, f.m); err != nil {
+					f.m.failed(err)
+				}
+			}
+		}()
+	}
+	settle := func(results []commit.Result) {
+		for _, res := range results {
+			if res.Err != nil {
+				res.Entry.Tag.(*moved).failed(res.Err)
+			}
+		}
+	}
+	for _, m := range moves {
+		err := filepath.WalkDir(m.src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(m.src, p)
+			if d.IsDir() {
+				m.entries = append(m.entries, movedEntry{rel: rel, dir: true})
+				return c.DirChanged(p)
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			e := movedEntry{rel: rel}
+			// A symlink or a special file holds no data of its own: its
+			// directory's barrier covers it.
+			if info.Mode().IsRegular() {
+				e.size = info.Size()
+				files <- file{p, m}
+				if n, _ := c.Pending(); n >= batch {
+					settle(c.Flush())
+				}
+			}
+			m.entries = append(m.entries, e)
+			return nil
+		})
+		if err != nil {
+			m.failed(err)
+		}
+	}
+	close(files)
+	wg.Wait()
+	settle(c.Flush())
+	if err := c.FlushDirs(); err != nil {
+		for _, m := range moves {
+			m.failed(err)
+		}
+	}
+}
+
+// renameable checks, as mv does, whether src can go to target, and
+// reports whether one rename can do it: false when the move must be a copy
+// instead (different file systems, or a directory onto a non-empty one
+// would need merging, which rename cannot do). An error matching
+// fs.ErrExist with noClobber means target is there and stays.
+func renameable(src, target string, noClobber bool) (bool, error) {
 	info, err := os.Lstat(src)
 	if err != nil {
-		return true, err
+		return false, err
 	}
 	if tinfo, terr := os.Lstat(target); terr == nil {
 		if os.SameFile(info, tinfo) {
-			return true, fmt.Errorf("'%s' and '%s' are the same file", src, target)
+			return false, fmt.Errorf("'%s' and '%s' are the same file", src, target)
 		}
 		if info.IsDir() && tinfo.IsDir() {
 			// mv merges nothing; sure merges by copying into it, which
@@ -123,41 +314,19 @@ func renameInPlace(src, target string, noClobber bool) (done bool, err error) {
 		}
 		if info.IsDir() != tinfo.IsDir() {
 			if info.IsDir() {
-				return true, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", target, src)
+				return false, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", target, src)
 			}
-			return true, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", target, src)
+			return false, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", target, src)
 		}
 	}
 	if info.IsDir() && preflight.Inside(target, src) {
-		return true, fmt.Errorf("cannot move '%s' to a subdirectory of itself, '%s'", src, target)
+		return false, fmt.Errorf("cannot move '%s' to a subdirectory of itself, '%s'", src, target)
 	}
 	if !sameDevice(filepath.Dir(src), filepath.Dir(target)) {
 		return false, nil
 	}
 	if info.IsDir() && losesRenamedDirs(filepath.Dir(src)) {
 		return false, nil
-	}
-	err = durable.RenameUnflushed(src, target, noClobber)
-	var le *os.LinkError
-	switch {
-	case err == nil:
-	case errors.Is(err, fs.ErrExist) && noClobber:
-		return false, err
-	case errors.As(err, &le) && isCrossDevice(le.Err):
-		// Same device, different mounts (a bind mount): rename refuses.
-		return false, nil
-	default:
-		return true, err
-	}
-	// The rename is one journal entry; flushing the target's directory
-	// and then the source's makes the move durable in both places.
-	if err := durable.SyncDir(filepath.Dir(target)); err != nil {
-		return true, fmt.Errorf("'%s' is moved but not known durable: %w", target, err)
-	}
-	if filepath.Dir(src) != filepath.Dir(target) {
-		if err := durable.SyncDir(filepath.Dir(src)); err != nil {
-			return true, fmt.Errorf("'%s' is moved but its removal from '%s' is not known durable: %w", target, filepath.Dir(src), err)
-		}
 	}
 	return true, nil
 }

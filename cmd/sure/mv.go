@@ -13,7 +13,9 @@ func newMv() *cobra.Command {
 		Use:   "mv [-n] [-v] SRC... DEST",
 		Short: "Move files; a source is removed only once its copy is durable",
 		Long: `Move SRC to DEST, or several SRCs into the directory DEST, with mv's rules.
-On the same file system a source is renamed and both directories are flushed.
+On the same file system the data of every file moved (a whole tree for a
+directory) is made durable first, then the source is renamed and both
+directories are flushed.
 Onto another file system (a stick), each file is copied as 'sure cp -a'
 would, and its source is removed only after the copy is durable; emptied
 source directories are removed last. A file that fails stays in the source.
