@@ -86,6 +86,21 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	// each file's fate through a cpReporter.
 	u := newUI(cmd, verb, args, verbose, quiet)
 	opt.Events = u
+	// A stop cleans up and ends with the summary; a repeated signal must
+	// not cut that short.
+	holdSignals(cmd.Context(), &heldJob{
+		stopping: func(ctrlC bool) {
+			if quiet {
+				return
+			}
+			msg := fmt.Sprintf("sure: %s: stopping: removing unfinished temporary files and flushing the files already in place; the summary follows", verb)
+			if ctrlC {
+				msg += " (Ctrl-C again stops at once, leaving temporary files)"
+			}
+			u.notice(msg)
+		},
+		killed: fmt.Sprintf("sure: %s: stopped at once: unfinished temporary files (.sure-*.tmp) may be left; they hold no final name and can be deleted", verb),
+	})
 	sum, err := job(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
 	if err == nil {
 		recordFlushed(sum.Dest)

@@ -3,14 +3,22 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/vstick"
+	"github.com/sure-tools/sure/lab/vdisk"
 )
 
 // TestInterrupt stops a copy with SIGINT once the first file is reported
@@ -102,4 +110,99 @@ func interruptCopy(t *testing.T, src, dst string) bool {
 	}
 	t.Logf("%d files reported durable, %d in place; stderr:\n%s", len(reported), files, m.stderr)
 	return true
+}
+
+var summaryInterrupted = regexp.MustCompile(`(?m)^sure: interrupted; (?:.*; )?([0-9]+) files?, [^;]* durable`)
+
+// TestDoubleSIGTERM stops a copy as `timeout -s TERM` does: SIGTERM to
+// sure, then at once to its process group, which sure is in. The two are
+// one request. Once sure says it is stopping, a third SIGTERM comes, as
+// from an impatient supervisor: while sure cleans up, that one must not
+// kill it either. sure must exit 130 with its summary and leave no
+// temporary file; every file it reported durable is intact.
+func TestDoubleSIGTERM(t *testing.T) {
+	stick := vstick.New(t, "ext4", 128<<20)
+	src := makeSource(t, 600)
+	dst := filepath.Join(stick.Dir, "dst")
+	// A slow stick: the 38 MiB take about 4 seconds, so the copy is
+	// still running at the first durable line. Batches of 16 files keep
+	// temporary files staged at any time.
+	stick.Faults(t, vdisk.Faults{BandwidthMBps: 10})
+	cmd := exec.Command(sureBinary(t), "cp", "-r", "-v", "--batch-files", "16", "--max-dirty", "2M", src, dst)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	term := func(to int) {
+		if err := unix.Kill(to, unix.SIGTERM); err != nil {
+			t.Errorf("SIGTERM to %d: %v", to, err)
+		}
+	}
+	var stderr strings.Builder
+	noticed := false
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			stderr.WriteString(sc.Text() + "\n")
+			if !noticed && strings.HasPrefix(sc.Text(), "sure: cp: stopping: ") {
+				noticed = true
+				term(-pid)
+			}
+		}
+	}()
+	var reported [][2]string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		d := durableLine.FindStringSubmatch(sc.Text())
+		if d == nil {
+			t.Errorf("unexpected output line %q", sc.Text())
+			continue
+		}
+		if len(reported) == 0 {
+			term(pid)
+			term(-pid)
+		}
+		reported = append(reported, [2]string{d[1], d[2]})
+	}
+	<-stderrDone
+	cmd.Wait()
+	code, errOut := cmd.ProcessState.ExitCode(), stderr.String()
+	t.Logf("%s, %d files reported durable; stderr:\n%s", cmd.ProcessState, len(reported), errOut)
+	if code == 0 {
+		t.Fatal("the copy finished before SIGTERM reached it")
+	}
+	if code != exitInterrupted {
+		t.Errorf("sure ended with %s, want exit status %d", cmd.ProcessState, exitInterrupted)
+	}
+	if !noticed {
+		t.Errorf("sure did not say it was stopping")
+	}
+	if s := summaryInterrupted.FindStringSubmatch(errOut); s == nil {
+		t.Errorf("no summary saying interrupted and what is durable")
+	} else if n, _ := strconv.Atoi(s[1]); n != len(reported) {
+		t.Errorf("the summary counts %d files durable, %d were reported", n, len(reported))
+	}
+	if temps := findTemps(dst); len(temps) > 0 {
+		t.Errorf("%d temporary files left after SIGTERM, such as %s", len(temps), temps[0])
+	}
+	for _, r := range reported {
+		a, err := entry(r[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := entry(r[1]); err != nil || a != b {
+			t.Errorf("%s reported durable, but it is %s (%v); its source is %s", r[1], b, err, a)
+		}
+	}
 }

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -65,14 +63,11 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM cancels ctx and the job winds down
+	// (signals.go).
+	terminal := isTerminal(os.Stdin) || isTerminal(stderr)
+	ctx, stop := watchSignals(context.Background(), stderr, terminal)
 	defer stop()
-	go func() {
-		// After the first signal the job winds down and cleans up; a
-		// second one kills the process the default way.
-		<-ctx.Done()
-		stop()
-	}()
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

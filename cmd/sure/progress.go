@@ -33,6 +33,7 @@ type ui struct {
 	json    *jsonStream // nil without --json
 	view    progressView
 	started bool
+	stopped bool // the job ended; its summary follows
 	srcs    []string
 	dest    string
 
@@ -230,6 +231,16 @@ func (u *ui) Mismatch(src, dst string, err error) {
 	}
 }
 
+// notice prints a line of sure's own on stderr, around the drawing; none
+// once the drawing stopped and the summary is on its way.
+func (u *ui) notice(s string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.stopped {
+		u.view.line(s)
+	}
+}
+
 // outLine prints a line of stdout (-v). When stdout is the terminal the
 // bar is drawn on, the line goes above the bar instead of through it.
 func (u *ui) outLine(s string) {
@@ -244,6 +255,7 @@ func (u *ui) outLine(s string) {
 func (u *ui) stop() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.stopped = true
 	u.view.stop()
 }
 
