@@ -114,21 +114,36 @@ func interruptCopy(t *testing.T, src, dst string) bool {
 
 var summaryInterrupted = regexp.MustCompile(`(?m)^sure: interrupted; (?:.*; )?([0-9]+) files?, [^;]* durable`)
 
-// TestDoubleSIGTERM stops a copy as `timeout -s TERM` does: SIGTERM to
-// sure, then at once to its process group, which sure is in. The two are
-// one request. Once sure says it is stopping, a third SIGTERM comes, as
-// from an impatient supervisor: while sure cleans up, that one must not
-// kill it either. sure must exit 130 with its summary and leave no
-// temporary file; every file it reported durable is intact.
+// TestDoubleSIGTERM stops a copy and a move as `timeout -s TERM` does:
+// SIGTERM to sure, then at once to its process group, which sure is in.
+// The two are one request. Once sure says it is stopping, a third SIGTERM
+// comes, as from an impatient supervisor: while sure cleans up, that one
+// must not kill it either. sure must exit 130 with its summary and leave
+// no temporary file; every file it reported durable is intact, and after
+// a move every other file is still intact in the source.
 func TestDoubleSIGTERM(t *testing.T) {
+	for _, verb := range []string{"cp", "mv"} {
+		t.Run(verb, func(t *testing.T) { doubleSIGTERM(t, verb) })
+	}
+}
+
+func doubleSIGTERM(t *testing.T, verb string) {
 	stick := vstick.New(t, "ext4", 128<<20)
 	src := makeSource(t, 600)
+	before, err := tree(src)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dst := filepath.Join(stick.Dir, "dst")
-	// A slow stick: the 38 MiB take about 4 seconds, so the copy is
-	// still running at the first durable line. Batches of 16 files keep
+	// A slow stick: the 38 MiB take about 4 seconds, so the job is still
+	// running at the first durable line. Batches of 16 files keep
 	// temporary files staged at any time.
 	stick.Faults(t, vdisk.Faults{BandwidthMBps: 10})
-	cmd := exec.Command(sureBinary(t), "cp", "-r", "-v", "--batch-files", "16", "--max-dirty", "2M", src, dst)
+	args := []string{verb, "-v", "--batch-files", "16", "--max-dirty", "2M", src, dst}
+	if verb == "cp" {
+		args = append([]string{"cp", "-r"}, args[1:]...)
+	}
+	cmd := exec.Command(sureBinary(t), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -155,13 +170,13 @@ func TestDoubleSIGTERM(t *testing.T) {
 		sc := bufio.NewScanner(errPipe)
 		for sc.Scan() {
 			stderr.WriteString(sc.Text() + "\n")
-			if !noticed && strings.HasPrefix(sc.Text(), "sure: cp: stopping: ") {
+			if !noticed && strings.HasPrefix(sc.Text(), "sure: "+verb+": stopping: ") {
 				noticed = true
 				term(-pid)
 			}
 		}
 	}()
-	var reported [][2]string
+	reported := map[string]bool{} // names under src and dst
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		d := durableLine.FindStringSubmatch(sc.Text())
@@ -173,14 +188,19 @@ func TestDoubleSIGTERM(t *testing.T) {
 			term(pid)
 			term(-pid)
 		}
-		reported = append(reported, [2]string{d[1], d[2]})
+		rel, err := filepath.Rel(src, d[1])
+		if err != nil || filepath.Join(dst, rel) != d[2] {
+			t.Errorf("unexpected durable line %q", sc.Text())
+			continue
+		}
+		reported[rel] = true
 	}
 	<-stderrDone
 	cmd.Wait()
 	code, errOut := cmd.ProcessState.ExitCode(), stderr.String()
 	t.Logf("%s, %d files reported durable; stderr:\n%s", cmd.ProcessState, len(reported), errOut)
 	if code == 0 {
-		t.Fatal("the copy finished before SIGTERM reached it")
+		t.Fatal("the job finished before SIGTERM reached it")
 	}
 	if code != exitInterrupted {
 		t.Errorf("sure ended with %s, want exit status %d", cmd.ProcessState, exitInterrupted)
@@ -196,13 +216,25 @@ func TestDoubleSIGTERM(t *testing.T) {
 	if temps := findTemps(dst); len(temps) > 0 {
 		t.Errorf("%d temporary files left after SIGTERM, such as %s", len(temps), temps[0])
 	}
-	for _, r := range reported {
-		a, err := entry(r[0])
-		if err != nil {
-			t.Fatal(err)
+	for rel, want := range before {
+		if want == "dir" {
+			continue
 		}
-		if b, err := entry(r[1]); err != nil || a != b {
-			t.Errorf("%s reported durable, but it is %s (%v); its source is %s", r[1], b, err, a)
+		if reported[rel] {
+			if got, err := entry(filepath.Join(dst, rel)); err != nil || got != want {
+				t.Errorf("%s reported durable, but it is %s (%v); its source was %s", filepath.Join(dst, rel), got, err, want)
+			}
+		}
+		if verb == "mv" {
+			_, err := os.Lstat(filepath.Join(src, rel))
+			switch {
+			case reported[rel] && err == nil:
+				t.Errorf("%s is durable at its new place, but its source is still there", rel)
+			case !reported[rel]:
+				if got, err := entry(filepath.Join(src, rel)); err != nil || got != want {
+					t.Errorf("%s was not reported durable, and its source is now %s (%v), was %s", rel, got, err, want)
+				}
+			}
 		}
 	}
 }
