@@ -111,3 +111,42 @@ func TestMoveSameFSPowerCut(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveSameFSFlushFails moves a dirty file within a stick whose next
+// flush fails: the data is not known durable, so nothing may be renamed
+// and nothing reported; the file stays where it was, whole.
+func TestMoveSameFSFlushFails(t *testing.T) {
+	s := vstick.New(t, "ext4", 0)
+	in := filepath.Join(s.Dir, "in")
+	if err := os.Mkdir(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := runSure(t, "sync", s.Dir); code != 0 {
+		t.Fatalf("sure sync %s: exit %d", s.Dir, code)
+	}
+	file := filepath.Join(s.Dir, "a.bin")
+	if err := writeRandom(file, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	want, err := entry(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Faults(t, vdisk.Faults{FailFlush: 1})
+	code, out, errOut := runSure(t, "mv", "-v", file, in)
+	if code != exitFailed {
+		t.Errorf("sure mv exited with %d, want %d", code, exitFailed)
+	}
+	if out != "" {
+		t.Errorf("files reported durable though the flush failed:\n%s", out)
+	}
+	if !strings.Contains(errOut, "input/output error") {
+		t.Errorf("the messages do not name the cause:\n%s", errOut)
+	}
+	if got, err := entry(file); err != nil || got != want {
+		t.Errorf("the source is now %q (%v), want it unmoved: %q", got, err, want)
+	}
+	if _, err := os.Lstat(filepath.Join(in, "a.bin")); err == nil {
+		t.Errorf("in/a.bin exists: renamed though its data is not known durable")
+	}
+}
