@@ -10,10 +10,10 @@ import (
 
 type devID uint64
 
-func deviceOf(dir string) (devID, error) {
+func deviceOf(d *os.File) (devID, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		return 0, &os.PathError{Op: "stat", Path: dir, Err: err}
+	if err := unix.Fstat(int(d.Fd()), &st); err != nil {
+		return 0, &os.PathError{Op: "stat", Path: d.Name(), Err: err}
 	}
 	return devID(st.Dev), nil
 }

@@ -10,7 +10,8 @@ type devID string
 
 // deviceOf names the volume; Windows has no st_dev, and a volume is the
 // unit a flush concerns.
-func deviceOf(dir string) (devID, error) {
+func deviceOf(d *os.File) (devID, error) {
+	dir := d.Name()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", &os.PathError{Op: "abs", Path: dir, Err: err}

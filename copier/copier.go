@@ -16,6 +16,7 @@ import (
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/beneath"
 	"github.com/sure-tools/sure/manifest"
 	"github.com/sure-tools/sure/preflight"
 )
@@ -164,6 +165,8 @@ type run struct {
 	ctx    context.Context // the caller's, also cancelled when the destination fails (destfail.go)
 	stop   context.CancelCauseFunc
 	opt    Options
+	root   *beneath.Root // the destination directory: every name is opened beneath it
+	dest   string        // DEST as the user typed it
 	c      *commit.Committer
 	events Events
 	umask  fs.FileMode
@@ -222,18 +225,24 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		opt.plan = p
 	}
 
-	rctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	r := &run{
-		ctx: rctx, stop: stop, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events}, umask: umask(),
-		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
-		movedFrom: map[string]bool{},
-	}
 	destDir := dest
 	if !destIsDir {
 		destDir = filepath.Dir(dest)
 	}
-	r.destDir = destDir
+	// DEST is followed as typed, as cp does; nothing beneath it is.
+	root, err := beneath.Open(destDir)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer root.Close()
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	r := &run{
+		ctx: rctx, stop: stop, opt: opt, root: root, c: commit.NewIn(root), events: &lockedEvents{e: opt.Events}, umask: umask(),
+		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
+		movedFrom: map[string]bool{},
+	}
+	r.destDir, r.dest = destDir, dest
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
 	}
@@ -351,8 +360,15 @@ func (r *run) copyArg(src, target string) {
 		r.fail(src, target, err)
 		return
 	}
-	tinfo, terr := os.Stat(target)
-	if terr == nil && os.SameFile(info, tinfo) {
+	// What stands at the target is looked at itself, a link not followed;
+	// only DEST as the user typed it (the target of a single file) is
+	// followed to tell a copy onto itself.
+	tinfo, terr := r.root.Lstat(target)
+	same := terr == nil && os.SameFile(info, tinfo)
+	if fi, err := os.Stat(target); target == r.dest && err == nil && os.SameFile(info, fi) {
+		same = true
+	}
+	if same {
 		r.fail(src, target, fmt.Errorf("'%s' and '%s' are the same file", src, target))
 		return
 	}
@@ -424,12 +440,23 @@ func (r *run) copyTree(src, target string) {
 	})
 }
 
+// testHookDirReady, set by tests, runs once a destination directory is
+// accepted and before anything is written into it: the window in which a
+// hostile stick could swap it for a link.
+var testHookDirReady func(dst string)
+
 // makeDir creates dst for the source directory src, or accepts an existing
 // directory there (trees are merged, as cp does).
 func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 	created := false
+	parent, name, err := r.root.Parent(dst)
+	if err != nil {
+		r.fail(src, dst, err)
+		return false
+	}
+	defer parent.Release()
 	// Owner-writable while it is filled; its real mode is set at the end.
-	err := os.Mkdir(dst, 0o700)
+	err = parent.Mkdir(name, 0o700)
 	switch {
 	case err == nil:
 		created = true
@@ -438,14 +465,25 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 			return false
 		}
 	case errors.Is(err, fs.ErrExist):
-		if st, serr := os.Stat(dst); serr != nil || !st.IsDir() {
+		// Opened, not looked at: a link or a file there is refused as cp
+		// refuses it, and a link is never followed.
+		d, serr := parent.Sub(name)
+		if errors.Is(serr, beneath.ErrSymlink) || errors.Is(serr, errNotDir) {
 			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
 			return false
 		}
-		removeStaleTemps(dst)
+		if serr != nil {
+			r.fail(src, dst, serr)
+			return false
+		}
+		removeStaleTemps(d)
+		d.Release()
 	default:
 		r.fail(src, dst, err)
 		return false
+	}
+	if testHookDirReady != nil {
+		testHookDirReady(dst)
 	}
 	r.mu.Lock()
 	r.dirs = append(r.dirs, dirJob{src: src, dst: dst, info: info, created: created})
@@ -457,7 +495,7 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 // copyEntry copies a non-directory: regular files go to the workers,
 // symlinks are staged here, anything else is refused.
 func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
-	existing, err := os.Lstat(dst)
+	existing, err := r.root.Lstat(dst)
 	if err != nil {
 		existing = nil
 	}
@@ -509,14 +547,14 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 // removeStaleTemps removes the temporary files an interrupted run left in
 // dir. They never held anything under a final name; a run still writing
 // into the same directory would fail its own file, not lose one.
-func removeStaleTemps(dir string) {
-	entries, err := os.ReadDir(dir)
+func removeStaleTemps(dir *beneath.Dir) {
+	entries, err := dir.ReadDir()
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		if durable.IsTemp(e.Name()) && (e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0) {
-			os.Remove(filepath.Join(dir, e.Name()))
+			dir.Remove(e.Name())
 		}
 	}
 }
@@ -578,7 +616,7 @@ func (r *run) copyFile(j job) {
 	}
 	if err == nil {
 		var notKept bool
-		notKept, err = setAttrs(out, j.dst, before, perm, r.opt.Archive)
+		notKept, err = setAttrs(out, e.Chtimes, before, perm, r.opt.Archive)
 		r.attrsNotKept(notKept && r.opt.Archive)
 	}
 	if err != nil {
@@ -722,7 +760,7 @@ func (r *run) finishDirs() {
 		if r.opt.Archive {
 			perm = d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		}
-		notKept, err := setDirAttrs(d.dst, d.info, perm, r.opt.Archive)
+		notKept, err := r.setDirAttrs(d.dst, d.info, perm)
 		r.attrsNotKept(notKept && r.opt.Archive)
 		if err != nil {
 			r.fail(d.src, d.dst, err)
@@ -732,6 +770,23 @@ func (r *run) finishDirs() {
 			r.fail(d.src, d.dst, err)
 		}
 	}
+}
+
+// setDirAttrs sets the attributes of the directory dst through
+// descriptors opened beneath the root: a directory swapped for a link is
+// not reached.
+func (r *run) setDirAttrs(dst string, info fs.FileInfo, perm fs.FileMode) (bool, error) {
+	dir, err := r.root.Dir(dst)
+	if err != nil {
+		return false, err
+	}
+	defer dir.Release()
+	parent, name, err := r.root.Parent(dst)
+	if err != nil {
+		return false, err
+	}
+	defer parent.Release()
+	return setDirAttrs(dir, parent, name, info, perm, r.opt.Archive)
 }
 
 type nopEvents struct{}
