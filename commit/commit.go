@@ -56,12 +56,14 @@ type Entry struct {
 	temp      string       // the temporary file's path, for messages
 	tempName  string       // its name in dir
 	name      string       // the final name in dir
-	dir       *beneath.Dir // held until the entry's fate is reported
+	dirPath   string       // the directory of Final
+	dir       *beneath.Dir // held until the entry's fate is reported; nil past the root's budget
 	noReplace bool
 	fs        *fileSystem
 	renamed   bool
 	failed    bool // Flush did not make it durable; Link refuses it
 	inPlace   bool // already under its final name; only the barriers apply
+	c         *Committer
 }
 
 // Result tells the fate of an entry after Flush. Err is nil only when the
@@ -200,14 +202,41 @@ func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Ent
 		d.Release()
 		return nil, nil, err
 	}
-	e := &Entry{Final: final, temp: file.Name(), tempName: filepath.Base(file.Name()), name: name, dir: d, noReplace: noReplace, fs: f}
+	e := &Entry{Final: final, temp: file.Name(), tempName: filepath.Base(file.Name()), name: name, dirPath: d.Path(), noReplace: noReplace, fs: f, c: c}
+	e.hold(d)
 	return e, file, nil
 }
 
 // Chtimes sets the times of the entry's temporary file, through its
 // directory.
 func (e *Entry) Chtimes(atime, mtime time.Time) error {
-	return e.dir.Chtimes(e.tempName, atime, mtime)
+	return e.inDir(func(d *beneath.Dir) error { return d.Chtimes(e.tempName, atime, mtime) })
+}
+
+// hold keeps the entry's directory open until its fate is decided, so
+// that its rename happens in the very directory it was written in,
+// whatever is renamed in its place meanwhile. Past the root's budget of
+// open directories (a tree of many small directories under a low limit
+// of open files) it is opened again, beneath the root, when needed.
+func (e *Entry) hold(d *beneath.Dir) {
+	if d.Spare() {
+		e.dir = d
+		return
+	}
+	d.Release()
+}
+
+// inDir runs op in the entry's directory.
+func (e *Entry) inDir(op func(d *beneath.Dir) error) error {
+	if e.dir != nil {
+		return op(e.dir)
+	}
+	d, err := e.c.root.Dir(e.dirPath)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	return op(d)
 }
 
 // release gives back the entry's directory once its fate is decided.
@@ -244,7 +273,7 @@ func (e *TempLeftError) Unwrap() error { return e.Err }
 
 // removeTemp removes an entry's temporary file; one already gone is fine.
 func removeTemp(e *Entry) error {
-	err := e.dir.Remove(e.tempName)
+	err := e.inDir(func(d *beneath.Dir) error { return d.Remove(e.tempName) })
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -322,7 +351,8 @@ func (c *Committer) stageNew(final string, noReplace bool, tag any, create func(
 		d.Release()
 		return err
 	}
-	e := &Entry{Final: final, Tag: tag, temp: d.Name(temp), tempName: temp, name: name, dir: d, noReplace: noReplace, fs: f}
+	e := &Entry{Final: final, Tag: tag, temp: d.Name(temp), tempName: temp, name: name, dirPath: d.Path(), noReplace: noReplace, fs: f, c: c}
+	e.hold(d)
 	c.mu.Lock()
 	c.pending = append(c.pending, e)
 	c.mu.Unlock()
@@ -350,18 +380,19 @@ func (c *Committer) Link(from *Entry, final string, noReplace bool, tag any) err
 		return &os.PathError{Op: "link", Path: from.Final, Err: ErrLinkSource}
 	}
 	// Under flushMu an entry holds its directory until its fate is
-	// reported; after that it is found again beneath the root.
+	// reported (within the root's budget); else it is found again
+	// beneath the root.
 	fromDir, old := from.dir, from.tempName
 	if from.renamed || from.inPlace {
 		old = from.name
 	}
 	if fromDir == nil {
-		d, name, err := c.root.Parent(from.Final)
+		d, err := c.root.Dir(from.dirPath)
 		if err != nil {
 			return err
 		}
 		defer d.Release()
-		fromDir, old = d, name
+		fromDir = d
 	}
 	return c.stageNew(final, noReplace, tag, func(d *beneath.Dir, temp string) error {
 		return d.Link(fromDir, old, temp)
@@ -393,7 +424,8 @@ func (c *Committer) InPlace(final string, tag any) error {
 			return err
 		}
 	}
-	e := &Entry{Final: final, Tag: tag, fs: f, name: name, dir: d, inPlace: true}
+	e := &Entry{Final: final, Tag: tag, fs: f, name: name, dirPath: d.Path(), inPlace: true, c: c}
+	e.hold(d)
 	c.mu.Lock()
 	c.pending = append(c.pending, e)
 	c.mu.Unlock()
@@ -570,7 +602,7 @@ func (c *Committer) step(take bool) []Result {
 		case !e.inPlace:
 			// Within the one directory held since the file was created:
 			// a link now at the final name is replaced, not followed.
-			if err := e.dir.Rename(e.tempName, e.name, e.noReplace); err != nil {
+			if err := e.inDir(func(d *beneath.Dir) error { return d.Rename(e.tempName, e.name, e.noReplace) }); err != nil {
 				if errors.Is(err, fs.ErrExist) && e.noReplace {
 					r.Exists = true
 				}

@@ -30,8 +30,9 @@ type Root struct {
 	path string
 	f    *os.File // nil: unconfined, every directory is opened by its path
 
-	mu   sync.Mutex
-	dirs map[string]*Dir
+	mu     sync.Mutex
+	dirs   map[string]*Dir
+	budget int // directories that may stay open at once (Spare)
 }
 
 // Open opens the directory path as the root of a job's writes. path itself
@@ -48,14 +49,14 @@ func Open(path string) (*Root, error) {
 		}
 		return nil, err
 	}
-	return &Root{path: filepath.Clean(path), f: f, dirs: map[string]*Dir{}}, nil
+	return &Root{path: filepath.Clean(path), f: f, dirs: map[string]*Dir{}, budget: dirBudget()}, nil
 }
 
 // Unconfined is a Root that opens every directory by its path, following
 // links: for callers that write only where they were told to (tests,
 // a single file the user named).
 func Unconfined() *Root {
-	return &Root{dirs: map[string]*Dir{}}
+	return &Root{dirs: map[string]*Dir{}, budget: dirBudget()}
 }
 
 // Path is the root directory as it was opened ("" when unconfined).
@@ -196,6 +197,16 @@ func (d *Dir) Release() {
 	if last {
 		d.f.Close()
 	}
+}
+
+// Spare reports whether d may stay open for long: whether the directories
+// open beneath its root are within a share of the process's limit of
+// open files that leaves the rest to the files being copied. A caller
+// told no releases d and opens it again when needed.
+func (d *Dir) Spare() bool {
+	d.root.mu.Lock()
+	defer d.root.mu.Unlock()
+	return d.refs > 1 || len(d.root.dirs) <= d.root.budget
 }
 
 // Sub returns the directory name in d, as Root.Dir does.

@@ -77,6 +77,16 @@ func splitPath(rel string) []string {
 
 func (d *Dir) fd() int { return int(d.f.Fd()) }
 
+// dirBudget is a quarter of the limit of open files (Go raises the soft
+// limit to the hard one at start), at least 16, at most 4096.
+func dirBudget() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 256
+	}
+	return int(min(max(rl.Cur/4, 16), 4096))
+}
+
 // CreateTemp creates a new temporary file in d with O_EXCL, as
 // durable.CreateTemp does by path.
 func (d *Dir) CreateTemp(perm fs.FileMode) (*os.File, error) {

@@ -43,6 +43,9 @@ func openBeneath(root *os.File, rel, name string) (*os.File, error) {
 	return os.Open(cur)
 }
 
+// dirBudget: Windows has no small limit of open handles.
+func dirBudget() int { return 4096 }
+
 func (d *Dir) CreateTemp(perm fs.FileMode) (*os.File, error) {
 	return durable.CreateTemp(d.path, perm)
 }
