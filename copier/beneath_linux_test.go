@@ -288,3 +288,41 @@ func TestPlantedLinksExt4(t *testing.T) {
 	}
 	nothingIn(t, outside)
 }
+
+// swapOnDurable swaps the directory of one file for a link to outside
+// as soon as the file is reported durable, before it is read back.
+type swapOnDurable struct {
+	recorder
+	dst, outside string
+	swapped      bool
+}
+
+func (s *swapOnDurable) Durable(src, dst string, size int64) {
+	s.recorder.Durable(src, dst, size)
+	if dst == s.dst && !s.swapped {
+		s.swapped = swapForLink(filepath.Dir(dst), s.outside) == nil
+	}
+}
+
+// Verify reads back what was written, not a file a link swapped in since
+// leads to, even one holding the same bytes.
+func TestVerifyNotThroughSwappedLink(t *testing.T) {
+	src, dst, outside := hostileTree(t, "")
+	evil := filepath.Join(src, "tree", "sub", "evil")
+	b, err := os.ReadFile(evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "evil"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev := &swapOnDurable{dst: filepath.Join(dst, "tree", "sub", "evil"), outside: outside}
+	sum, err := Copy(context.Background(), []string{filepath.Join(src, "tree")}, dst, Options{Recursive: true, Verify: true, Events: ev})
+	if !ev.swapped {
+		t.Fatal("the swap never happened")
+	}
+	// The directory swapped away fails too: its mode cannot be set.
+	if err == nil || sum.Mismatched != 1 || sum.Verified != 1 {
+		t.Errorf("Copy = %v, %d verified, %d mismatched; want the swapped file not verified", err, sum.Verified, sum.Mismatched)
+	}
+}

@@ -122,6 +122,16 @@ func (d *Dir) Open(name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), d.Name(name)), nil
 }
 
+// OpenFile opens the file name in d with flag (read-only ones: no
+// O_CREAT); a link there is not followed (ErrSymlink).
+func (d *Dir) OpenFile(name string, flag int) (*os.File, error) {
+	fd, err := unix.Openat(d.fd(), name, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: d.Name(name), Err: linkErr(err)}
+	}
+	return os.NewFile(uintptr(fd), d.Name(name)), nil
+}
+
 // Lstat describes name in d, a link not followed.
 func (d *Dir) Lstat(name string) (fs.FileInfo, error) {
 	var st unix.Stat_t

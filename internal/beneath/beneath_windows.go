@@ -63,6 +63,17 @@ func (d *Dir) Open(name string) (*os.File, error) {
 	return os.Open(d.Name(name))
 }
 
+func (d *Dir) OpenFile(name string, flag int) (*os.File, error) {
+	fi, err := os.Lstat(d.Name(name))
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, &os.PathError{Op: "open", Path: d.Name(name), Err: ErrSymlink}
+	}
+	return os.OpenFile(d.Name(name), flag, 0)
+}
+
 func (d *Dir) Lstat(name string) (fs.FileInfo, error) { return os.Lstat(d.Name(name)) }
 
 func (d *Dir) Remove(name string) error { return os.Remove(d.Name(name)) }
