@@ -365,8 +365,10 @@ func (r *run) copyArg(src, target string) {
 	// followed to tell a copy onto itself.
 	tinfo, terr := r.root.Lstat(target)
 	same := terr == nil && os.SameFile(info, tinfo)
-	if fi, err := os.Stat(target); target == r.dest && err == nil && os.SameFile(info, fi) {
-		same = true
+	if target == r.dest {
+		if fi, err := os.Stat(target); err == nil && os.SameFile(info, fi) {
+			same = true
+		}
 	}
 	if same {
 		r.fail(src, target, fmt.Errorf("'%s' and '%s' are the same file", src, target))
