@@ -326,3 +326,46 @@ func TestVerifyNotThroughSwappedLink(t *testing.T) {
 		t.Errorf("Copy = %v, %d verified, %d mismatched; want the swapped file not verified", err, sum.Verified, sum.Mismatched)
 	}
 }
+
+// swapSrcOnDurable swaps the source directory of one file for a link to
+// outside as soon as its copy is reported durable, before the move
+// removes the source.
+type swapSrcOnDurable struct {
+	recorder
+	src, outside string
+	swapped      bool
+}
+
+func (s *swapSrcOnDurable) Durable(src, dst string, size int64) {
+	s.recorder.Durable(src, dst, size)
+	if src == s.src && !s.swapped {
+		s.swapped = swapForLink(filepath.Dir(src), s.outside) == nil
+	}
+}
+
+// A move from an untrusted stick removes its sources without following
+// links either: a source directory swapped for a link to elsewhere
+// after the copy must not make it remove the file of the same name there.
+func TestMoveRemovesNothingThroughSwappedLink(t *testing.T) {
+	src, dst, outside := hostileTree(t, "")
+	precious := filepath.Join(outside, "evil")
+	if err := os.WriteFile(precious, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An existing tree: the move merges into it file by file.
+	if err := os.MkdirAll(filepath.Join(dst, "tree"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ev := &swapSrcOnDurable{src: filepath.Join(src, "tree", "sub", "evil"), outside: outside}
+	_, err := Move(context.Background(), []string{filepath.Join(src, "tree")}, dst, Options{Events: ev})
+	if !ev.swapped {
+		t.Fatal("the swap never happened")
+	}
+	if err == nil {
+		t.Error("a move whose source could not be removed reported success")
+	}
+	if b, err := os.ReadFile(precious); err != nil || string(b) != "precious\n" {
+		t.Errorf("a file outside was removed or changed: %q %v", b, err)
+	}
+	sameFileContent(t, filepath.Join(dst, "tree", "sub", "evil"), 100, 1)
+}

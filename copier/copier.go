@@ -180,10 +180,11 @@ type run struct {
 	destDir string     // where the destination is probed after a failure
 	probeMu sync.Mutex // one probe at a time
 
-	movedFrom map[string]bool // source directories a move removed entries from
-	eng       engine          // dirty budget, write-behind, progress (data.go)
-	links     hardLinks       // -a: names of multiply linked source files (links.go)
-	vr        *verifyRun      // Verify, Manifest (verify.go)
+	movedFrom map[string]bool          // source directories a move removed entries from
+	srcRoots  map[string]*beneath.Root // a move's operands' directories, its sources removed beneath them (move.go)
+	eng       engine                   // dirty budget, write-behind, progress (data.go)
+	links     hardLinks                // -a: names of multiply linked source files (links.go)
+	vr        *verifyRun               // Verify, Manifest (verify.go)
 }
 
 // Copy copies srcs to dest as `cp` would (dest is a directory when there
@@ -240,8 +241,9 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	r := &run{
 		ctx: rctx, stop: stop, opt: opt, root: root, c: commit.NewIn(root), events: &lockedEvents{e: opt.Events}, umask: umask(),
 		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
-		movedFrom: map[string]bool{},
+		movedFrom: map[string]bool{}, srcRoots: map[string]*beneath.Root{},
 	}
+	defer r.closeSourceRoots()
 	r.destDir, r.dest = destDir, dest
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
@@ -359,6 +361,12 @@ func (r *run) copyArg(src, target string) {
 	if err != nil {
 		r.fail(src, target, err)
 		return
+	}
+	if r.opt.move {
+		if err := r.openSourceRoot(src); err != nil {
+			r.fail(src, target, err)
+			return
+		}
 	}
 	// What stands at the target is looked at itself, a link not followed;
 	// only DEST as the user typed it (the target of a single file) is

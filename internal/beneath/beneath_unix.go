@@ -149,6 +149,14 @@ func (d *Dir) Remove(name string) error {
 	return nil
 }
 
+// RemoveDir removes the empty directory name from d.
+func (d *Dir) RemoveDir(name string) error {
+	if err := unix.Unlinkat(d.fd(), name, unix.AT_REMOVEDIR); err != nil {
+		return &os.PathError{Op: "remove", Path: d.Name(name), Err: err}
+	}
+	return nil
+}
+
 // Symlink creates name in d as a link to target.
 func (d *Dir) Symlink(target, name string) error {
 	if err := unix.Symlinkat(target, d.fd(), name); err != nil {

@@ -93,3 +93,5 @@ func (d *Dir) ReadDir() ([]fs.DirEntry, error) { return os.ReadDir(d.path) }
 func (d *Dir) Rename(oldname, newname string, noReplace bool) error {
 	return durable.RenameUnflushed(d.Name(oldname), d.Name(newname), noReplace)
 }
+
+func (d *Dir) RemoveDir(name string) error { return os.Remove(d.Name(name)) }
