@@ -22,6 +22,11 @@
 // file system the block device is then flushed too, since the server may
 // not pass fsync on (fusefat does not).
 //
+// Every name is made relative to a directory descriptor opened beneath the
+// job's destination (package beneath): a link on the stick is never
+// followed, and a directory swapped for one after it was checked is not
+// written through.
+//
 // A failed barrier is final (see package durable): the files it covered are
 // failed, their temporary files removed where they still exist, and nothing
 // is retried.
@@ -35,9 +40,11 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/beneath"
 )
 
 // Entry is one file (or symlink) on its way to its final name.
@@ -46,12 +53,17 @@ type Entry struct {
 	Tag   any // the caller's, returned in Result
 	Size  int64
 
-	temp      string
+	temp      string       // the temporary file's path, for messages
+	tempName  string       // its name in dir
+	name      string       // the final name in dir
+	dirPath   string       // the directory of Final
+	dir       *beneath.Dir // held until the entry's fate is reported; nil past the root's budget
 	noReplace bool
 	fs        *fileSystem
 	renamed   bool
 	failed    bool // Flush did not make it durable; Link refuses it
 	inPlace   bool // already under its final name; only the barriers apply
+	c         *Committer
 }
 
 // Result tells the fate of an entry after Flush. Err is nil only when the
@@ -67,7 +79,7 @@ type fileSystem struct {
 	mount   fsinfo.Mount
 	barrier fsinfo.Barrier
 	why     string
-	dir     string // a directory on it, opened for syncfs
+	dir     string // a directory on it, opened beneath the root for syncfs
 	device  string // block device under a FUSE file system, flushed at each barrier
 }
 
@@ -87,6 +99,8 @@ type Committer struct {
 	// the renames are committed. It is set once, before the first Flush.
 	DataBarrierDone func(e *Entry, err error)
 
+	root *beneath.Root
+
 	mu      sync.Mutex
 	byDev   map[devID]*fileSystem
 	pending []*Entry
@@ -100,15 +114,24 @@ type Committer struct {
 	renamedDirs map[string]*fileSystem
 }
 
-// New returns an empty Committer.
+// New returns an empty Committer that takes every path as it is named,
+// links and all: for files in places of the caller's own.
 func New() *Committer {
-	return &Committer{byDev: map[devID]*fileSystem{}, dirs: map[string]*fileSystem{}, renamedDirs: map[string]*fileSystem{}}
+	return NewIn(beneath.Unconfined())
 }
 
-// fileSystemOf finds (once per device) how the file system holding dir is
-// made durable.
-func (c *Committer) fileSystemOf(dir string) (*fileSystem, error) {
-	id, err := deviceOf(dir)
+// NewIn returns an empty Committer for files beneath root, none of which
+// is reached through a link.
+func NewIn(root *beneath.Root) *Committer {
+	return &Committer{root: root, byDev: map[devID]*fileSystem{}, dirs: map[string]*fileSystem{}, renamedDirs: map[string]*fileSystem{}}
+}
+
+// fileSystemOf finds (once per device) how the file system holding d is
+// made durable. The mount is looked up by the root's path, the user's own,
+// when d is on the root's device: a path beneath it could be swapped for
+// a link to another mount between the two looks.
+func (c *Committer) fileSystemOf(d *beneath.Dir) (*fileSystem, error) {
+	id, err := deviceOf(d.File())
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +140,18 @@ func (c *Committer) fileSystemOf(dir string) (*fileSystem, error) {
 	if f, ok := c.byDev[id]; ok {
 		return f, nil
 	}
-	m, err := fsinfo.ForPath(dir)
+	where := d.Path()
+	if rf := c.root.File(); rf != nil {
+		if rid, err := deviceOf(rf); err == nil && rid == id {
+			where = c.root.Path()
+		}
+	}
+	m, err := fsinfo.ForPath(where)
 	if err != nil {
 		return nil, err
 	}
 	b, why := fsinfo.BarrierFor(m)
-	f := &fileSystem{mount: m, barrier: b, why: why, dir: dir}
+	f := &fileSystem{mount: m, barrier: b, why: why, dir: d.Path()}
 	if b == fsinfo.BarrierPerFile {
 		f.device, _ = fsinfo.BackingDevice(m)
 	}
@@ -137,9 +166,19 @@ func (e *Entry) FileSystem() (fsinfo.Mount, fsinfo.Barrier, string) {
 	return e.fs.mount, e.fs.barrier, e.fs.device
 }
 
+// fileSystemAt is fileSystemOf for the directory at path.
+func (c *Committer) fileSystemAt(path string) (*fileSystem, error) {
+	d, err := c.root.Dir(path)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Release()
+	return c.fileSystemOf(d)
+}
+
 // Describe says how files under dir will be made durable, in words.
 func (c *Committer) Describe(dir string) (fsinfo.Mount, fsinfo.Barrier, string, error) {
-	f, err := c.fileSystemOf(dir)
+	f, err := c.fileSystemAt(dir)
 	if err != nil {
 		return fsinfo.Mount{}, 0, "", err
 	}
@@ -149,16 +188,63 @@ func (c *Committer) Describe(dir string) (fsinfo.Mount, fsinfo.Barrier, string, 
 // Create opens a new temporary file for final in final's directory. The
 // caller writes the data and attributes, then calls Stage or Abort.
 func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Entry, *os.File, error) {
-	dir := filepath.Dir(final)
-	f, err := c.fileSystemOf(dir)
+	d, name, err := c.root.Parent(final)
 	if err != nil {
 		return nil, nil, err
 	}
-	file, err := durable.CreateTemp(dir, perm)
+	f, err := c.fileSystemOf(d)
 	if err != nil {
+		d.Release()
 		return nil, nil, err
 	}
-	return &Entry{Final: final, temp: file.Name(), noReplace: noReplace, fs: f}, file, nil
+	file, err := d.CreateTemp(perm)
+	if err != nil {
+		d.Release()
+		return nil, nil, err
+	}
+	e := &Entry{Final: final, temp: file.Name(), tempName: filepath.Base(file.Name()), name: name, dirPath: d.Path(), noReplace: noReplace, fs: f, c: c}
+	e.hold(d)
+	return e, file, nil
+}
+
+// Chtimes sets the times of the entry's temporary file, through its
+// directory.
+func (e *Entry) Chtimes(atime, mtime time.Time) error {
+	return e.inDir(func(d *beneath.Dir) error { return d.Chtimes(e.tempName, atime, mtime) })
+}
+
+// hold keeps the entry's directory open until its fate is decided, so
+// that its rename happens in the very directory it was written in,
+// whatever is renamed in its place meanwhile. Past the root's budget of
+// open directories (a tree of many small directories under a low limit
+// of open files) it is opened again, beneath the root, when needed.
+func (e *Entry) hold(d *beneath.Dir) {
+	if d.Spare() {
+		e.dir = d
+		return
+	}
+	d.Release()
+}
+
+// inDir runs op in the entry's directory.
+func (e *Entry) inDir(op func(d *beneath.Dir) error) error {
+	if e.dir != nil {
+		return op(e.dir)
+	}
+	d, err := e.c.root.Dir(e.dirPath)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	return op(d)
+}
+
+// release gives back the entry's directory once its fate is decided.
+func (e *Entry) release() {
+	if e.dir != nil {
+		e.dir.Release()
+		e.dir = nil
+	}
 }
 
 // Abort closes and removes the temporary file of an entry that will not be
@@ -167,7 +253,8 @@ func (c *Committer) Abort(e *Entry, file *os.File) error {
 	if file != nil {
 		file.Close()
 	}
-	return removeTemp(e.temp)
+	defer e.release()
+	return removeTemp(e)
 }
 
 // TempLeftError says that the temporary file of a failed entry could not
@@ -184,9 +271,9 @@ func (e *TempLeftError) Error() string {
 
 func (e *TempLeftError) Unwrap() error { return e.Err }
 
-// removeTemp removes a temporary file; one already gone is fine.
-func removeTemp(temp string) error {
-	err := os.Remove(temp)
+// removeTemp removes an entry's temporary file; one already gone is fine.
+func removeTemp(e *Entry) error {
+	err := e.inDir(func(d *beneath.Dir) error { return d.Remove(e.tempName) })
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -194,13 +281,13 @@ func removeTemp(temp string) error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return &TempLeftError{Temp: temp, Err: err}
+	return &TempLeftError{Temp: e.temp, Err: err}
 }
 
 // failTemp removes the temporary file of a failed entry and adds to err
 // where it is, if it could not be removed.
-func failTemp(err error, temp string) error {
-	if rerr := removeTemp(temp); rerr != nil {
+func failTemp(err error, e *Entry) error {
+	if rerr := removeTemp(e); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	return err
@@ -220,7 +307,9 @@ func (c *Committer) Stage(e *Entry, file *os.File) error {
 		err = &os.PathError{Op: "close", Path: e.Final, Err: cerr}
 	}
 	if err != nil {
-		return failTemp(err, e.temp)
+		err = failTemp(err, e)
+		e.release()
+		return err
 	}
 	c.mu.Lock()
 	c.pending = append(c.pending, e)
@@ -232,33 +321,38 @@ func (c *Committer) Stage(e *Entry, file *os.File) error {
 // Symlink stages a symbolic link to target under final: it is created
 // under a temporary name and renamed like a file.
 func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error {
-	return c.stageNew(final, noReplace, tag, func(temp string) error {
-		return os.Symlink(target, temp)
+	return c.stageNew(final, noReplace, tag, func(d *beneath.Dir, temp string) error {
+		return d.Symlink(target, temp)
 	})
 }
 
 // stageNew stages an entry that create makes at a fresh temporary name in
 // final's directory (a symlink, a hard link).
-func (c *Committer) stageNew(final string, noReplace bool, tag any, create func(temp string) error) error {
-	dir := filepath.Dir(final)
-	f, err := c.fileSystemOf(dir)
+func (c *Committer) stageNew(final string, noReplace bool, tag any, create func(d *beneath.Dir, temp string) error) error {
+	d, name, err := c.root.Parent(final)
 	if err != nil {
 		return err
 	}
-	// A temporary file reserves a unique name; the entry then replaces it.
-	file, err := durable.CreateTemp(dir, 0o600)
+	f, err := c.fileSystemOf(d)
 	if err != nil {
+		d.Release()
 		return err
 	}
-	file.Close()
-	temp := file.Name()
-	if err := os.Remove(temp); err != nil {
+	// The name is random; one taken (by an earlier run's leftover) is
+	// simply not used.
+	var temp string
+	for range 100 {
+		temp = durable.NewTempName()
+		if err = create(d, temp); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		d.Release()
 		return err
 	}
-	if err := create(temp); err != nil {
-		return err
-	}
-	e := &Entry{Final: final, Tag: tag, temp: temp, noReplace: noReplace, fs: f}
+	e := &Entry{Final: final, Tag: tag, temp: d.Name(temp), tempName: temp, name: name, dirPath: d.Path(), noReplace: noReplace, fs: f, c: c}
+	e.hold(d)
 	c.mu.Lock()
 	c.pending = append(c.pending, e)
 	c.mu.Unlock()
@@ -285,12 +379,23 @@ func (c *Committer) Link(from *Entry, final string, noReplace bool, tag any) err
 	if from.failed {
 		return &os.PathError{Op: "link", Path: from.Final, Err: ErrLinkSource}
 	}
-	old := from.temp
+	// Under flushMu an entry holds its directory until its fate is
+	// reported (within the root's budget); else it is found again
+	// beneath the root.
+	fromDir, old := from.dir, from.tempName
 	if from.renamed || from.inPlace {
-		old = from.Final
+		old = from.name
 	}
-	return c.stageNew(final, noReplace, tag, func(temp string) error {
-		return os.Link(old, temp)
+	if fromDir == nil {
+		d, err := c.root.Dir(from.dirPath)
+		if err != nil {
+			return err
+		}
+		defer d.Release()
+		fromDir = d
+	}
+	return c.stageNew(final, noReplace, tag, func(d *beneath.Dir, temp string) error {
+		return d.Link(fromDir, old, temp)
 	})
 }
 
@@ -299,22 +404,28 @@ func (c *Committer) Link(from *Entry, final string, noReplace bool, tag any) err
 // run) into the next batch, so that it is reported only once the barriers
 // have covered it.
 func (c *Committer) InPlace(final string, tag any) error {
-	f, err := c.fileSystemOf(filepath.Dir(final))
+	d, name, err := c.root.Parent(final)
 	if err != nil {
 		return err
 	}
+	f, err := c.fileSystemOf(d)
+	if err != nil {
+		d.Release()
+		return err
+	}
 	if f.barrier == fsinfo.BarrierPerFile {
-		file, err := openForSync(final)
-		if err != nil {
-			return err
+		file, err := d.OpenFile(name, syncOpenFlag)
+		if err == nil {
+			err = durable.SyncFile(file)
+			file.Close()
 		}
-		err = durable.SyncFile(file)
-		file.Close()
 		if err != nil {
+			d.Release()
 			return err
 		}
 	}
-	e := &Entry{Final: final, Tag: tag, fs: f, inPlace: true}
+	e := &Entry{Final: final, Tag: tag, fs: f, name: name, dirPath: d.Path(), inPlace: true, c: c}
+	e.hold(d)
 	c.mu.Lock()
 	c.pending = append(c.pending, e)
 	c.mu.Unlock()
@@ -333,7 +444,7 @@ func (c *Committer) DirCreated(dir string) error {
 // DirChanged records a directory whose attributes or entries the caller
 // changed outside the Committer.
 func (c *Committer) DirChanged(dir string) error {
-	f, err := c.fileSystemOf(dir)
+	f, err := c.fileSystemAt(dir)
 	if err != nil {
 		return err
 	}
@@ -370,7 +481,9 @@ func (c *Committer) AbortPending() (removed int, left []*TempLeftError) {
 	c.mu.Unlock()
 	for _, e := range batch {
 		var tl *TempLeftError
-		if err := removeTemp(e.temp); errors.As(err, &tl) {
+		err := removeTemp(e)
+		e.release()
+		if errors.As(err, &tl) {
 			left = append(left, tl)
 			continue
 		}
@@ -450,8 +563,8 @@ func (c *Committer) step(take bool) []Result {
 	// One barrier: the directory entries of the renames made last time
 	// (and of directories created since), and the data of every staged
 	// file. Per-file file systems had their data flushed at Stage.
-	dirErrs := syncDirs(dirs)
-	failed := barrier(slices.Concat(batch, done), dirs)
+	dirErrs := c.syncDirs(dirs)
+	failed := c.barrier(slices.Concat(batch, done), dirs)
 	for dir, err := range dirErrs {
 		f := dirs[dir]
 		failed[f] = errors.Join(failed[f], err)
@@ -470,6 +583,7 @@ func (c *Committer) step(take bool) []Result {
 			}
 		}
 		e.failed = r.Err != nil
+		e.release()
 		results = append(results, r)
 	}
 
@@ -484,17 +598,20 @@ func (c *Committer) step(take bool) []Result {
 		case err != nil && e.inPlace:
 			r.Err = fmt.Errorf("%s: not known durable: %w", e.Final, err)
 		case err != nil:
-			r.Err = failTemp(fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err), e.temp)
+			r.Err = failTemp(fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err), e)
 		case !e.inPlace:
-			if err := durable.RenameUnflushed(e.temp, e.Final, e.noReplace); err != nil {
+			// Within the one directory held since the file was created:
+			// a link now at the final name is replaced, not followed.
+			if err := e.inDir(func(d *beneath.Dir) error { return d.Rename(e.tempName, e.name, e.noReplace) }); err != nil {
 				if errors.Is(err, fs.ErrExist) && e.noReplace {
 					r.Exists = true
 				}
-				r.Err = failTemp(err, e.temp)
+				r.Err = failTemp(err, e)
 			}
 		}
 		if r.Err != nil {
 			e.failed = true
+			e.release()
 			results = append(results, r)
 			continue
 		}
@@ -521,10 +638,10 @@ func (c *Committer) FlushDirs() error {
 	c.dirs = map[string]*fileSystem{}
 	c.mu.Unlock()
 	var errs []error
-	for _, err := range syncDirs(dirs) {
+	for _, err := range c.syncDirs(dirs) {
 		errs = append(errs, err)
 	}
-	for f, err := range barrier(nil, dirs) {
+	for f, err := range c.barrier(nil, dirs) {
 		errs = append(errs, fmt.Errorf("directories on %s not known durable: %w", f.mount.MountPoint, err))
 	}
 	return errors.Join(errs...)
@@ -534,7 +651,7 @@ func (c *Committer) FlushDirs() error {
 // directories) as a whole: one syncfs where that reaches the device, or a
 // flush of the block device under a FUSE file system, whose server may have
 // ignored the per-file flushes. It returns the failures by file system.
-func barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error {
+func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error {
 	seen := map[*fileSystem]bool{}
 	failed := map[*fileSystem]error{}
 	do := func(f *fileSystem) {
@@ -545,7 +662,7 @@ func barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error 
 		var err error
 		switch {
 		case f.barrier == fsinfo.BarrierSyncFS:
-			err = durable.SyncFS(f.dir)
+			err = c.syncFS(f)
 		case f.device != "":
 			err = durable.SyncPath(f.device)
 		}
@@ -562,9 +679,30 @@ func barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error 
 	return failed
 }
 
+// syncFS flushes f through its directory, opened beneath the root, so
+// that it is that very file system which is flushed.
+func (c *Committer) syncFS(f *fileSystem) error {
+	d, err := c.root.Dir(f.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	return durable.SyncFSOf(d.File())
+}
+
+// syncDir flushes the directory at path, opened beneath the root.
+func (c *Committer) syncDir(path string) error {
+	d, err := c.root.Dir(path)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	return durable.SyncDirOf(d.File())
+}
+
 // syncDirs flushes, in parallel, the directories of per-file file systems
 // and returns the errors by directory.
-func syncDirs(dirs map[string]*fileSystem) map[string]error {
+func (c *Committer) syncDirs(dirs map[string]*fileSystem) map[string]error {
 	var mu sync.Mutex
 	errs := map[string]error{}
 	sem := make(chan struct{}, 8)
@@ -577,7 +715,7 @@ func syncDirs(dirs map[string]*fileSystem) map[string]error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := durable.SyncDir(dir); err != nil {
+			if err := c.syncDir(dir); err != nil {
 				mu.Lock()
 				errs[dir] = err
 				mu.Unlock()

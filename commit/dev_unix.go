@@ -10,17 +10,14 @@ import (
 
 type devID uint64
 
-func deviceOf(dir string) (devID, error) {
+func deviceOf(d *os.File) (devID, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		return 0, &os.PathError{Op: "stat", Path: dir, Err: err}
+	if err := unix.Fstat(int(d.Fd()), &st); err != nil {
+		return 0, &os.PathError{Op: "stat", Path: d.Name(), Err: err}
 	}
 	return devID(st.Dev), nil
 }
 
-// openForSync opens a file in place to flush it. Read access is enough for
-// fsync; a symlink or a FIFO put at its name is refused, never followed
-// or waited on.
-func openForSync(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-}
+// syncOpenFlag opens a file in place to flush it. Read access is enough for
+// fsync; a FIFO put at its name is not waited on (links are never followed).
+const syncOpenFlag = os.O_RDONLY | unix.O_NONBLOCK

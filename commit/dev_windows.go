@@ -10,7 +10,8 @@ type devID string
 
 // deviceOf names the volume; Windows has no st_dev, and a volume is the
 // unit a flush concerns.
-func deviceOf(dir string) (devID, error) {
+func deviceOf(d *os.File) (devID, error) {
+	dir := d.Name()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", &os.PathError{Op: "abs", Path: dir, Err: err}
@@ -18,8 +19,6 @@ func deviceOf(dir string) (devID, error) {
 	return devID(strings.ToUpper(filepath.VolumeName(abs))), nil
 }
 
-// openForSync opens a file in place to flush it: FlushFileBuffers needs a
+// syncOpenFlag opens a file in place to flush it: FlushFileBuffers needs a
 // handle with write access.
-func openForSync(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDWR, 0)
-}
+const syncOpenFlag = os.O_RDWR

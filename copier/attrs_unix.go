@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/internal/beneath"
 )
 
 // newFileMode: a new file is created with the source's permission bits
@@ -71,12 +73,14 @@ func keep(chown func(uid, gid int) error, chmod func(fs.FileMode) error, chtimes
 	return notKept, nil
 }
 
-func setAttrs(f *os.File, name string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
-	return keep(f.Chown, f.Chmod, func(a, m time.Time) error { return os.Chtimes(f.Name(), a, m) }, src, perm, archive)
+// setAttrs sets the attributes of a new file through its descriptor; its
+// times through chtimes, which sets them by name in the file's directory.
+func setAttrs(f *os.File, chtimes func(a, m time.Time) error, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
+	return keep(f.Chown, f.Chmod, chtimes, src, perm, archive)
 }
 
-func setDirAttrs(dir string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
-	return keep(func(u, g int) error { return os.Lchown(dir, u, g) },
-		func(m fs.FileMode) error { return os.Chmod(dir, m) },
-		func(a, m time.Time) error { return os.Chtimes(dir, a, m) }, src, perm, archive)
+// setDirAttrs sets the attributes of dir, whose name in parent is name.
+func setDirAttrs(dir, parent *beneath.Dir, name string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
+	return keep(dir.File().Chown, dir.File().Chmod,
+		func(a, m time.Time) error { return parent.Chtimes(name, a, m) }, src, perm, archive)
 }

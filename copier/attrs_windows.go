@@ -5,6 +5,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/sure-tools/sure/internal/beneath"
 )
 
 // newFileMode: Windows has no umask; the mode maps to the read-only
@@ -22,19 +24,19 @@ func atime(fi fs.FileInfo) time.Time {
 
 // setAttrs keeps what Windows can keep of a mode (read-only) and, with -a,
 // the times; owners are ACLs there and are not copied.
-func setAttrs(f *os.File, name string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
+func setAttrs(f *os.File, chtimes func(a, m time.Time) error, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
 	if err := f.Chmod(perm); err != nil {
 		return false, err
 	}
 	if archive {
-		return false, os.Chtimes(f.Name(), atime(src), src.ModTime())
+		return false, chtimes(atime(src), src.ModTime())
 	}
 	return false, nil
 }
 
-func setDirAttrs(dir string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
+func setDirAttrs(dir, parent *beneath.Dir, name string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
 	if archive {
-		return false, os.Chtimes(dir, atime(src), src.ModTime())
+		return false, parent.Chtimes(name, atime(src), src.ModTime())
 	}
 	return false, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/beneath"
 	"github.com/sure-tools/sure/manifest"
 	"github.com/sure-tools/sure/preflight"
 )
@@ -165,6 +166,8 @@ type run struct {
 	ctx    context.Context // the caller's, also cancelled when the destination fails (destfail.go)
 	stop   context.CancelCauseFunc
 	opt    Options
+	root   *beneath.Root // the destination directory: every name is opened beneath it
+	dest   string        // DEST as the user typed it
 	c      *commit.Committer
 	events Events
 
@@ -177,10 +180,11 @@ type run struct {
 	destDir string     // where the destination is probed after a failure
 	probeMu sync.Mutex // one probe at a time
 
-	movedFrom map[string]bool // source directories a move removed entries from
-	eng       engine          // dirty budget, write-behind, progress (data.go)
-	links     hardLinks       // -a: names of multiply linked source files (links.go)
-	vr        *verifyRun      // Verify, Manifest (verify.go)
+	movedFrom map[string]bool          // source directories a move removed entries from
+	srcRoots  map[string]*beneath.Root // a move's operands' directories, its sources removed beneath them (move.go)
+	eng       engine                   // dirty budget, write-behind, progress (data.go)
+	links     hardLinks                // -a: names of multiply linked source files (links.go)
+	vr        *verifyRun               // Verify, Manifest (verify.go)
 }
 
 // Copy copies srcs to dest as `cp` would (dest is a directory when there
@@ -222,18 +226,25 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		opt.plan = p
 	}
 
-	rctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	r := &run{
-		ctx: rctx, stop: stop, opt: opt, c: commit.New(), events: &lockedEvents{e: opt.Events},
-		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
-		movedFrom: map[string]bool{},
-	}
 	destDir := dest
 	if !destIsDir {
 		destDir = filepath.Dir(dest)
 	}
-	r.destDir = destDir
+	// DEST is followed as typed, as cp does; nothing beneath it is.
+	root, err := beneath.Open(destDir)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer root.Close()
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	r := &run{
+		ctx: rctx, stop: stop, opt: opt, root: root, c: commit.NewIn(root), events: &lockedEvents{e: opt.Events},
+		jobs: make(chan job, 4*opt.Workers), flushCh: make(chan struct{}, 1),
+		movedFrom: map[string]bool{}, srcRoots: map[string]*beneath.Root{},
+	}
+	defer r.closeSourceRoots()
+	r.destDir, r.dest = destDir, dest
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
 	}
@@ -372,8 +383,23 @@ func (r *run) copyArg(src, target string) {
 	// An empty destination names no file; joined with the names below a
 	// source it would be the working directory.
 	empty := target == ""
-	tinfo, terr := os.Stat(target)
-	if terr == nil && os.SameFile(info, tinfo) {
+	if r.opt.move {
+		if err := r.openSourceRoot(src); err != nil {
+			r.fail(src, target, err)
+			return
+		}
+	}
+	// What stands at the target is looked at itself, a link not followed;
+	// only DEST as the user typed it (the target of a single file) is
+	// followed to tell a copy onto itself.
+	tinfo, terr := r.root.Lstat(target)
+	same := terr == nil && os.SameFile(info, tinfo)
+	if target == r.dest {
+		if fi, err := os.Stat(target); err == nil && os.SameFile(info, fi) {
+			same = true
+		}
+	}
+	if same {
 		r.fail(src, target, fmt.Errorf("'%s' and '%s' are the same file", src, target))
 		return
 	}
@@ -453,15 +479,26 @@ func (r *run) copyTree(src, target string) {
 	})
 }
 
+// testHookDirReady, set by tests, runs once a destination directory is
+// accepted and before anything is written into it: the window in which a
+// hostile stick could swap it for a link.
+var testHookDirReady func(dst string)
+
 // makeDir creates dst for the source directory src, or accepts an existing
 // directory there (trees are merged, as cp does).
 func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 	created := false
 	var perm fs.FileMode
+	parent, name, err := r.root.Parent(dst)
+	if err != nil {
+		r.fail(src, dst, err)
+		return false
+	}
+	defer parent.Release()
 	// The kernel masks the mode with the umask, as it does for cp; only the
 	// owner bits are added, to fill the directory, and they go at the end.
 	// Reading the umask instead would mean setting it, for every goroutine.
-	err := os.Mkdir(dst, info.Mode().Perm()|0o700)
+	err = parent.Mkdir(name, info.Mode().Perm()|0o700)
 	switch {
 	case err == nil:
 		created = true
@@ -469,21 +506,32 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 			r.fail(src, dst, err)
 			return false
 		}
-		st, err := os.Lstat(dst)
+		st, err := parent.Lstat(name)
 		if err != nil {
 			r.fail(src, dst, err)
 			return false
 		}
 		perm = st.Mode().Perm() & info.Mode().Perm()
 	case errors.Is(err, fs.ErrExist):
-		if st, serr := os.Stat(dst); serr != nil || !st.IsDir() {
+		// Opened, not looked at: a link or a file there is refused as cp
+		// refuses it, and a link is never followed.
+		d, serr := parent.Sub(name)
+		if errors.Is(serr, beneath.ErrSymlink) || errors.Is(serr, errNotDir) {
 			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
 			return false
 		}
-		removeStaleTemps(dst)
+		if serr != nil {
+			r.fail(src, dst, serr)
+			return false
+		}
+		removeStaleTemps(d)
+		d.Release()
 	default:
 		r.fail(src, dst, err)
 		return false
+	}
+	if testHookDirReady != nil {
+		testHookDirReady(dst)
 	}
 	r.mu.Lock()
 	r.dirs = append(r.dirs, dirJob{src: src, dst: dst, info: info, created: created, perm: perm})
@@ -495,7 +543,7 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 // copyEntry copies a non-directory: regular files go to the workers,
 // symlinks are staged here, anything else is refused.
 func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
-	existing, err := os.Lstat(dst)
+	existing, err := r.root.Lstat(dst)
 	if err != nil {
 		existing = nil
 	}
@@ -547,14 +595,14 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 // removeStaleTemps removes the temporary files an interrupted run left in
 // dir. They never held anything under a final name; a run still writing
 // into the same directory would fail its own file, not lose one.
-func removeStaleTemps(dir string) {
-	entries, err := os.ReadDir(dir)
+func removeStaleTemps(dir *beneath.Dir) {
+	entries, err := dir.ReadDir()
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		if durable.IsTemp(e.Name()) && (e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0) {
-			os.Remove(filepath.Join(dir, e.Name()))
+			dir.Remove(e.Name())
 		}
 	}
 }
@@ -621,7 +669,7 @@ func (r *run) copyFile(j job) {
 	}
 	if err == nil && (setMode || r.opt.Archive) {
 		var notKept bool
-		notKept, err = setAttrs(out, j.dst, before, perm, r.opt.Archive)
+		notKept, err = setAttrs(out, e.Chtimes, before, perm, r.opt.Archive)
 		r.attrsNotKept(notKept && r.opt.Archive)
 	}
 	if err != nil {
@@ -765,7 +813,7 @@ func (r *run) finishDirs() {
 		if r.opt.Archive {
 			perm = d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		}
-		notKept, err := setDirAttrs(d.dst, d.info, perm, r.opt.Archive)
+		notKept, err := r.setDirAttrs(d.dst, d.info, perm)
 		r.attrsNotKept(notKept && r.opt.Archive)
 		if err != nil {
 			r.fail(d.src, d.dst, err)
@@ -775,6 +823,23 @@ func (r *run) finishDirs() {
 			r.fail(d.src, d.dst, err)
 		}
 	}
+}
+
+// setDirAttrs sets the attributes of the directory dst through
+// descriptors opened beneath the root: a directory swapped for a link is
+// not reached.
+func (r *run) setDirAttrs(dst string, info fs.FileInfo, perm fs.FileMode) (bool, error) {
+	dir, err := r.root.Dir(dst)
+	if err != nil {
+		return false, err
+	}
+	defer dir.Release()
+	parent, name, err := r.root.Parent(dst)
+	if err != nil {
+		return false, err
+	}
+	defer parent.Release()
+	return setDirAttrs(dir, parent, name, info, perm, r.opt.Archive)
 }
 
 type nopEvents struct{}

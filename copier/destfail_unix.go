@@ -18,3 +18,6 @@ func deviceGone(err error) bool {
 	}
 	return false
 }
+
+// errNotDir is what opening a file as a directory answers.
+var errNotDir = unix.ENOTDIR

@@ -2,6 +2,7 @@ package copier
 
 import (
 	"errors"
+	"syscall"
 
 	"golang.org/x/sys/windows"
 )
@@ -17,3 +18,6 @@ func deviceGone(err error) bool {
 	}
 	return false
 }
+
+// errNotDir is what opening a file as a directory answers.
+var errNotDir = syscall.ENOTDIR

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/beneath"
 	"github.com/sure-tools/sure/preflight"
 )
 
@@ -345,7 +347,7 @@ func losesRenamedDirs(dir string) bool {
 func (r *run) removeSources() {
 	for i := len(r.dirs) - 1; i >= 0; i-- {
 		d := r.dirs[i]
-		if err := os.Remove(d.src); err == nil {
+		if err := r.inSource(d.src, func(dir *beneath.Dir, name string) error { return dir.RemoveDir(name) }); err == nil {
 			r.movedFrom[filepath.Dir(d.src)] = true
 			delete(r.movedFrom, d.src)
 		}
@@ -356,7 +358,7 @@ func (r *run) removeSources() {
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
 	for _, d := range dirs {
-		if err := durable.SyncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := r.syncSourceDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			r.fail(d, "", fmt.Errorf("the copies are durable, but the removal of their sources from '%s' is not: %w", d, err))
 		}
 	}
@@ -364,11 +366,88 @@ func (r *run) removeSources() {
 
 // removeSource removes the source of a file whose copy is now durable.
 func (r *run) removeSource(src, dst string) {
-	if err := os.Remove(src); err != nil {
+	if err := r.inSource(src, func(d *beneath.Dir, name string) error { return d.Remove(name) }); err != nil {
 		r.fail(src, dst, fmt.Errorf("'%s' is durable, but its source could not be removed: %w", dst, err))
 		return
 	}
 	r.mu.Lock()
 	r.movedFrom[filepath.Dir(src)] = true
 	r.mu.Unlock()
+}
+
+// openSourceRoot opens the directory of a move's operand as the user
+// named it: its sources are removed beneath it without following a link,
+// as the destination is written, since a stick moved from is untrusted
+// too.
+func (r *run) openSourceRoot(src string) error {
+	dir := filepath.Dir(filepath.Clean(src))
+	r.mu.Lock()
+	_, ok := r.srcRoots[dir]
+	r.mu.Unlock()
+	if ok {
+		return nil
+	}
+	root, err := beneath.Open(dir)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.srcRoots[dir] = root
+	r.mu.Unlock()
+	return nil
+}
+
+// sourceRoot is the root of path's operand.
+func (r *run) sourceRoot(path string) (*beneath.Root, error) {
+	var root *beneath.Root
+	r.mu.Lock()
+	for dir, rt := range r.srcRoots {
+		if rel, err := filepath.Rel(dir, path); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			if root == nil || len(rt.Path()) > len(root.Path()) {
+				root = rt
+			}
+		}
+	}
+	r.mu.Unlock()
+	if root == nil {
+		return nil, &os.PathError{Op: "remove", Path: path, Err: beneath.ErrOutside}
+	}
+	return root, nil
+}
+
+// inSource runs op on path's name in its directory, opened beneath the
+// root of its operand.
+func (r *run) inSource(path string, op func(d *beneath.Dir, name string) error) error {
+	root, err := r.sourceRoot(path)
+	if err != nil {
+		return err
+	}
+	d, name, err := root.Parent(path)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	return op(d, name)
+}
+
+// syncSourceDir flushes the source directory dir, opened beneath the root
+// of its operand.
+func (r *run) syncSourceDir(dir string) error {
+	root, err := r.sourceRoot(dir)
+	if err != nil {
+		return err
+	}
+	d, err := root.Dir(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	return durable.SyncDirOf(d.File())
+}
+
+// closeSourceRoots closes what openSourceRoot opened.
+func (r *run) closeSourceRoots() {
+	for _, root := range r.srcRoots {
+		root.Close()
+	}
 }

@@ -253,7 +253,16 @@ func (r *run) checkOne(j *job, batchErr error) checkResult {
 		return checkResult{done: true, err: fmt.Errorf("'%s' cannot be read back from the device: %w", j.dst, batchErr)}
 	}
 	h := xxh3.New128()
-	n, err := r.vr.rb.Copy(h, j.dst)
+	// Opened beneath the destination, as it was written: a link swapped
+	// in since would have the check read some other file.
+	n, err := r.vr.rb.CopyOpen(h, j.dst, func(flag int) (*os.File, error) {
+		d, name, err := r.root.Parent(j.dst)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Release()
+		return d.OpenFile(name, flag)
+	})
 	switch {
 	case err != nil:
 		return checkResult{done: true, err: fmt.Errorf("'%s' could not be read back from the device: %w", j.dst, err)}

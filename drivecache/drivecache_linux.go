@@ -96,7 +96,14 @@ func parseStat(path, s string) (Counters, error) {
 	return c, nil
 }
 
+// recordBase is where records are kept, set by tests; "" means the
+// runtime directory of the boot.
+var recordBase string
+
 func recordDir() (string, error) {
+	if recordBase != "" {
+		return filepath.Join(recordBase, "sure", "flushed"), nil
+	}
 	if os.Geteuid() == 0 {
 		return "/run/sure/flushed", nil
 	}
@@ -106,6 +113,37 @@ func recordDir() (string, error) {
 		return filepath.Join(x, "sure", "flushed"), nil
 	}
 	return "", fmt.Errorf("no runtime directory to keep flush records in ($XDG_RUNTIME_DIR is not set)")
+}
+
+// trusted checks a record, or a directory of records and the one above
+// it, before it is believed or written: each must be itself (no link),
+// owned by root or by this user, and writable by no one else. A record
+// another user could write or replace would let them make sure say
+// "safe to pull".
+func trusted(path string, dir bool) error {
+	paths := []string{path}
+	if dir {
+		paths = []string{filepath.Dir(path), path}
+	}
+	for _, p := range paths {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		kind, want := st.Mode&unix.S_IFMT, uint32(unix.S_IFREG)
+		if p != path || dir {
+			want = unix.S_IFDIR
+		}
+		switch {
+		case kind != want:
+			return fmt.Errorf("flush record %s is not a plain %s; not trusted", p, map[bool]string{true: "directory", false: "file"}[want == unix.S_IFDIR])
+		case st.Uid != 0 && int(st.Uid) != os.Geteuid():
+			return fmt.Errorf("flush record %s belongs to user %d; not trusted", p, st.Uid)
+		case st.Mode&0o022 != 0:
+			return fmt.Errorf("flush record %s can be written by other users (mode %04o); not trusted", p, st.Mode&0o7777)
+		}
+	}
+	return nil
 }
 
 func bootID() string {
@@ -159,12 +197,26 @@ func save(d Disk, r Record) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// Readable by all, so that status can answer any user; writable by
+	// the owner alone.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := trusted(filepath.Dir(path), true); err != nil {
 		return err
 	}
 	b, _ := json.Marshal(r)
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -179,6 +231,9 @@ func save(d Disk, r Record) error {
 func Last(d Disk) (Record, bool) {
 	path, err := recordPath(d)
 	if err != nil {
+		return Record{}, false
+	}
+	if trusted(filepath.Dir(path), true) != nil || trusted(path, false) != nil {
 		return Record{}, false
 	}
 	b, err := os.ReadFile(path)

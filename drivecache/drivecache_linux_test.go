@@ -140,3 +140,56 @@ func syncDev(dev string) error {
 	defer f.Close()
 	return f.Sync()
 }
+
+// A record another user could have written is not believed, and none is
+// written where another user could change it.
+func TestRecordTrust(t *testing.T) {
+	recordBase = t.TempDir()
+	t.Cleanup(func() { recordBase = "" })
+	d := Disk{Dev: "7:999", DiskSeq: "42"}
+	r := Record{BootID: bootID(), DiskSeq: d.DiskSeq, Writes: 1}
+	if err := save(d, r); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := recordPath(d)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o022 != 0 {
+		t.Fatalf("record %v, %v; want writable by its owner only", fi, err)
+	}
+	if _, ok := Last(d); !ok {
+		t.Fatal("own record not found")
+	}
+	dir := filepath.Dir(path)
+	for _, c := range []struct {
+		name        string
+		spoil, heal func() error
+	}{
+		{"dir writable by all", func() error { return os.Chmod(dir, 0o777) }, func() error { return os.Chmod(dir, 0o755) }},
+		{"parent writable by all", func() error { return os.Chmod(filepath.Dir(dir), 0o777) }, func() error { return os.Chmod(filepath.Dir(dir), 0o755) }},
+		{"record writable by all", func() error { return os.Chmod(path, 0o666) }, func() error { return os.Chmod(path, 0o644) }},
+		{"record of another user", func() error { return os.Lchown(path, 12345, 12345) }, func() error { return os.Lchown(path, os.Geteuid(), os.Getegid()) }},
+		{"record a link", func() error {
+			if err := os.Rename(path, path+".real"); err != nil {
+				return err
+			}
+			return os.Symlink(path+".real", path)
+		}, func() error { os.Remove(path); return os.Rename(path+".real", path) }},
+	} {
+		if err := c.spoil(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := Last(d); ok {
+			t.Errorf("%s: record trusted", c.name)
+		}
+		if c.name == "dir writable by all" {
+			if err := save(d, r); err == nil {
+				t.Errorf("%s: record written", c.name)
+			}
+		}
+		if err := c.heal(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := Last(d); !ok {
+			t.Fatalf("%s: record not trusted again once healed", c.name)
+		}
+	}
+}

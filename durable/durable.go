@@ -104,6 +104,17 @@ func SyncFS(path string) error {
 	return syncFS(path)
 }
 
+// SyncDirOf is SyncDir for an open directory: a caller holding it flushes
+// that very directory, whatever its path names now.
+func SyncDirOf(d *os.File) error {
+	return syncDirOf(d)
+}
+
+// SyncFSOf is SyncFS for the file system of an open file or directory.
+func SyncFSOf(f *os.File) error {
+	return syncFSOf(f)
+}
+
 // WriteFile writes data to name atomically and durably: at every instant
 // name holds either its old complete content or data, never a mix; when it
 // returns nil, data and the directory entry are on the media.

@@ -93,6 +93,11 @@ func syncFS(path string) error {
 		return err
 	}
 	defer f.Close()
+	return syncFSOf(f)
+}
+
+func syncFSOf(f *os.File) error {
+	path := f.Name()
 	// STATX_MNT_ID_UNIQUE (Linux 6.8) is never reused; older kernels fill
 	// in the plain mount ID, reused only after the mount is gone.
 	var stx unix.Statx_t
@@ -113,7 +118,7 @@ func syncFS(path string) error {
 	if err := earlierFailure(key); err != nil {
 		return err
 	}
-	err = unix.Syncfs(int(f.Fd()))
+	err := unix.Syncfs(int(f.Fd()))
 	if err == nil {
 		err = stillWritableFile(f)
 	}

@@ -34,12 +34,16 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
+	return syncDirOf(d)
+}
+
+func syncDirOf(d *os.File) error {
 	key := fileKey(d)
 	if err := earlierFailure(key); err != nil {
 		return err
 	}
 	if err := syncFile(d); err != nil {
-		return rememberFailure(key, &os.PathError{Op: "syncdir", Path: dir, Err: err})
+		return rememberFailure(key, &os.PathError{Op: "syncdir", Path: d.Name(), Err: err})
 	}
 	return nil
 }

@@ -128,3 +128,7 @@ func moveFile(oldpath, newpath string, flags uint32) error {
 	}
 	return nil
 }
+
+// syncDirOf flushes through a handle of its own: one opened for reading
+// cannot flush a directory on Windows.
+func syncDirOf(d *os.File) error { return syncDir(d.Name()) }

@@ -28,9 +28,7 @@ func IsTemp(base string) bool {
 // applied as the final mode, after the umask, as os.OpenFile would.
 func CreateTemp(dir string, perm fs.FileMode) (*os.File, error) {
 	for range 10000 {
-		var b [8]byte
-		rand.Read(b[:])
-		name := filepath.Join(dir, TempPrefix+hex.EncodeToString(b[:])+TempSuffix)
+		name := filepath.Join(dir, NewTempName())
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -38,4 +36,12 @@ func CreateTemp(dir string, perm fs.FileMode) (*os.File, error) {
 		return f, err
 	}
 	return nil, &os.PathError{Op: "createtemp", Path: dir, Err: fs.ErrExist}
+}
+
+// NewTempName returns a fresh random temporary file name (a base name),
+// for callers that create it themselves, relative to a directory handle.
+func NewTempName() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return TempPrefix + hex.EncodeToString(b[:]) + TempSuffix
 }

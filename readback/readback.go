@@ -15,6 +15,7 @@ package readback
 import (
 	"errors"
 	"io"
+	"os"
 )
 
 // ErrNoDevice: the file system is served by a FUSE server with no block
@@ -56,5 +57,13 @@ func (r *Reader) InvalidateOnce(paths ...string) error {
 // Copy reads the file at path from its device and writes every byte to w.
 // It returns the number of bytes read. Errors are *os.PathError.
 func (r *Reader) Copy(w io.Writer, path string) (int64, error) {
-	return r.impl.copy(w, path)
+	return r.impl.copy(w, path, nil)
+}
+
+// CopyOpen is Copy with the file opened by open, with the flags given
+// (os.O_RDONLY, or with O_DIRECT): for a caller that opens names beneath
+// a directory it holds, without following links. path names the file in
+// messages.
+func (r *Reader) CopyOpen(w io.Writer, path string, open func(flag int) (*os.File, error)) (int64, error) {
+	return r.impl.copy(w, path, open)
 }

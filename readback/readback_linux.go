@@ -38,8 +38,13 @@ func (r *reader) fsOf(path string) (fsState, error) {
 	if err := unix.Stat(path, &st); err != nil {
 		return fsState{}, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
+	return r.fsOfDev(st.Dev, path)
+}
+
+// fsOfDev is fsOf for the file system of device dev, where path is.
+func (r *reader) fsOfDev(dev uint64, path string) (fsState, error) {
 	r.mu.Lock()
-	s, ok := r.fss[st.Dev]
+	s, ok := r.fss[dev]
 	r.mu.Unlock()
 	if ok {
 		return s, s.err
@@ -56,7 +61,7 @@ func (r *reader) fsOf(path string) (fsState, error) {
 		s.device = dev
 	}
 	r.mu.Lock()
-	r.fss[st.Dev] = s
+	r.fss[dev] = s
 	r.mu.Unlock()
 	return s, s.err
 }
@@ -108,15 +113,22 @@ func dropCache(path string) error {
 	return nil
 }
 
-func (r *reader) copy(w io.Writer, path string) (int64, error) {
-	if _, err := r.fsOf(path); err != nil {
-		return 0, err
+func (r *reader) copy(w io.Writer, path string, open func(flag int) (*os.File, error)) (int64, error) {
+	if open == nil {
+		open = func(flag int) (*os.File, error) { return os.OpenFile(path, flag, 0) }
 	}
-	f, err := os.Open(path)
+	f, err := open(os.O_RDONLY)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if _, err := r.fsOfDev(st.Dev, path); err != nil {
+		return 0, err
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
@@ -128,13 +140,21 @@ func (r *reader) copy(w io.Writer, path string) (int64, error) {
 	// to the page cache (btrfs compressed extents, ext4 inline data), the
 	// cache no longer holds the file.
 	dropErr := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+	df, err := open(unix.O_RDONLY | unix.O_DIRECT)
 	if err == nil {
-		df := os.NewFile(uintptr(fd), path)
 		defer df.Close()
-		return readAll(w, df, fi.Size(), dioAlign(fd))
+		// The same file, not one put in its place between the two opens.
+		var dst unix.Stat_t
+		if err := unix.Fstat(int(df.Fd()), &dst); err != nil || dst.Dev != st.Dev || dst.Ino != st.Ino {
+			return 0, &os.PathError{Op: "read back", Path: path, Err: errors.New("the file was replaced while it was read back")}
+		}
+		return readAll(w, df, fi.Size(), dioAlign(int(df.Fd())))
 	}
 	if !errors.Is(err, unix.EINVAL) {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return 0, &os.PathError{Op: "open O_DIRECT", Path: path, Err: err}
 	}
 	// No O_DIRECT here (tmpfs before 6.6, some FUSE servers): a buffered

@@ -21,6 +21,6 @@ func (*reader) invalidate(paths []string, once bool) error {
 	return &os.PathError{Op: "read back", Path: paths[0], Err: ErrUnsupported}
 }
 
-func (*reader) copy(w io.Writer, path string) (int64, error) {
+func (*reader) copy(w io.Writer, path string, open func(flag int) (*os.File, error)) (int64, error) {
 	return 0, &os.PathError{Op: "read back", Path: path, Err: ErrUnsupported}
 }

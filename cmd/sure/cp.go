@@ -164,7 +164,7 @@ func (r *cpReporter) Failed(src, dst string, err error) {
 // was left (failure.go). Names that would act on the terminal are escaped.
 func failureText(src, dst string, err error) string {
 	left, err := splitLeft(err)
-	return quote.Text(causeText(src, dst, err) + tooLongText(err) + leftText(left))
+	return quote.Line(causeText(src, dst, err) + tooLongText(err) + leftText(left))
 }
 
 func causeText(src, dst string, err error) string {

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sure-tools/sure/device"
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 )
 
@@ -43,10 +45,10 @@ what sure's tests and lab use as a stick. --all lists every disk.`,
 				} else {
 					what += " (sure devices --all lists every disk)"
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "sure: %s\n", what)
+				fmt.Fprintf(cmd.ErrOrStderr(), "sure: %s\n", quote.Line(what))
 				return nil
 			}
-			printDisks(cmd.OutOrStdout(), disks)
+			printDisks(quote.Writer(cmd.OutOrStdout()), disks)
 			return nil
 		},
 	}
@@ -65,9 +67,10 @@ func printDisks(w io.Writer, disks []device.Disk) {
 		if d.Size == 0 {
 			size = "no medium"
 		}
-		model := strings.TrimSpace(d.Vendor + " " + d.Model)
+		// The drive names itself, the stick labels itself: one cell each.
+		model := quote.Line(strings.TrimSpace(d.Vendor + " " + d.Model))
 		if d.BackingFile != "" {
-			model = "file " + d.BackingFile
+			model = "file " + quote.Line(d.BackingFile)
 		}
 		var notes []string
 		if d.FSType != "" {
@@ -100,7 +103,7 @@ func printDisks(w io.Writer, disks []device.Disk) {
 func mountPoints(ms []device.Mount, swaps []string, dev string) string {
 	var s []string
 	for _, m := range ms {
-		s = append(s, m.MountPoint)
+		s = append(s, quote.Line(m.MountPoint))
 	}
 	for _, sw := range swaps {
 		if sw == dev {
@@ -110,11 +113,12 @@ func mountPoints(ms []device.Mount, swaps []string, dev string) string {
 	return orDash(strings.Join(s, ", "))
 }
 
+// quoteLabel shows a volume label, escaped: it is read from the stick.
 func quoteLabel(l string) string {
 	if l == "" {
 		return ""
 	}
-	return `"` + l + `"`
+	return strconv.Quote(l)
 }
 
 func orDash(s string) string {

@@ -38,7 +38,8 @@ func TestDevices(t *testing.T) {
 // partstick NAME MIB SPEC...: a partitioned stick of MIB MiB, one
 // partition per SPEC: KIND[,label=L][,size=MIB][,mount] (KIND "-" for an
 // empty one, "swap" for mkswap). Sets $NAME (the disk), $NAME_IMG, and for
-// partition i $NAME_Pi and, when mounted, $NAME_Mi. Everything is torn
+// partition i $NAME_Pi and, when mounted, $NAME_Mi. A label is written
+// with Go's escapes (label=a\x1b[2J). Everything is torn
 // down when the script ends.
 func cmdPartstick(ts *testscript.TestScript, neg bool, args []string) {
 	noNeg(ts, neg, "partstick")
@@ -58,7 +59,9 @@ func cmdPartstick(ts *testscript.TestScript, neg bool, args []string) {
 			k, v, _ := strings.Cut(f, "=")
 			switch k {
 			case "label":
-				p.Label = v
+				// Go escapes, for labels that hold control characters.
+				p.Label, err = strconv.Unquote(`"` + v + `"`)
+				ts.Check(err)
 			case "size":
 				p.MiB, err = strconv.Atoi(v)
 				ts.Check(err)

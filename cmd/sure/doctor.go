@@ -10,6 +10,7 @@ import (
 
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 )
 
@@ -42,7 +43,7 @@ and what no software can promise.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(r)
 			}
-			r.print(cmd.OutOrStdout())
+			r.print(quote.Writer(cmd.OutOrStdout()))
 			return nil
 		},
 	}
@@ -225,14 +226,14 @@ func (r *report) printFS(w io.Writer, ind string) {
 	if r.Kind != r.FSType {
 		kind = fmt.Sprintf("%s (%s)", r.Kind, r.FSType)
 	}
-	fmt.Fprintf(w, "%s%s is on %s: %s from %s, options %s\n", ind, r.Path, r.MountPoint, kind, r.Source, r.Options)
+	fmt.Fprintf(w, "%s%s is on %s: %s from %s, options %s\n", ind, quote.Line(r.Path), quote.Line(r.MountPoint), kind, quote.Line(r.Source), quote.Line(r.Options))
 	if r.Server != nil {
-		fmt.Fprintf(w, "%sFUSE server: pid %d, %s\n", ind, r.Server.PID, strings.Join(r.Server.Command, " "))
+		fmt.Fprintf(w, "%sFUSE server: pid %d, %s\n", ind, r.Server.PID, quote.Line(strings.Join(r.Server.Command, " ")))
 	}
 }
 
 func (r *report) printChain(w io.Writer, ind string) {
-	steps := []string{fmt.Sprintf("%s (%s)", r.MountPoint, r.Kind)}
+	steps := []string{fmt.Sprintf("%s (%s)", quote.Line(r.MountPoint), r.Kind)}
 	if r.Server != nil {
 		steps = append(steps, fmt.Sprintf("FUSE server %s (pid %d)", r.Server.Command[0], r.Server.PID))
 	}
@@ -256,7 +257,7 @@ func (r *report) printChain(w io.Writer, ind string) {
 		facts = append(facts, "transport "+d.Transport)
 	}
 	if m := strings.TrimSpace(d.Vendor + " " + d.Model); m != "" {
-		facts = append(facts, m)
+		facts = append(facts, quote.Line(m))
 	}
 	switch {
 	case d.Transport == "loop":
@@ -281,7 +282,7 @@ func (r *report) printChain(w io.Writer, ind string) {
 	}
 	fmt.Fprintf(w, "%s%s: %s\n", ind, d.Path, strings.Join(facts, ", "))
 	if d.BackingFile != "" {
-		fmt.Fprintf(w, "%s%s reads and writes the file %s; a flush of %s becomes an fsync of that file\n", ind, d.Path, d.BackingFile, d.Path)
+		fmt.Fprintf(w, "%s%s reads and writes the file %s; a flush of %s becomes an fsync of that file\n", ind, d.Path, quote.Line(d.BackingFile), d.Path)
 		if r.Backing != nil {
 			r.Backing.printFS(w, ind+"  ")
 			r.Backing.printChain(w, ind+"  ")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sure-tools/sure/eject"
+	"github.com/sure-tools/sure/internal/quote"
 )
 
 func newEject() *cobra.Command {
@@ -40,7 +41,7 @@ safe to remove. sure exits 0 only when it is.`,
 					if s.Outcome == eject.Failed || quiet {
 						return // the last line says it
 					}
-					fmt.Fprintf(stderr, "sure: %s\n", s)
+					fmt.Fprintf(stderr, "sure: %s\n", quote.Line(s.String()))
 				},
 			}
 			dev, err := eject.Eject(cmd.Context(), args[0], opts)
@@ -48,13 +49,13 @@ safe to remove. sure exits 0 only when it is.`,
 				if dev == "" {
 					dev = args[0]
 				}
-				fmt.Fprintf(stderr, "sure: NOT safe to remove %s: %v\n", dev, err)
+				fmt.Fprintf(stderr, "sure: NOT safe to remove %s: %s\n", quote.Line(dev), quote.Line(err.Error()))
 				if errors.Is(err, context.Canceled) {
 					return exitError{exitInterrupted}
 				}
 				return exitError{exitFailed}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "safe to remove %s\n", dev)
+			fmt.Fprintf(cmd.OutOrStdout(), "safe to remove %s\n", quote.Line(dev))
 			return nil
 		},
 	}

@@ -382,7 +382,7 @@ func (v *plainView) update(s *progressState) {
 		fmt.Fprintf(v.w, "sure: %s: %s; flushing the device cache\n", v.verb, s.counts())
 		return
 	}
-	fmt.Fprintf(v.w, "sure: %s: %s; copying '%s'\n", v.verb, s.counts(), s.current)
+	fmt.Fprintf(v.w, "sure: %s: %s; copying %s\n", v.verb, s.counts(), quote.Name(s.current))
 }
 
 func (v *plainView) line(s string) { fmt.Fprintln(v.w, s) }
@@ -433,7 +433,7 @@ func (v *barView) tail(decor.Statistics) string {
 	defer v.mu.Unlock()
 	t := v.s.counts()
 	if v.s.current != "" && !v.s.flushing && !v.done {
-		t += "; " + filepath.Base(v.s.current)
+		t += "; " + quote.Line(filepath.Base(v.s.current))
 	}
 	return t
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sure-tools/sure/drivecache"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 	"github.com/sure-tools/sure/pagecache"
 )
@@ -45,13 +46,13 @@ Exit status: 0 when the device can be pulled, 1 when it cannot or when sure
 cannot tell, 2 for usage errors.`,
 		Args: minArgs(1, "needs a path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w := cmd.OutOrStdout()
+			w := quote.Writer(cmd.OutOrStdout())
 			safe := true
 			seen := map[string]bool{}
 			for _, p := range args {
 				ok, err := status(w, p, seen)
 				if err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "sure: status: %v\n", err)
+					fmt.Fprintf(cmd.ErrOrStderr(), "sure: status: %s\n", quote.Line(err.Error()))
 					safe = false
 					continue
 				}
@@ -101,7 +102,7 @@ func unreadable(t pagecache.Tree) string {
 	if t.Unreadable == 0 {
 		return "all read"
 	}
-	return fmt.Sprintf("%s could not be read (%v), so these are lower bounds", plural(t.Unreadable, "file"), t.FirstErr)
+	return fmt.Sprintf("%s could not be read (%s), so these are lower bounds", plural(t.Unreadable, "file"), quote.Line(fmt.Sprint(t.FirstErr)))
 }
 
 type verdict struct {
@@ -114,7 +115,7 @@ type verdict struct {
 // path, reused when path is the mount point.
 func judge(m fsinfo.Mount, t pagecache.Tree, path string) verdict {
 	var v verdict
-	where := fmt.Sprintf("%s (%s on %s)", m.MountPoint, m.FSType, m.Source)
+	where := quote.Line(fmt.Sprintf("%s (%s on %s)", m.MountPoint, m.FSType, m.Source))
 	var doubts []string
 
 	// The whole file system: every file on it, and the device's own page

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sure-tools/sure/flush"
+	"github.com/sure-tools/sure/internal/quote"
 )
 
 func newSync() *cobra.Command {
@@ -40,7 +41,7 @@ sure exits 1 and says where.`,
 			for _, r := range results {
 				what := r.Mount.MountPoint
 				if r.Mount.FSType != "" {
-					what = fmt.Sprintf("%s (%s on %s)", r.Mount.MountPoint, r.Mount.FSType, r.Mount.Source)
+					what = quote.Line(fmt.Sprintf("%s (%s on %s)", r.Mount.MountPoint, r.Mount.FSType, r.Mount.Source))
 				}
 				if r.Skipped {
 					if !quiet {
@@ -50,7 +51,7 @@ sure exits 1 and says where.`,
 				}
 				if r.Err != nil {
 					failed++
-					fmt.Fprintf(cmd.ErrOrStderr(), "sure: sync: %s: %s failed: %v; data written there since its last flush may not be on the media\n", what, r.Method, r.Err)
+					fmt.Fprintf(cmd.ErrOrStderr(), "sure: sync: %s: %s failed: %s; data written there since its last flush may not be on the media\n", what, r.Method, quote.Line(r.Err.Error()))
 					continue
 				}
 				if !quiet {

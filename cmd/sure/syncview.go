@@ -10,6 +10,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/sure-tools/sure/flush"
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 )
 
@@ -44,7 +45,7 @@ func newSyncView(w io.Writer, quiet bool) *syncView {
 
 // drainText says what the sample counts and how fast it goes.
 func drainText(s flush.Sample) string {
-	t := fmt.Sprintf("flushing %s: %s dirty, %s under writeback (%s)", s.Mount.MountPoint,
+	t := fmt.Sprintf("flushing %s: %s dirty, %s under writeback (%s)", quote.Line(s.Mount.MountPoint),
 		units.Bytes(s.Dirty), units.Bytes(s.Writeback), s.Scope)
 	if s.Rate > 0 {
 		t += fmt.Sprintf(", drive writing %s/s", units.Bytes(int64(s.Rate)))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/flash"
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 )
 
@@ -208,7 +209,7 @@ func describe(w io.Writer, t *writeTarget) {
 	}
 	var facts []string
 	if name := strings.TrimSpace(d.Vendor + " " + d.Model); name != "" {
-		facts = append(facts, name)
+		facts = append(facts, quote.Line(name))
 	}
 	facts = append(facts, units.Bytes(d.Size))
 	if d.Transport != "" {
@@ -220,7 +221,7 @@ func describe(w io.Writer, t *writeTarget) {
 		facts = append(facts, "not removable")
 	}
 	if d.BackingFile != "" {
-		facts = append(facts, "backing file "+d.BackingFile)
+		facts = append(facts, "backing file "+quote.Line(d.BackingFile))
 	}
 	fmt.Fprintf(w, "%s: %s\n", d.Path, strings.Join(facts, ", "))
 	if d.FSType != "" {

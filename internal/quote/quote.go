@@ -5,6 +5,7 @@
 package quote
 
 import (
+	"io"
 	"strconv"
 	"strings"
 	"unicode"
@@ -38,7 +39,11 @@ func Clean(s string) bool {
 // \xNN and control characters other than newline and tab become escapes,
 // while everything else, line breaks included, stays as it is.
 func Text(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, unsafeRune) {
+	return escape(s, unsafeRune)
+}
+
+func escape(s string, unsafe func(rune) bool) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unsafe) {
 		return s
 	}
 	var b strings.Builder
@@ -47,7 +52,7 @@ func Text(s string) string {
 		switch {
 		case r == utf8.RuneError && n == 1:
 			b.WriteString(`\x` + strconv.FormatUint(uint64(s[i]), 16))
-		case unsafeRune(r):
+		case unsafe(r):
 			q := strconv.QuoteRune(r)
 			b.WriteString(q[1 : len(q)-1])
 		default:
@@ -60,4 +65,29 @@ func Text(s string) string {
 
 func unsafeRune(r rune) bool {
 	return r != '\n' && r != '\t' && (unicode.IsControl(r) || r == utf8.RuneError)
+}
+
+// Line is Text for one line: a newline or tab in it (from a file name, a
+// volume label, a drive's model string) is escaped too, so that nothing a
+// stick supplies can forge a line or a column of sure's output.
+func Line(s string) string {
+	return escape(s, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError })
+}
+
+// Writer makes everything written through it safe as Text makes it: for
+// the reports of commands that show what a device holds. Each Write is
+// escaped on its own, so it must hold whole characters (a Fprintf does).
+func Writer(w io.Writer) io.Writer { return textWriter{w} }
+
+type textWriter struct{ w io.Writer }
+
+func (t textWriter) Write(p []byte) (int, error) {
+	s := string(p)
+	if e := Text(s); e != s {
+		if _, err := io.WriteString(t.w, e); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return t.w.Write(p)
 }

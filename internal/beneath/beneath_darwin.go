@@ -1,0 +1,27 @@
+package beneath
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// openBeneath opens the directory rel under root element by element, none
+// of them followed if it is a link.
+func openBeneath(root *os.File, rel, name string) (*os.File, error) {
+	fd, err := walk(int(root.Fd()), rel)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func (d *Dir) renameNoReplace(oldname, newname string) error {
+	err := unix.RenameatxNp(d.fd(), oldname, d.fd(), newname, unix.RENAME_EXCL)
+	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EINVAL) {
+		// File systems without the flag (some network and FAT ones).
+		return d.linkNoReplace(oldname, newname)
+	}
+	return err
+}
