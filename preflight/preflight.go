@@ -7,11 +7,14 @@
 package preflight
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/quote"
@@ -23,6 +26,7 @@ type Options struct {
 	Recursive bool // directories are copied (cp -r, cp -a, mv)
 	Follow    bool // a symlink named as a source is followed (cp without -r or -a)
 	NoClobber bool // existing files are kept (-n)
+	TimesKept bool // modification times are copied (-a, mv)
 	Move      bool // a source on the destination's file system is renamed, not copied
 
 	// SkipInvalid leaves out what the destination cannot hold and copies
@@ -187,12 +191,20 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	c.nameMax = nameMax(destDir)
 
 	top := c.existing(destDir)
+	var args []*cand
 	for _, src := range srcs {
 		target := dest
 		if destIsDir {
 			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
 		}
-		c.checkArg(src, target, top)
+		if e := c.checkArg(src, target); e != nil {
+			args = append(args, e)
+		}
+	}
+	c.place(destDir, top, args)
+	for _, e := range args {
+		c.devFree = e.devFree
+		c.process(e)
 	}
 	if ok && !opt.NoSpaceCheck && c.need > free {
 		c.problems = append(c.problems, Problem{Reason: NoSpace, Why: fmt.Sprintf(
@@ -205,9 +217,17 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	return c.plan, nil
 }
 
-// names holds the names in one destination directory, folded when the
-// file system ignores case: folded name → the name as written.
-type names map[string]string
+// slot is a name taken in one destination directory.
+type slot struct {
+	name string // as written
+	job  bool   // taken by an entry of this job, not by a file found there
+}
+
+// names holds the names taken in one destination directory, folded when
+// the file system ignores case. On a case-sensitive file system only the
+// job's own names are held; files already there are looked up when a
+// rename needs to know (an equal name is an overwrite, which cp does).
+type names map[string]slot
 
 func (c *checker) key(name string) string {
 	if windowsKind(c.kind) {
@@ -221,19 +241,48 @@ func (c *checker) key(name string) string {
 func (c *checker) existing(dir string) names {
 	n := names{}
 	if !windowsKind(c.kind) {
-		return n // case-sensitive: only byte-equal names meet, which is an overwrite
+		return n
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return n
 	}
 	for _, e := range entries {
-		n[fold(e.Name())] = e.Name()
+		n[fold(e.Name())] = slot{name: e.Name()}
 	}
 	return n
 }
 
-func (c *checker) checkArg(src, target string, dir names) {
+// cand is one source entry bound for a destination directory, judged but
+// not yet given its final name.
+type cand struct {
+	src, dst string
+	info     fs.FileInfo
+	operand  bool
+	devFree  bool
+	name     string   // the name cp's rules give it
+	final    string   // the name it will be written under
+	fixed    []string // why final differs from name
+	clash    bool     // name is taken by a different file; it needs another
+	skipWhy  string
+}
+
+// problem files what is wrong with e: renamed away, skipped, or refused,
+// as the options say.
+func (c *checker) problem(e *cand, r Reason, why string) {
+	switch {
+	case c.opt.RenameInvalid && r.renamable():
+		e.fixed = append(e.fixed, why)
+	case c.opt.SkipInvalid && r.skippable():
+		if e.skipWhy == "" {
+			e.skipWhy = why
+		}
+	default:
+		c.problems = append(c.problems, Problem{e.src, e.dst, r, why})
+	}
+}
+
+func (c *checker) checkArg(src, target string) *cand {
 	var info fs.FileInfo
 	var err error
 	if c.opt.Follow {
@@ -242,96 +291,202 @@ func (c *checker) checkArg(src, target string, dir names) {
 		info, err = os.Lstat(src)
 	}
 	if err != nil {
-		return
+		return nil
 	}
 	// An operand copied onto itself or into itself writes nothing: the
 	// copier refuses it with cp's words and goes on with the others, as
 	// cp does. Walking it here would count it, or never end.
 	tinfo, terr := os.Stat(target)
 	if terr == nil && os.SameFile(info, tinfo) {
-		return
+		return nil
 	}
 	if info.IsDir() && (!c.opt.Recursive || Inside(target, src)) {
-		return
+		return nil
 	}
-	c.devFree = false
+	devFree := false
 	if c.opt.Move {
 		if d, ok := device(src); ok && d == c.dstDev && !(info.IsDir() && terr == nil && tinfo.IsDir()) {
-			c.devFree = true // one rename; a merge into an existing directory is a copy
+			devFree = true // one rename; a merge into an existing directory is a copy
 		}
 	}
-	c.entry(src, target, info, dir, true)
+	return c.judge(src, target, info, true, devFree)
 }
 
-// entry judges one source entry bound for dst and, for a directory,
-// everything under it. dir holds the names of dst's directory so far.
-func (c *checker) entry(src, dst string, info fs.FileInfo, dir names, operand bool) {
-	key := filepath.Clean(src)
+// judge finds what is wrong with the name and size of one source entry
+// bound for dst.
+func (c *checker) judge(src, dst string, info fs.FileInfo, operand, devFree bool) *cand {
 	name := filepath.Base(dst)
-	final := name
-	var fixed []string // why the name was changed
-	var skipWhy string
-	problem := func(r Reason, why string) {
-		switch {
-		case c.opt.RenameInvalid && r.renamable():
-			fixed = append(fixed, why)
-		case c.opt.SkipInvalid && r.skippable():
-			if skipWhy == "" {
-				skipWhy = why
-			}
-		default:
-			c.problems = append(c.problems, Problem{src, dst, r, why})
-		}
-	}
+	e := &cand{src: src, dst: dst, info: info, operand: operand, devFree: devFree, name: name, final: name}
 	if why := nameProblem(name, c.kind); why != "" {
-		problem(BadName, why)
+		c.problem(e, BadName, why)
 		if c.opt.RenameInvalid {
-			final = fixName(name)
+			e.final = fixName(name)
 		}
 	} else if why := lengthProblem(name, c.kind, c.nameMax); why != "" {
-		problem(BadName, why)
+		c.problem(e, BadName, why)
 		if c.opt.RenameInvalid {
-			final = shorten(name, c.nameMax)
+			e.final = shorten(name, c.nameMax)
 		}
 	}
-	if k := c.key(final); windowsKind(c.kind) {
-		if other, ok := dir[k]; ok && other != final {
-			why := fmt.Sprintf("%s is the same name as %s to %s, which ignores case", quote.Name(final), quote.Name(other), kindName(c.kind))
-			problem(Collision, why)
-			if c.opt.RenameInvalid {
-				final = uncollide(final, func(k string) bool { _, ok := dir[k]; return ok })
+	if info.Mode().IsRegular() && c.kind == "vfat" && info.Size() > fat32MaxFile {
+		c.problem(e, TooLarge, fmt.Sprintf("it is %s; FAT32 holds no file of 4 GiB or more", units.Bytes(info.Size())))
+	}
+	return e
+}
+
+// place gives the entries bound for the destination directory dir, whose
+// names so far are taken, their final names. Names kept as they are go
+// first, so that a renamed entry never displaces a file the user named;
+// then each renamed or clashing entry gets its new name, with a numbered
+// suffix where that is taken by a file there or by another entry.
+func (c *checker) place(dir string, taken names, es []*cand) {
+	for _, e := range es {
+		if e.skipWhy != "" || e.final != e.name {
+			continue
+		}
+		k := c.key(e.final)
+		s, ok := taken[k]
+		switch {
+		case !ok:
+			taken[k] = slot{name: e.final, job: true}
+		case s.name == e.final:
+			// The same name byte for byte: an overwrite of the file there,
+			// or two operands of one name, which the copier handles as cp.
+		default:
+			why := fmt.Sprintf("%s is the same name as %s to %s, which ignores case", quote.Name(e.final), quote.Name(s.name), kindName(c.kind))
+			c.problem(e, Collision, why)
+			e.clash = c.opt.RenameInvalid
+		}
+	}
+	for _, e := range es {
+		if e.skipWhy != "" || e.final == e.name && !e.clash {
+			continue
+		}
+		if !e.clash && !c.takenFor(dir, taken, e, e.final) {
+			taken[c.key(e.final)] = slot{name: e.final, job: true}
+			continue
+		}
+		if !e.clash {
+			e.fixed = append(e.fixed, fmt.Sprintf("%s is the name of another file there", quote.Name(e.final)))
+		}
+		for i := 1; ; i++ {
+			if n := suffixed(e.final, i, c.kind, c.nameMax); !c.takenFor(dir, taken, e, n) {
+				e.final = n
+				taken[c.key(n)] = slot{name: n, job: true}
+				break
 			}
 		}
 	}
-	mode := info.Mode()
-	if mode.IsRegular() && c.kind == "vfat" && info.Size() > fat32MaxFile {
-		problem(TooLarge, fmt.Sprintf("it is %s; FAT32 holds no file of 4 GiB or more", units.Bytes(info.Size())))
+}
+
+// takenFor reports whether the renamed entry e cannot be written under
+// name in dir: another entry of the job takes it, or a different file is
+// there. A file there that an earlier run of the job could have written
+// for e counts as e's own, so that running the job again resumes it.
+func (c *checker) takenFor(dir string, taken names, e *cand, name string) bool {
+	k := c.key(name)
+	s, ok := taken[k]
+	if !ok && !windowsKind(c.kind) {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			s, ok = slot{name: name}, true
+		}
 	}
-	if skipWhy != "" {
-		c.plan.skip[key] = skipWhy
-		c.plan.Skipped = append(c.plan.Skipped, Problem{src, dst, 0, skipWhy})
+	if !ok {
+		return false
+	}
+	if s.job || s.name != name {
+		return true
+	}
+	dst := filepath.Join(dir, name)
+	there, err := os.Lstat(dst)
+	if err != nil {
+		return false // gone since it was listed; the copier meets what is there now
+	}
+	return !c.earlierCopy(e.src, e.info, there, dst)
+}
+
+// earlierCopy reports whether there, at dst, can be what an earlier run of
+// the job wrote for src: both directories, or regular files of one size
+// and either one modification time (as -a and mv leave it; cut to the
+// granularity of FAT and exFAT when times are kept) or the same content.
+// A time alone cut that coarsely would also match a file written within
+// the same second as the source.
+func (c *checker) earlierCopy(src string, info, there fs.FileInfo, dst string) bool {
+	if info.IsDir() || there.IsDir() {
+		return info.IsDir() && there.IsDir()
+	}
+	if !info.Mode().IsRegular() || !there.Mode().IsRegular() || info.Size() != there.Size() {
+		return false
+	}
+	if there.ModTime().Equal(info.ModTime()) {
+		return true
+	}
+	if c.opt.TimesKept && windowsKind(c.kind) {
+		for _, g := range []time.Duration{10 * time.Millisecond, time.Second, 2 * time.Second} {
+			if there.ModTime().Equal(info.ModTime().Truncate(g)) {
+				return true
+			}
+		}
+	}
+	return sameContent(src, dst)
+}
+
+// sameContent reports whether the files a and b hold the same bytes; an
+// error reading either means no.
+func sameContent(a, b string) bool {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false
+		}
+		endA := ea == io.EOF || ea == io.ErrUnexpectedEOF
+		endB := eb == io.EOF || eb == io.ErrUnexpectedEOF
+		if ea != nil && !endA || eb != nil && !endB {
+			return false
+		}
+		if endA || endB {
+			return endA && endB
+		}
+	}
+}
+
+// process records where e goes in the plan and, for a directory, judges
+// everything under it.
+func (c *checker) process(e *cand) {
+	key := filepath.Clean(e.src)
+	if e.skipWhy != "" {
+		c.plan.skip[key] = e.skipWhy
+		c.plan.Skipped = append(c.plan.Skipped, Problem{e.src, e.dst, 0, e.skipWhy})
 		return
 	}
-	finalDst := dst
-	if final != name {
-		finalDst = filepath.Join(filepath.Dir(dst), final)
-		c.plan.Renamed = append(c.plan.Renamed, Rename{Src: src, From: dst, To: finalDst, Why: strings.Join(fixed, "; ")})
+	finalDst := e.dst
+	if e.final != e.name {
+		finalDst = filepath.Join(filepath.Dir(e.dst), e.final)
+		c.plan.Renamed = append(c.plan.Renamed, Rename{Src: e.src, From: e.dst, To: finalDst, Why: strings.Join(e.fixed, "; ")})
 	}
-	if operand || final != name {
+	if e.operand || e.final != e.name {
 		c.plan.dest[key] = finalDst
 	}
-	k := c.key(final)
-	if _, ok := dir[k]; !ok {
-		dir[k] = final
-	}
-	switch {
+	switch mode := e.info.Mode(); {
 	case mode.IsRegular():
-		c.account(info, finalDst)
+		c.account(e.info, finalDst)
 	case mode.IsDir():
 		if !c.devFree {
 			c.need += c.block
 		}
-		c.walk(src, finalDst)
+		c.walk(e.src, finalDst)
 	}
 }
 
@@ -356,19 +511,23 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 }
 
 // walk judges the entries of the source directory src, bound for dst. Only
-// this directory's names are held while its subdirectories are walked.
+// this directory's entries are held while its subdirectories are walked.
 func (c *checker) walk(src, dst string) {
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		return // the copier reports it
 	}
-	dir := c.existing(dst)
+	var es []*cand
 	for _, e := range entries {
 		info, err := e.Info()
 		if err != nil {
 			continue
 		}
-		c.entry(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, dir, false)
+		es = append(es, c.judge(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, false, c.devFree))
+	}
+	c.place(dst, c.existing(dst), es)
+	for _, e := range es {
+		c.process(e)
 	}
 }
 
