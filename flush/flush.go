@@ -156,6 +156,11 @@ func fuseTree(m fsinfo.Mount, root string, o Options) Result {
 		if err == nil {
 			err = durable.SyncPath(dev)
 		}
+	} else if fsinfo.NoFsync(m) {
+		// Every fsync above was answered by the kernel alone.
+		if err == nil {
+			err = fmt.Errorf("no block device found under the FUSE server, and %s implements no fsync: nothing reached the media", m.FSType)
+		}
 	} else {
 		method += "; no block device found under it, so this rests on the server implementing fsync"
 	}

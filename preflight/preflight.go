@@ -50,6 +50,7 @@ const (
 	Collision               // renamable, skippable
 	TooLarge                // skippable
 	NoSpace                 // the job as a whole does not fit
+	NoFlush                 // nothing would make data durable there
 )
 
 func (r Reason) renamable() bool { return r == BadName || r == Collision }
@@ -183,6 +184,9 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	if m, err := fsinfo.ForPath(destDir); err == nil {
 		c.kind = fsinfo.Kind(m)
 		mountPoint = m.MountPoint
+		if why := flushProblem(m); why != "" {
+			c.problems = append(c.problems, Problem{Reason: NoFlush, Why: why})
+		}
 	}
 	c.plan.Kind = c.kind
 	free, block, ok := freeSpace(destDir)

@@ -1,0 +1,121 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/proc"
+)
+
+// mountFusefatRelative mounts a new FAT32 image with fusefat the way a
+// user typing "fusefat /dev/loop0 mnt" does: a relative mount point, and
+// a server that daemonizes (its working directory becomes /, so its
+// arguments no longer name the mount point). It returns the mount point.
+func mountFusefatRelative(t *testing.T) string {
+	t.Helper()
+	fsimage.Require(t, "vfat")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fat.img")
+	if err := fsimage.Create("vfat", img, fsimage.MinSize("vfat")); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := fsimage.Attach(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := fsimage.Detach(dev); err != nil {
+			t.Error(err)
+		}
+	})
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("fusefat", "-o", "rw+", dev, "mnt")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !fsimage.IsMountPoint(mnt) {
+		t.Fatalf("fusefat %s mnt: %v\n%s", dev, err, out)
+	}
+	pid := serverOf(t, "fusefat", dev)
+	t.Cleanup(func() {
+		var err error
+		for range 50 {
+			if err = unix.Unmount(mnt, 0); err != unix.EBUSY {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Errorf("umount %s: %v", mnt, err)
+		}
+		for proc.Alive(pid) { // it writes everything back before it exits
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	return mnt
+}
+
+// serverOf finds the daemon running program on dev.
+func serverOf(t *testing.T, program, dev string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) == program && slices.Contains(args, dev) {
+			return pid
+		}
+	}
+	t.Fatalf("no %s process serves %s", program, dev)
+	return 0
+}
+
+// fusefat implements no fsync (the kernel answers every fsync there with
+// success), so on it only a flush of the block device below reaches the
+// media. Where that device cannot be found, nothing sure does is known
+// to make the data durable: sure must say so, not claim it.
+func TestFusefatWithoutDeviceNotDurable(t *testing.T) {
+	mnt := mountFusefatRelative(t)
+	src := filepath.Join(t.TempDir(), "a.txt")
+	if err := os.WriteFile(src, []byte("data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runSure(t, "cp", src, mnt)
+	if code == 0 || strings.Contains(stderr, "durable on") {
+		t.Errorf("sure cp onto fusefat with no device found: exit %d, claims durable:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "no block device") {
+		t.Errorf("sure cp does not say what is missing:\n%s", stderr)
+	}
+	if names, _ := os.ReadDir(mnt); slices.ContainsFunc(names, func(e os.DirEntry) bool { return e.Name() != "-" }) {
+		// fusefat lists an entry "-" of its own on a fresh volume.
+		t.Errorf("a refused copy wrote %v", names)
+	}
+
+	if err := os.WriteFile(filepath.Join(mnt, "b.txt"), []byte("data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runSure(t, "sync", mnt)
+	if code == 0 || strings.Contains(stderr, "sure: flushed") {
+		t.Errorf("sure sync of fusefat with no device found: exit %d, claims a flush:\n%s", code, stderr)
+	}
+}
