@@ -16,6 +16,8 @@ import (
 
 	"github.com/sure-tools/sure/internal/fsimage"
 	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/vstick"
+	"github.com/sure-tools/sure/lab/vdisk"
 )
 
 // mountFusefatRelative mounts a new FAT32 image with fusefat the way a
@@ -117,5 +119,42 @@ func TestFusefatWithoutDeviceNotDurable(t *testing.T) {
 	code, _, stderr = runSure(t, "sync", mnt)
 	if code == 0 || strings.Contains(stderr, "sure: flushed") {
 		t.Errorf("sure sync of fusefat with no device found: exit %d, claims a flush:\n%s", code, stderr)
+	}
+}
+
+// A flush the stick fails while sure cp runs, whichever of its flushes
+// that is (a barrier's or the last one of the drive), must never end in
+// exit 0: nothing sure reports may rest on a flush whose error it dropped.
+// A clean run counts the flushes one copy takes; then each of them fails
+// in turn on a fresh stick.
+func TestFailedFlushNeverExitsZero(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "a.bin")
+	if err := writeRandom(src, 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	flushes := func(s *vstick.Stick) vdisk.Stats {
+		t.Helper()
+		st, err := s.Disk.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	clean := vstick.New(t, "ext4", 0)
+	before := flushes(clean).Flushes
+	if code, _, stderr := runSure(t, "cp", src, clean.Dir); code != 0 {
+		t.Fatalf("sure cp onto a working stick: exit %d\n%s", code, stderr)
+	}
+	n := flushes(clean).Flushes - before
+	if n == 0 {
+		t.Fatal("sure cp sent the stick no flush")
+	}
+	for i := int64(1); i <= n; i++ {
+		s := vstick.New(t, "ext4", 0)
+		s.Faults(t, vdisk.Faults{FailFlush: i})
+		code, _, stderr := runSure(t, "cp", src, s.Dir)
+		if st := flushes(s); st.FailedFlushes > 0 && code == 0 {
+			t.Errorf("flush %d of %d failed, yet sure cp exited 0:\n%s", i, n, stderr)
+		}
 	}
 }
