@@ -120,11 +120,16 @@ func PathsWith(paths []string, o Options) []Result {
 			out = append(out, Result{Mount: fsinfo.Mount{MountPoint: p}, Err: err})
 			continue
 		}
-		if m.IsFUSE() {
-			out = append(out, fuseTree(m, p, o))
+		if seen[m.MountPoint] {
 			continue
 		}
-		if seen[m.MountPoint] {
+		if m.MountedReadOnly {
+			seen[m.MountPoint] = true
+			out = append(out, Result{Mount: m, Skipped: true, Method: mountedReadOnly})
+			continue
+		}
+		if m.IsFUSE() {
+			out = append(out, fuseTree(m, p, o))
 			continue
 		}
 		seen[m.MountPoint] = true
@@ -138,6 +143,11 @@ func PathsWith(paths []string, o Options) []Result {
 	}
 	return out
 }
+
+// mountedReadOnly is why a mount made read-only is not flushed: a flush
+// there returns success and writes nothing, and nothing is written
+// through it that a flush could save.
+const mountedReadOnly = "not flushed: mounted read-only, so nothing is written through it"
 
 // fuseTree flushes a FUSE file system the only way that reaches its media:
 // every file and directory under root, then the block device under it.
