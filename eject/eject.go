@@ -90,9 +90,17 @@ type BusyError struct {
 	Hidden  int      // processes this user may not inspect
 }
 
+// maxHolders is how many holders a BusyError names; the rest are counted,
+// so that a file system many processes use does not print a page of PIDs.
+const maxHolders = 10
+
 func (e *BusyError) Error() string {
 	var who []string
-	for _, h := range e.Holders {
+	for i, h := range e.Holders {
+		if i == maxHolders {
+			who = append(who, fmt.Sprintf("and %d more processes", len(e.Holders)-maxHolders))
+			break
+		}
 		who = append(who, h.String())
 	}
 	who = append(who, e.Other...)

@@ -158,3 +158,87 @@ func TestFailedFlushNeverExitsZero(t *testing.T) {
 		}
 	}
 }
+
+// mount -o loop sets the loop device to detach itself when its last user
+// lets go (autoclear): the unmount of an eject detaches it. That is the
+// eject succeeding, not failing, and the data must be durable in the
+// image all the same.
+func TestEjectLoopMount(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "stick.img"), filepath.Join(dir, "mnt")
+	if err := fsimage.Create("ext4", img, fsimage.MinSize("ext4")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount -o loop: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if fsimage.IsMountPoint(mnt) {
+			exec.Command("umount", mnt).Run()
+		}
+		if out, _ := exec.Command("losetup", "--noheadings", "--output", "NAME", "-j", img).Output(); len(out) > 0 {
+			for _, d := range strings.Fields(string(out)) {
+				fsimage.Detach(d)
+			}
+		}
+	})
+	if err := os.WriteFile(filepath.Join(mnt, "data"), []byte("kept\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runSure(t, "eject", mnt)
+	if code != 0 || !strings.HasPrefix(stdout, "safe to remove /dev/loop") || strings.Contains(stderr, "NOT safe") {
+		t.Errorf("sure eject of a mount -o loop: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if fsimage.IsMountPoint(mnt) {
+		t.Fatalf("%s is still mounted", mnt)
+	}
+	if out, _ := exec.Command("losetup", "-j", img).Output(); len(out) > 0 {
+		t.Errorf("the image is still attached: %s", out)
+	}
+	m, err := fsimage.MountImage("ext4", img, mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmount()
+	if b, err := os.ReadFile(filepath.Join(mnt, "data")); err != nil || string(b) != "kept\n" {
+		t.Errorf("after the eject the image holds %q, %v", b, err)
+	}
+}
+
+// sure eject of the running system's disk is refused before anything is
+// flushed or unmounted.
+func TestEjectRootRefused(t *testing.T) {
+	code, stdout, stderr := runSure(t, "eject", "/")
+	if code != 1 || stdout != "" {
+		t.Errorf("sure eject /: exit %d, stdout %q", code, stdout)
+	}
+	if !strings.Contains(stderr, "running system") || strings.Contains(stderr, "flush") || strings.Contains(stderr, "unmount") {
+		t.Errorf("sure eject / was not refused up front:\n%s", stderr)
+	}
+}
+
+// A file system held busy by many processes is named with the first few
+// holders and a count of the rest, not one line with every PID.
+func TestEjectBusyListCapped(t *testing.T) {
+	m := fsimage.ForTest(t, "ext4")
+	const holders = 15
+	for range holders {
+		c := exec.Command("sleep", "600")
+		c.Dir = m.Dir
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	}
+	code, _, stderr := runSure(t, "eject", m.Dir)
+	if code != 1 {
+		t.Fatalf("sure eject of a busy file system: exit %d", code)
+	}
+	if n := strings.Count(stderr, "(sleep, cwd)"); n != 10 || !strings.Contains(stderr, "and 5 more processes") {
+		t.Errorf("want 10 holders named and 5 counted, got %d named:\n%s", n, stderr)
+	}
+}
