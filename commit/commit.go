@@ -124,7 +124,7 @@ func (c *Committer) fileSystemOf(dir string) (*fileSystem, error) {
 	b, why := fsinfo.BarrierFor(m)
 	f := &fileSystem{mount: m, barrier: b, why: why, dir: dir}
 	if b == fsinfo.BarrierPerFile {
-		f.device, _ = fsinfo.BackingDevice(m)
+		f.device = fsinfo.FlushDevice(m)
 	}
 	c.byDev[id] = f
 	return f, nil

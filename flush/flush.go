@@ -161,7 +161,11 @@ func fuseTree(m fsinfo.Mount, root string, o Options) Result {
 	})
 	method := fmt.Sprintf("fsync of %d files and directories under %s (syncfs does not reach a FUSE server)", n, root)
 	dev, ok := fsinfo.BackingDevice(m)
-	if ok {
+	if ok && fsinfo.FlushDevice(m) == "" {
+		// This user may not open the device, and need not: the server's
+		// own fsync flushed it.
+		method += fmt.Sprintf("; the server flushes the device %s on each one", dev)
+	} else if ok {
 		method += ", then of the device " + dev
 		if err == nil {
 			err = durable.SyncPath(dev)

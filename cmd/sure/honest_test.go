@@ -3,12 +3,14 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -241,4 +243,165 @@ func TestEjectBusyListCapped(t *testing.T) {
 	if n := strings.Count(stderr, "(sleep, cwd)"); n != 10 || !strings.Contains(stderr, "and 5 more processes") {
 		t.Errorf("want 10 holders named and 5 counted, got %d named:\n%s", n, stderr)
 	}
+}
+
+// worldDir makes a directory every user may enter and read.
+func worldDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sure-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runSureAsNobody runs sure as the user nobody, with no groups: a normal
+// user who may not open block devices. The binary is copied where nobody
+// can run it.
+func runSureAsNobody(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sure %s (as nobody): exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
+	return code, out.String(), errb.String()
+}
+
+// mountAsStick mounts a new image of kind (exfat or vfat) with its FUSE
+// server, owned by nobody as a desktop mounts a stick for its user. It
+// returns the mount point and the loop device.
+func mountAsStick(t *testing.T, dir, kind string) (string, string) {
+	t.Helper()
+	fsimage.Require(t, kind)
+	img := filepath.Join(dir, kind+".img")
+	if err := fsimage.Create(kind, img, fsimage.MinSize(kind)); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := fsimage.Attach(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := fsimage.Detach(dev); err != nil {
+			t.Error(err)
+		}
+	})
+	mnt := filepath.Join(dir, kind)
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("mount.exfat-fuse", "-o", "uid=65534,gid=65534", dev, mnt)
+	program := "mount.exfat-fuse"
+	if kind == "vfat" {
+		cmd = exec.Command("fusefat", "-o", "rw+,allow_other,uid=65534", dev, mnt)
+		program = "fusefat"
+	}
+	if out, err := cmd.CombinedOutput(); err != nil || !fsimage.IsMountPoint(mnt) {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+	pid := serverOf(t, program, dev)
+	t.Cleanup(func() {
+		if err := unix.Unmount(mnt, 0); err != nil {
+			t.Errorf("umount %s: %v", mnt, err)
+		}
+		for proc.Alive(pid) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	return mnt, dev
+}
+
+// loopFlushes is the count of cache flushes dev has completed.
+func loopFlushes(t *testing.T, dev string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 17 {
+		t.Skipf("%s: the kernel counts no flushes", dev)
+	}
+	n, _ := strconv.ParseUint(f[15], 10, 64)
+	return n
+}
+
+// A normal user cannot open the block device under a FUSE stick. On
+// exFAT that flush is not needed: exfat-fuse flushes its device on every
+// fsync, so the copy must be durable all the same. fusefat implements no
+// fsync, so there nothing a normal user can do reaches the media: one
+// refusal before anything is written, saying why and what to do.
+func TestNormalUserOntoFUSEStick(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount sticks and to become nobody")
+	}
+	dir := worldDir(t)
+	bin := filepath.Join(dir, "sure")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "a.txt")
+	if err := os.WriteFile(src, []byte("for the stick\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("exfat", func(t *testing.T) {
+		mnt, dev := mountAsStick(t, dir, "exfat")
+		before := loopFlushes(t, dev)
+		code, _, stderr := runSureAsNobody(t, bin, "cp", src, mnt)
+		if code != 0 || !strings.Contains(stderr, "1 file, 14 B durable") {
+			t.Errorf("sure cp as nobody onto exfat-fuse: exit %d\n%s", code, stderr)
+		}
+		if got, err := os.ReadFile(filepath.Join(mnt, "a.txt")); err != nil || string(got) != "for the stick\n" {
+			t.Errorf("the copy holds %q, %v", got, err)
+		}
+		if after := loopFlushes(t, dev); after == before {
+			t.Errorf("no cache flush reached %s during the copy", dev)
+		}
+		if code, _, stderr := runSureAsNobody(t, bin, "sync", mnt); code != 0 || !strings.Contains(stderr, "sure: flushed") {
+			t.Errorf("sure sync as nobody of exfat-fuse: exit %d\n%s", code, stderr)
+		}
+		// The user may not read the boot sector, yet the names exFAT
+		// cannot hold are still refused up front.
+		bad := filepath.Join(dir, "a:b")
+		if err := os.WriteFile(bad, []byte("colon\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, stderr := runSureAsNobody(t, bin, "cp", bad, mnt); code != 1 || !strings.Contains(stderr, "(exFAT); nothing was written") {
+			t.Errorf("sure cp as nobody of 'a:b' onto exfat-fuse: exit %d, want a refusal\n%s", code, stderr)
+		}
+	})
+
+	t.Run("vfat", func(t *testing.T) {
+		mnt, _ := mountAsStick(t, dir, "vfat")
+		code, _, stderr := runSureAsNobody(t, bin, "cp", src, mnt)
+		if code != 1 || !strings.Contains(stderr, "refusing to start") || !strings.Contains(stderr, "as root") || strings.Contains(stderr, "durable") {
+			t.Errorf("sure cp as nobody onto fusefat: exit %d, want one refusal saying what to do\n%s", code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(mnt, "a.txt")); err == nil {
+			t.Error("a refused copy wrote a.txt")
+		}
+	})
 }
