@@ -20,6 +20,7 @@ import (
 	"github.com/sure-tools/sure/internal/proc"
 	"github.com/sure-tools/sure/internal/vstick"
 	"github.com/sure-tools/sure/lab/vdisk"
+	"github.com/sure-tools/sure/udisks/udiskstest"
 )
 
 // mountFusefatRelative mounts a new FAT32 image with fusefat the way a
@@ -166,6 +167,18 @@ func TestFailedFlushNeverExitsZero(t *testing.T) {
 // eject succeeding, not failing, and the data must be durable in the
 // image all the same.
 func TestEjectLoopMount(t *testing.T) {
+	mnt, img, _ := mountLoop(t)
+	if err := os.WriteFile(filepath.Join(mnt, "data"), []byte("kept\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runSure(t, "eject", mnt)
+	checkEjectedLoop(t, mnt, img, code, stdout, stderr)
+}
+
+// mountLoop mounts a new ext4 image with mount -o loop (autoclear) and
+// returns the mount point, the image and the loop device.
+func mountLoop(t *testing.T) (string, string, string) {
+	t.Helper()
 	fsimage.Require(t, "ext4")
 	dir := t.TempDir()
 	img, mnt := filepath.Join(dir, "stick.img"), filepath.Join(dir, "mnt")
@@ -182,24 +195,29 @@ func TestEjectLoopMount(t *testing.T) {
 		if fsimage.IsMountPoint(mnt) {
 			exec.Command("umount", mnt).Run()
 		}
-		if out, _ := exec.Command("losetup", "--noheadings", "--output", "NAME", "-j", img).Output(); len(out) > 0 {
-			for _, d := range strings.Fields(string(out)) {
-				fsimage.Detach(d)
-			}
+		for _, d := range loopsOf(img) {
+			fsimage.Detach(d)
 		}
 	})
-	if err := os.WriteFile(filepath.Join(mnt, "data"), []byte("kept\n"), 0o644); err != nil {
-		t.Fatal(err)
+	devs := loopsOf(img)
+	if len(devs) != 1 {
+		t.Fatalf("%s is on %v", img, devs)
 	}
-	code, stdout, stderr := runSure(t, "eject", mnt)
+	return mnt, img, devs[0]
+}
+
+// checkEjectedLoop checks that the eject of a mount -o loop succeeded and
+// left the data in the image.
+func checkEjectedLoop(t *testing.T, mnt, img string, code int, stdout, stderr string) {
+	t.Helper()
 	if code != 0 || !strings.HasPrefix(stdout, "safe to remove /dev/loop") || strings.Contains(stderr, "NOT safe") {
 		t.Errorf("sure eject of a mount -o loop: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if fsimage.IsMountPoint(mnt) {
 		t.Fatalf("%s is still mounted", mnt)
 	}
-	if out, _ := exec.Command("losetup", "-j", img).Output(); len(out) > 0 {
-		t.Errorf("the image is still attached: %s", out)
+	if devs := loopsOf(img); len(devs) > 0 {
+		t.Errorf("the image is still attached to %v", devs)
 	}
 	m, err := fsimage.MountImage("ext4", img, mnt)
 	if err != nil {
@@ -209,6 +227,24 @@ func TestEjectLoopMount(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(mnt, "data")); err != nil || string(b) != "kept\n" {
 		t.Errorf("after the eject the image holds %q, %v", b, err)
 	}
+}
+
+// The same through UDisks2: its unmount lets the loop device go too.
+func TestEjectLoopMountUDisks(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	c := udiskstest.Start(t)
+	mnt, img, dev := mountLoop(t)
+	if err := os.WriteFile(filepath.Join(mnt, "data"), []byte("kept\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	udiskstest.Settle(t)
+	for deadline := time.Now().Add(30 * time.Second); !slices.Contains(udiskstest.WaitBlock(t, c, dev).MountPoints, mnt); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("UDisks2 does not see %s mounted on %s", dev, mnt)
+		}
+	}
+	code, stdout, stderr := runSure(t, "eject", "--udisks", mnt)
+	checkEjectedLoop(t, mnt, img, code, stdout, stderr)
 }
 
 // sure eject of the running system's disk is refused before anything is
