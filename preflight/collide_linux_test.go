@@ -162,3 +162,45 @@ func TestShortenedNamesNeverCollide(t *testing.T) {
 		t.Errorf("%s holds %q, want 3 names", tree, n)
 	}
 }
+
+// A renamed directory meets a directory already there under its new name:
+// an unrelated one is not merged into (its files could be overwritten);
+// the job's own from an earlier run is, so that running it again resumes.
+func TestRenamedDirectoryCollides(t *testing.T) {
+	m := fsimage.ForTest(t, "exfat")
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "d:x")
+	os.Mkdir(src, 0o755)
+	for _, n := range []string{"mine.txt", "b:c.txt"} {
+		if err := os.WriteFile(filepath.Join(src, n), []byte("content of "+n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	theirs := filepath.Join(m.Dir, "d_x")
+	os.Mkdir(theirs, 0o755)
+	if err := os.WriteFile(filepath.Join(theirs, "theirs.txt"), []byte("theirs"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt := copier.Options{Recursive: true, RenameInvalid: true}
+	sum, err := copier.Copy(ctx, []string{src}, m.Dir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, theirs); !slices.Equal(got, []string{"theirs.txt"}) {
+		t.Errorf("the directory already there now holds %q", got)
+	}
+	mine := filepath.Join(m.Dir, "d_x~1")
+	if got := names(t, mine); !slices.Equal(got, []string{"b_c.txt", "mine.txt"}) {
+		t.Errorf("%s holds %q", mine, got)
+	}
+	again, err := copier.Copy(ctx, []string{src}, m.Dir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, m.Dir); !slices.Equal(got, []string{"d_x", "d_x~1"}) {
+		t.Errorf("after a second run the destination holds %q", got)
+	}
+	if !slices.Equal(renames(sum), renames(again)) {
+		t.Errorf("the second run renamed %+v, the first %+v", renames(again), renames(sum))
+	}
+}

@@ -171,6 +171,19 @@ func suffixed(name string, i int, kind string, max int) string {
 	return base + suf + ext
 }
 
+// unsuffixed is name without a suffix that suffixed added.
+func unsuffixed(name string) string {
+	base, ext := name, ""
+	if j := strings.LastIndexByte(name, '.'); j > 0 && len(name)-j < 32 {
+		base, ext = name[:j], name[j:]
+	}
+	i := strings.LastIndexByte(base, '~')
+	if i <= 0 || i == len(base)-1 || strings.Trim(base[i+1:], "0123456789") != "" {
+		return name
+	}
+	return base[:i] + ext
+}
+
 // lengthProblem says why name is too long for a file system that counts
 // names in bytes (ext4, xfs, btrfs: 255), or "". A name from a source that
 // counts in characters (exFAT, NTFS) can exceed it.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
@@ -323,19 +324,27 @@ func (c *checker) judge(src, dst string, info fs.FileInfo, operand, devFree bool
 	e := &cand{src: src, dst: dst, info: info, operand: operand, devFree: devFree, name: name, final: name}
 	if why := nameProblem(name, c.kind); why != "" {
 		c.problem(e, BadName, why)
-		if c.opt.RenameInvalid {
-			e.final = fixName(name)
-		}
 	} else if why := lengthProblem(name, c.kind, c.nameMax); why != "" {
 		c.problem(e, BadName, why)
-		if c.opt.RenameInvalid {
-			e.final = shorten(name, c.nameMax)
-		}
+	}
+	if c.opt.RenameInvalid {
+		e.final = c.validName(name)
 	}
 	if info.Mode().IsRegular() && c.kind == "vfat" && info.Size() > fat32MaxFile {
 		c.problem(e, TooLarge, fmt.Sprintf("it is %s; FAT32 holds no file of 4 GiB or more", units.Bytes(info.Size())))
 	}
 	return e
+}
+
+// validName is name as the destination can hold it, before any suffix.
+func (c *checker) validName(name string) string {
+	if nameProblem(name, c.kind) != "" {
+		return fixName(name)
+	}
+	if lengthProblem(name, c.kind, c.nameMax) != "" {
+		return shorten(name, c.nameMax)
+	}
+	return name
 }
 
 // place gives the entries bound for the destination directory dir, whose
@@ -417,7 +426,7 @@ func (c *checker) takenFor(dir string, taken names, e *cand, name string) bool {
 // the same second as the source.
 func (c *checker) earlierCopy(src string, info, there fs.FileInfo, dst string) bool {
 	if info.IsDir() || there.IsDir() {
-		return info.IsDir() && there.IsDir()
+		return info.IsDir() && there.IsDir() && c.onlyNamesOf(src, dst)
 	}
 	if !info.Mode().IsRegular() || !there.Mode().IsRegular() || info.Size() != there.Size() {
 		return false
@@ -433,6 +442,35 @@ func (c *checker) earlierCopy(src string, info, there fs.FileInfo, dst string) b
 		}
 	}
 	return sameContent(src, dst)
+}
+
+// onlyNamesOf reports whether the directory dst holds nothing but names
+// the entries of the source directory src would be written under (with or
+// without a suffix), and sure's temporary files: what an earlier run of
+// the job leaves. A directory holding anything else is another one, which
+// a merge could overwrite files of.
+func (c *checker) onlyNamesOf(src, dst string) bool {
+	there, err := os.ReadDir(dst)
+	if err != nil {
+		return false
+	}
+	if len(there) == 0 {
+		return true
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return false
+	}
+	ours := map[string]bool{}
+	for _, e := range entries {
+		ours[c.key(c.validName(e.Name()))] = true
+	}
+	for _, e := range there {
+		if !durable.IsTemp(e.Name()) && !ours[c.key(unsuffixed(e.Name()))] {
+			return false
+		}
+	}
+	return true
 }
 
 // sameContent reports whether the files a and b hold the same bytes; an
