@@ -10,6 +10,7 @@ import (
 
 	"github.com/sure-tools/sure/copier"
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/preflight"
 )
 
 // A renamed name must not land on a name another source keeps, another
@@ -202,5 +203,60 @@ func TestRenamedDirectoryCollides(t *testing.T) {
 	}
 	if !slices.Equal(renames(sum), renames(again)) {
 		t.Errorf("the second run renamed %+v, the first %+v", renames(again), renames(sum))
+	}
+}
+
+// Two operands of one name, not both directories, would land on one file:
+// the second would replace the first, both reported durable. cp refuses
+// the second; sure refuses the job before writing, or renames one on
+// request. Two directories of one name merge, as with cp, and one source
+// named twice is no collision.
+func TestOperandsOfOneName(t *testing.T) {
+	dir := t.TempDir()
+	var files, dirs []string
+	for _, d := range []string{"d1", "d2"} {
+		os.MkdirAll(filepath.Join(dir, d, "sub"), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, d, "x"), []byte("content of "+d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, d, "sub", d), []byte(d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.Join(dir, d, "x"))
+		dirs = append(dirs, filepath.Join(dir, d, "sub"))
+	}
+	ctx := context.Background()
+	for _, kind := range []string{"ext4", "exfat"} {
+		t.Run(kind, func(t *testing.T) {
+			m := fsimage.ForTest(t, kind)
+			_, err := copier.Copy(ctx, files, m.Dir, copier.Options{})
+			if r := refusal(t, err); !slices.Equal(reasons(r), []preflight.Reason{preflight.Collision}) {
+				t.Errorf("want one collision, got %v", r)
+			}
+			if n := names(t, m.Dir); slices.Contains(n, "x") {
+				t.Errorf("a refused job wrote %q", n)
+			}
+			sum, err := copier.Copy(ctx, files, m.Dir, copier.Options{RenameInvalid: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range map[string]string{"x": "content of d1", "x~1": "content of d2"} {
+				if b, err := os.ReadFile(filepath.Join(m.Dir, i)); err != nil || string(b) != want {
+					t.Errorf("%s holds %q, %v; want %q", i, b, err, want)
+				}
+			}
+			if len(sum.Preflight.Renamed) != 1 {
+				t.Errorf("renames %+v, want 1", sum.Preflight.Renamed)
+			}
+			// Two directories of one name pass the check (merging them
+			// is the copier's business).
+			if _, err := preflight.Check(dirs, m.Dir, preflight.Options{Recursive: true}); err != nil {
+				t.Errorf("two directories of one name: %v", err)
+			}
+			// One source named twice is copied once, as cp does.
+			if _, err := preflight.Check([]string{files[0], files[0]}, m.Dir, preflight.Options{}); err != nil {
+				t.Errorf("one source named twice: %v", err)
+			}
+		})
 	}
 }

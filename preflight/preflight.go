@@ -225,7 +225,7 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 // slot is a name taken in one destination directory.
 type slot struct {
 	name string // as written
-	job  bool   // taken by an entry of this job, not by a file found there
+	job  *cand  // the entry of this job that takes it; nil for a file found there
 }
 
 // names holds the names taken in one destination directory, folded when
@@ -361,10 +361,15 @@ func (c *checker) place(dir string, taken names, es []*cand) {
 		s, ok := taken[k]
 		switch {
 		case !ok:
-			taken[k] = slot{name: e.final, job: true}
-		case s.name == e.final:
+			taken[k] = slot{name: e.final, job: e}
+		case s.name == e.final && (s.job == nil || s.job.info.IsDir() && e.info.IsDir() || os.SameFile(s.job.info, e.info)):
 			// The same name byte for byte: an overwrite of the file there,
-			// or two operands of one name, which the copier handles as cp.
+			// two directories of one name, merged as cp merges them, or
+			// one source named twice.
+		case s.name == e.final:
+			why := fmt.Sprintf("%s is the name %s is copied to too; one would replace the other", quote.Name(e.final), quote.Name(s.job.src))
+			c.problem(e, Collision, why)
+			e.clash = c.opt.RenameInvalid
 		default:
 			why := fmt.Sprintf("%s is the same name as %s to %s, which ignores case", quote.Name(e.final), quote.Name(s.name), kindName(c.kind))
 			c.problem(e, Collision, why)
@@ -376,7 +381,7 @@ func (c *checker) place(dir string, taken names, es []*cand) {
 			continue
 		}
 		if !e.clash && !c.takenFor(dir, taken, e, e.final) {
-			taken[c.key(e.final)] = slot{name: e.final, job: true}
+			taken[c.key(e.final)] = slot{name: e.final, job: e}
 			continue
 		}
 		if !e.clash {
@@ -385,7 +390,7 @@ func (c *checker) place(dir string, taken names, es []*cand) {
 		for i := 1; ; i++ {
 			if n := suffixed(e.final, i, c.kind, c.nameMax); !c.takenFor(dir, taken, e, n) {
 				e.final = n
-				taken[c.key(n)] = slot{name: n, job: true}
+				taken[c.key(n)] = slot{name: n, job: e}
 				break
 			}
 		}
@@ -407,7 +412,7 @@ func (c *checker) takenFor(dir string, taken names, e *cand, name string) bool {
 	if !ok {
 		return false
 	}
-	if s.job || s.name != name {
+	if s.job != nil || s.name != name {
 		return true
 	}
 	dst := filepath.Join(dir, name)
