@@ -260,3 +260,30 @@ func TestOperandsOfOneName(t *testing.T) {
 		})
 	}
 }
+
+// Two directories of one name merge, and a file of one name in both would
+// land on one file of the merged directory: refused as a collision, as
+// cp refuses to overwrite a file it just created.
+func TestMergedDirectoriesCollide(t *testing.T) {
+	m := fsimage.ForTest(t, "ext4")
+	dir := t.TempDir()
+	var srcs []string
+	for _, d := range []string{"d1", "d2"} {
+		sub := filepath.Join(dir, d, "sub", "deeper")
+		os.MkdirAll(sub, 0o755)
+		for _, f := range []string{filepath.Join(sub, "x"), filepath.Join(dir, d, "sub", d)} {
+			if err := os.WriteFile(f, []byte("content of "+d), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		srcs = append(srcs, filepath.Join(dir, d, "sub"))
+	}
+	_, err := copier.Copy(context.Background(), srcs, m.Dir, copier.Options{Recursive: true})
+	r := refusal(t, err)
+	if !slices.Equal(reasons(r), []preflight.Reason{preflight.Collision}) || !strings.Contains(r.Error(), filepath.Join("d2", "sub", "deeper", "x")) {
+		t.Errorf("want one collision of deeper/x, got %v", r)
+	}
+	if n := names(t, m.Dir); slices.Contains(n, "sub") {
+		t.Errorf("a refused job wrote %q", n)
+	}
+}

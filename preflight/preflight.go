@@ -207,10 +207,7 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 		}
 	}
 	c.place(destDir, top, args)
-	for _, e := range args {
-		c.devFree = e.devFree
-		c.process(e)
-	}
+	c.processAll(args)
 	if ok && !opt.NoSpaceCheck && c.need > free {
 		c.problems = append(c.problems, Problem{Reason: NoSpace, Why: fmt.Sprintf(
 			"not enough free space on %s: %d %s need about %s (each rounded up to the %s allocation unit; a file being replaced counts in full, because its old content stays until the new copy is durable), and %s is free",
@@ -424,7 +421,8 @@ func (c *checker) takenFor(dir string, taken names, e *cand, name string) bool {
 }
 
 // earlierCopy reports whether there, at dst, can be what an earlier run of
-// the job wrote for src: both directories, or regular files of one size
+// the job wrote for src: directories holding only names of src's entries
+// (onlyNamesOf), or regular files of one size
 // and either one modification time (as -a and mv leave it; cut to the
 // granularity of FAT and exFAT when times are kept) or the same content.
 // A time alone cut that coarsely would also match a file written within
@@ -509,14 +507,42 @@ func sameContent(a, b string) bool {
 	}
 }
 
-// process records where e goes in the plan and, for a directory, judges
-// everything under it.
-func (c *checker) process(e *cand) {
+// processAll records where each of es goes in the plan and judges
+// everything under its directories. Directories bound for one final name
+// (merged, as cp merges them) are judged as one, so that their files meet
+// each other's names.
+func (c *checker) processAll(es []*cand) {
+	var order []string
+	dirs := map[string][]*cand{}
+	for _, e := range es {
+		dst, ok := c.record(e)
+		if !ok || !e.info.IsDir() {
+			continue
+		}
+		if _, seen := dirs[dst]; !seen {
+			order = append(order, dst)
+		}
+		dirs[dst] = append(dirs[dst], e)
+	}
+	for _, dst := range order {
+		var srcs []string
+		c.devFree = true
+		for _, e := range dirs[dst] {
+			srcs = append(srcs, e.src)
+			c.devFree = c.devFree && e.devFree
+		}
+		c.walk(srcs, dst)
+	}
+}
+
+// record adds e to the plan and its size to the space needed, and returns
+// where it goes, or false when it is left out.
+func (c *checker) record(e *cand) (string, bool) {
 	key := filepath.Clean(e.src)
 	if e.skipWhy != "" {
 		c.plan.skip[key] = e.skipWhy
 		c.plan.Skipped = append(c.plan.Skipped, Problem{e.src, e.dst, 0, e.skipWhy})
-		return
+		return "", false
 	}
 	finalDst := e.dst
 	if e.final != e.name {
@@ -526,6 +552,7 @@ func (c *checker) process(e *cand) {
 	if e.operand || e.final != e.name {
 		c.plan.dest[key] = finalDst
 	}
+	c.devFree = e.devFree
 	switch mode := e.info.Mode(); {
 	case mode.IsRegular():
 		c.account(e.info, finalDst)
@@ -533,8 +560,8 @@ func (c *checker) process(e *cand) {
 		if !c.devFree {
 			c.need += c.block
 		}
-		c.walk(e.src, finalDst)
 	}
+	return finalDst, true
 }
 
 // account adds what writing src to dst allocates.
@@ -557,25 +584,27 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 	c.plan.Bytes += info.Size()
 }
 
-// walk judges the entries of the source directory src, bound for dst. Only
-// this directory's entries are held while its subdirectories are walked.
-func (c *checker) walk(src, dst string) {
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return // the copier reports it
-	}
+// walk judges the entries of the source directories srcs, all bound for
+// dst. Only this directory's entries are held while its subdirectories
+// are walked.
+func (c *checker) walk(srcs []string, dst string) {
 	var es []*cand
-	for _, e := range entries {
-		info, err := e.Info()
+	devFree := c.devFree
+	for _, src := range srcs {
+		entries, err := os.ReadDir(src)
 		if err != nil {
-			continue
+			continue // the copier reports it
 		}
-		es = append(es, c.judge(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, false, c.devFree))
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			es = append(es, c.judge(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, false, devFree))
+		}
 	}
 	c.place(dst, c.existing(dst), es)
-	for _, e := range es {
-		c.process(e)
-	}
+	c.processAll(es)
 }
 
 func roundUp(n, block uint64) uint64 {
