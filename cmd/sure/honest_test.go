@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -295,9 +296,27 @@ func worldDir(t *testing.T) string {
 	return dir
 }
 
+// nobodyBinary copies this test binary, which runs as sure under that
+// name, into dir, where any user may run it.
+func nobodyBinary(t *testing.T, dir string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sure")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // runSureAsNobody runs sure as the user nobody, with no groups: a normal
-// user who may not open block devices. The binary is copied where nobody
-// can run it.
+// user who may not open block devices. bin is from nobodyBinary.
 func runSureAsNobody(t *testing.T, bin string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
@@ -386,18 +405,7 @@ func TestNormalUserOntoFUSEStick(t *testing.T) {
 		t.Skip("needs root to mount sticks and to become nobody")
 	}
 	dir := worldDir(t)
-	bin := filepath.Join(dir, "sure")
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := nobodyBinary(t, dir)
 	src := filepath.Join(dir, "a.txt")
 	if err := os.WriteFile(src, []byte("for the stick\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -440,4 +448,65 @@ func TestNormalUserOntoFUSEStick(t *testing.T) {
 			t.Error("a refused copy wrote a.txt")
 		}
 	})
+}
+
+// The copy a normal user makes onto an exfat-fuse stick survives a power
+// cut right after sure returns, without sure ever opening the device.
+func TestNormalUserCopySurvivesPowerCut(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount sticks and to become nobody")
+	}
+	s := vstick.New(t, "exfat", 0)
+	// Mount the stick again for nobody, as a desktop mounts it for its
+	// user.
+	pid := serverOf(t, "mount.exfat-fuse", s.Dev)
+	if err := unix.Unmount(s.Dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	for proc.Alive(pid) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out, err := exec.Command("mount.exfat-fuse", "-o", "uid=65534,gid=65534", s.Dev, s.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount.exfat-fuse: %v\n%s", err, out)
+	}
+	pid = serverOf(t, "mount.exfat-fuse", s.Dev)
+	unmounted := false
+	t.Cleanup(func() {
+		if !unmounted {
+			unix.Unmount(s.Dir, 0)
+			for proc.Alive(pid) {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+	for d := s.Dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := worldDir(t)
+	bin := nobodyBinary(t, dir)
+	src := filepath.Join(dir, "a.bin")
+	if err := writeRandom(src, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(src, 0o644)
+	if code, _, stderr := runSureAsNobody(t, bin, "cp", src, s.Dir); code != 0 {
+		t.Fatalf("sure cp as nobody onto exfat-fuse: exit %d\n%s", code, stderr)
+	}
+	crash := filepath.Join(t.TempDir(), "crash.img")
+	s.Pull(t, crash, 1)
+	unix.Unmount(s.Dir, unix.MNT_DETACH)
+	unix.Kill(pid, unix.SIGKILL)
+	for proc.Alive(pid) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	unmounted = true
+	again := filepath.Join(t.TempDir(), "again")
+	os.Mkdir(again, 0o755)
+	vstick.Replug(t, "exfat", crash, again)
+	want, _ := os.ReadFile(src)
+	if got, err := os.ReadFile(filepath.Join(again, "a.bin")); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("after a power cut the copy holds %d bytes (%v), want the %d of the source", len(got), err, len(want))
+	}
 }
