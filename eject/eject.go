@@ -95,14 +95,7 @@ type BusyError struct {
 const maxHolders = 10
 
 func (e *BusyError) Error() string {
-	var who []string
-	for i, h := range e.Holders {
-		if i == maxHolders {
-			who = append(who, fmt.Sprintf("and %d more processes", len(e.Holders)-maxHolders))
-			break
-		}
-		who = append(who, h.String())
-	}
+	who := holderNames(e.Holders)
 	who = append(who, e.Other...)
 	msg := "cannot unmount " + e.Path + ": "
 	if strings.HasPrefix(e.Path, "/dev/") {
@@ -114,6 +107,18 @@ func (e *BusyError) Error() string {
 		msg += "in use, but no process visible here holds it (a mount in another mount namespace, or a kernel user)"
 	}
 	return msg + hiddenNote(e.Hidden)
+}
+
+// holderNames names the first maxHolders holders and counts the rest.
+func holderNames(hs []Holder) []string {
+	var who []string
+	for i, h := range hs {
+		if i == maxHolders {
+			return append(who, fmt.Sprintf("and %d more processes", len(hs)-maxHolders))
+		}
+		who = append(who, h.String())
+	}
+	return who
 }
 
 // hiddenNote says how many processes could not be looked at, so that a

@@ -35,11 +35,7 @@ func waitDetached(ctx context.Context, d device.Disk) error {
 			holders, hidden := deviceHolders(unix.Mkdev(d.Major, d.Minor))
 			msg := fmt.Sprintf("%s is still attached to %s %v after detaching: it is still open", d.Path, d.BackingFile, detachTimeout)
 			if len(holders) > 0 {
-				var who []string
-				for _, h := range holders {
-					who = append(who, h.String())
-				}
-				msg += " by " + strings.Join(who, ", ")
+				msg += " by " + strings.Join(holderNames(holders), ", ")
 			}
 			return fmt.Errorf("%s; it detaches when the last one closes it%s", msg, hiddenNote(hidden))
 		}
