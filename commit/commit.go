@@ -153,7 +153,7 @@ func (c *Committer) fileSystemOf(d *beneath.Dir) (*fileSystem, error) {
 	b, why := fsinfo.BarrierFor(m)
 	f := &fileSystem{mount: m, barrier: b, why: why, dir: d.Path()}
 	if b == fsinfo.BarrierPerFile {
-		f.device, _ = fsinfo.BackingDevice(m)
+		f.device = fsinfo.FlushDevice(m)
 	}
 	c.byDev[id] = f
 	return f, nil

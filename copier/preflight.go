@@ -7,7 +7,7 @@ import "github.com/sure-tools/sure/preflight"
 func (o Options) preflight() preflight.Options {
 	return preflight.Options{
 		Recursive: o.Recursive, Follow: !o.Recursive && !o.Archive,
-		NoClobber: o.NoClobber, Move: o.move,
+		NoClobber: o.NoClobber, Move: o.move, TimesKept: o.Archive || o.move,
 		SkipInvalid: o.SkipInvalid, RenameInvalid: o.RenameInvalid,
 		NoSpaceCheck: o.NoSpaceCheck,
 	}

@@ -124,7 +124,7 @@ func Judge(d Disk) []Objection {
 		obj = append(obj, Objection{Reason: fmt.Sprintf("%s is read-only", d.Path), Fatal: true})
 	}
 	for _, m := range d.AllMounts() {
-		if isSystemMount(m.MountPoint) {
+		if IsSystemMount(m.MountPoint) {
 			obj = append(obj, Objection{Reason: fmt.Sprintf("%s holds %s of the running system (%s, mounted from %s)", d.Path, m.MountPoint, m.FSType, m.Device), Fatal: true})
 			continue
 		}
@@ -152,7 +152,9 @@ func Judge(d Disk) []Objection {
 	return obj
 }
 
-func isSystemMount(dir string) bool {
+// IsSystemMount reports whether dir is a mount point whose loss takes the
+// running system down.
+func IsSystemMount(dir string) bool {
 	dir = filepath.Clean(dir)
 	for _, s := range systemMounts {
 		if dir == s {

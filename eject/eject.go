@@ -90,11 +90,12 @@ type BusyError struct {
 	Hidden  int      // processes this user may not inspect
 }
 
+// maxHolders is how many holders a BusyError names; the rest are counted,
+// so that a file system many processes use does not print a page of PIDs.
+const maxHolders = 10
+
 func (e *BusyError) Error() string {
-	var who []string
-	for _, h := range e.Holders {
-		who = append(who, h.String())
-	}
+	who := holderNames(e.Holders)
 	who = append(who, e.Other...)
 	msg := "cannot unmount " + e.Path + ": "
 	if strings.HasPrefix(e.Path, "/dev/") {
@@ -106,6 +107,18 @@ func (e *BusyError) Error() string {
 		msg += "in use, but no process visible here holds it (a mount in another mount namespace, or a kernel user)"
 	}
 	return msg + hiddenNote(e.Hidden)
+}
+
+// holderNames names the first maxHolders holders and counts the rest.
+func holderNames(hs []Holder) []string {
+	var who []string
+	for i, h := range hs {
+		if i == maxHolders {
+			return append(who, fmt.Sprintf("and %d more processes", len(hs)-maxHolders))
+		}
+		who = append(who, h.String())
+	}
+	return who
 }
 
 // hiddenNote says how many processes could not be looked at, so that a

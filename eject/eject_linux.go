@@ -56,9 +56,15 @@ func Eject(ctx context.Context, arg string, opts Options) (string, error) {
 	return d.Path, ejectDirect(ctx, d, r)
 }
 
-// refuseHeld stops at what eject cannot undo: swap and stacked devices
-// (device mapper, RAID) on the drive.
+// refuseHeld stops at what eject cannot undo: the running system's own
+// file systems, swap and stacked devices (device mapper, RAID) on the
+// drive.
 func refuseHeld(d device.Disk) error {
+	for _, m := range d.AllMounts() {
+		if device.IsSystemMount(m.MountPoint) {
+			return fmt.Errorf("refusing: %s holds %s of the running system (%s on %s); nothing was done", d.Path, m.MountPoint, m.FSType, m.Device)
+		}
+	}
 	if s := d.Swaps(); len(s) > 0 {
 		return fmt.Errorf("%s is in use as swap (%s): swapoff first", d.Path, strings.Join(s, ", "))
 	}
@@ -107,6 +113,8 @@ func flushMounts(ms []device.Mount, r reporter) error {
 
 func ejectDirect(ctx context.Context, d device.Disk, r reporter) error {
 	ms := mounts(d)
+	// Known before the unmounts, after which the device may be gone.
+	autoclear := isLoop(d) && loopAutoclear(d.Name)
 	if err := flushMounts(ms, r); err != nil {
 		return err
 	}
@@ -114,6 +122,9 @@ func ejectDirect(ctx context.Context, d device.Disk, r reporter) error {
 		if err := unmount(ctx, m, r); err != nil {
 			return err
 		}
+	}
+	if autoclear && len(ms) > 0 {
+		return finishAutoclear(ctx, d, r)
 	}
 	// With nothing mounted, nothing may claim the device any more: an
 	// exclusive open proves it, and the descriptor carries the flushes.
@@ -146,7 +157,7 @@ func ejectDirect(ctx context.Context, d device.Disk, r reporter) error {
 	if err := synchronizeCache(f, d, r); err != nil {
 		return err
 	}
-	if d.Transport == "loop" || strings.HasPrefix(d.Name, "loop") {
+	if isLoop(d) {
 		err := detachLoop(ctx, f, d)
 		f = nil
 		if err != nil {
@@ -161,6 +172,10 @@ func ejectDirect(ctx context.Context, d device.Disk, r reporter) error {
 	f.Close()
 	f = nil
 	return powerOff(d, r)
+}
+
+func isLoop(d device.Disk) bool {
+	return d.Transport == "loop" || strings.HasPrefix(d.Name, "loop")
 }
 
 // unmount unmounts one file system, never lazily. A FUSE file system has

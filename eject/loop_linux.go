@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/device"
+	"github.com/sure-tools/sure/durable"
 )
 
 // detachLoop detaches the loop device open as f (LOOP_CLR_FD) and closes
@@ -34,11 +35,7 @@ func waitDetached(ctx context.Context, d device.Disk) error {
 			holders, hidden := deviceHolders(unix.Mkdev(d.Major, d.Minor))
 			msg := fmt.Sprintf("%s is still attached to %s %v after detaching: it is still open", d.Path, d.BackingFile, detachTimeout)
 			if len(holders) > 0 {
-				var who []string
-				for _, h := range holders {
-					who = append(who, h.String())
-				}
-				msg += " by " + strings.Join(who, ", ")
+				msg += " by " + strings.Join(holderNames(holders), ", ")
 			}
 			return fmt.Errorf("%s; it detaches when the last one closes it%s", msg, hiddenNote(hidden))
 		}
@@ -55,4 +52,35 @@ func waitDetached(ctx context.Context, d device.Disk) error {
 func loopAttached(name string) bool {
 	_, err := os.Stat(filepath.Join("/sys/block", name, "loop", "backing_file"))
 	return err == nil
+}
+
+// loopAutoclear reports whether loop device name detaches itself once its
+// last user closes it, as mount -o loop sets it up.
+func loopAutoclear(name string) bool {
+	b, err := os.ReadFile(filepath.Join("/sys/block", name, "loop", "autoclear"))
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
+// finishAutoclear ends the eject of a loop device that the kernel detaches
+// itself when the unmount lets it go: there is no device left to flush,
+// so once it is detached the backing file, which the loop driver wrote
+// through its page cache, is flushed instead.
+func finishAutoclear(ctx context.Context, d device.Disk, r reporter) error {
+	what := "detach " + d.Path
+	if err := waitDetached(ctx, d); err != nil {
+		return r.fail(what, err)
+	}
+	r.done(what, "the kernel detached it from "+d.BackingFile+" when the unmount let it go (autoclear)")
+	what = "flush " + d.BackingFile
+	f, err := os.Open(d.BackingFile)
+	if err != nil {
+		return r.fail(what, err)
+	}
+	err = durable.SyncFile(f)
+	f.Close()
+	if err != nil {
+		return r.fail(what, err)
+	}
+	r.done(what, "fsync of the loop device's backing file")
+	return nil
 }

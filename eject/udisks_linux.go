@@ -26,6 +26,7 @@ func ejectUDisks(ctx context.Context, d device.Disk, r reporter) error {
 	r.done("reach UDisks2", "connected to the system bus")
 
 	ms := mounts(d)
+	autoclear := isLoop(d) && loopAutoclear(d.Name)
 	if err := flushMounts(ms, r); err != nil {
 		return err
 	}
@@ -47,6 +48,9 @@ func ejectUDisks(ctx context.Context, d device.Disk, r reporter) error {
 			return r.fail(what, err)
 		}
 		r.done(what, "Filesystem.Unmount")
+	}
+	if autoclear && len(ms) > 0 {
+		return finishAutoclear(ctx, d, r)
 	}
 
 	// A user in the disk group, or root, can flush the device itself;

@@ -120,11 +120,16 @@ func PathsWith(paths []string, o Options) []Result {
 			out = append(out, Result{Mount: fsinfo.Mount{MountPoint: p}, Err: err})
 			continue
 		}
-		if m.IsFUSE() {
-			out = append(out, fuseTree(m, p, o))
+		if seen[m.MountPoint] {
 			continue
 		}
-		if seen[m.MountPoint] {
+		if m.MountedReadOnly {
+			seen[m.MountPoint] = true
+			out = append(out, Result{Mount: m, Skipped: true, Method: mountedReadOnly})
+			continue
+		}
+		if m.IsFUSE() {
+			out = append(out, fuseTree(m, p, o))
 			continue
 		}
 		seen[m.MountPoint] = true
@@ -139,6 +144,11 @@ func PathsWith(paths []string, o Options) []Result {
 	return out
 }
 
+// mountedReadOnly is why a mount made read-only is not flushed: a flush
+// there returns success and writes nothing, and nothing is written
+// through it that a flush could save.
+const mountedReadOnly = "not flushed: mounted read-only, so nothing is written through it"
+
 // fuseTree flushes a FUSE file system the only way that reaches its media:
 // every file and directory under root, then the block device under it.
 func fuseTree(m fsinfo.Mount, root string, o Options) Result {
@@ -151,10 +161,19 @@ func fuseTree(m fsinfo.Mount, root string, o Options) Result {
 	})
 	method := fmt.Sprintf("fsync of %d files and directories under %s (syncfs does not reach a FUSE server)", n, root)
 	dev, ok := fsinfo.BackingDevice(m)
-	if ok {
+	if ok && fsinfo.FlushDevice(m) == "" {
+		// This user may not open the device, and need not: the server's
+		// own fsync flushed it.
+		method += fmt.Sprintf("; the server flushes the device %s on each one", dev)
+	} else if ok {
 		method += ", then of the device " + dev
 		if err == nil {
 			err = durable.SyncPath(dev)
+		}
+	} else if fsinfo.NoFsync(m) {
+		// Every fsync above was answered by the kernel alone.
+		if err == nil {
+			err = fmt.Errorf("no block device found under the FUSE server, and %s implements no fsync: nothing reached the media", m.FSType)
 		}
 	} else {
 		method += "; no block device found under it, so this rests on the server implementing fsync"

@@ -44,6 +44,10 @@ func AllWith(o Options) []Result {
 			continue
 		}
 		seen[dev] = true
+		if m.MountedReadOnly {
+			out = append(out, Result{Mount: m, Skipped: true, Method: mountedReadOnly})
+			continue
+		}
 		if m.ReadOnly {
 			// A flush there returns success and writes nothing, whatever
 			// was lost when it turned read-only (durable.SyncFS says so

@@ -13,8 +13,12 @@ type Mount struct {
 	Source     string // /dev/sdb1, or whatever the FUSE server called itself
 	Options    string // the file system's own (super) options
 	ReadOnly   bool   // mounted read-only, or the file system is
-	Major      uint32
-	Minor      uint32
+	// MountedReadOnly: the mount itself is read-only (mount -o ro, a
+	// read-only bind mount), so nothing is written through it; a file
+	// system that turned read-only after an error is not.
+	MountedReadOnly bool
+	Major           uint32
+	Minor           uint32
 }
 
 // IsFUSE reports whether a user-space server implements the file system.

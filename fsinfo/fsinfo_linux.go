@@ -57,7 +57,8 @@ func parseMountInfo(line string) (Mount, bool) {
 	}
 	// Read-only either way: the mount (a read-only bind mount) or the file
 	// system itself (mounted so, or turned so after an error).
-	m.ReadOnly = len(a) > 5 && firstOption(a[5]) == "ro" || firstOption(m.Options) == "ro"
+	m.MountedReadOnly = len(a) > 5 && firstOption(a[5]) == "ro"
+	m.ReadOnly = m.MountedReadOnly || firstOption(m.Options) == "ro"
 	return m, true
 }
 

@@ -19,7 +19,7 @@ func TestParseMountInfo(t *testing.T) {
 		// Read-only: a bind mount of a writable file system, and an ext4
 		// that turned read-only after an error.
 		{`44 27 8:1 /data /ro-view ro,relatime - ext4 /dev/sda1 rw`,
-			Mount{MountPoint: "/ro-view", FSType: "ext4", Source: "/dev/sda1", Options: "rw", ReadOnly: true, Major: 8, Minor: 1}},
+			Mount{MountPoint: "/ro-view", FSType: "ext4", Source: "/dev/sda1", Options: "rw", ReadOnly: true, MountedReadOnly: true, Major: 8, Minor: 1}},
 		{`45 27 7:4 / /media/stick rw,relatime - ext4 /dev/loop4 ro,errors=remount-ro`,
 			Mount{MountPoint: "/media/stick", FSType: "ext4", Source: "/dev/loop4", Options: "ro,errors=remount-ro", ReadOnly: true, Major: 7, Minor: 4}},
 	} {

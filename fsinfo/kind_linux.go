@@ -26,6 +26,10 @@ func Kind(m Mount) string {
 				return k
 			}
 		}
+		// A normal user may not read the device; its server tells.
+		if m.FSType == "fuseblk" && exfatServer(fuseServer(m)) {
+			return "exfat"
+		}
 	}
 	return m.FSType
 }

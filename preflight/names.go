@@ -150,18 +150,38 @@ func fixName(name string) string {
 // FAT, exFAT and NTFS compare names upcased.
 func fold(name string) string { return strings.ToUpper(name) }
 
-// uncollide appends '_' to the stem of name until its folded form is not
-// taken.
-func uncollide(name string, taken func(string) bool) string {
-	for taken(fold(name)) {
-		s := stem(name)
-		if s == "" {
-			name = "_" + name
-			continue
-		}
-		name = s + "_" + name[len(s):]
+// suffixed is name with "~i" before its extension, cut where it would
+// be too long for kind (max bytes on file systems that count in bytes).
+func suffixed(name string, i int, kind string, max int) string {
+	base, ext := name, ""
+	if j := strings.LastIndexByte(name, '.'); j > 0 && len(name)-j < 32 {
+		base, ext = name[:j], name[j:]
 	}
-	return name
+	suf := fmt.Sprintf("~%d", i)
+	long := func(n string) bool {
+		if windowsKind(kind) {
+			return utf16Len(n) > maxNameUTF16
+		}
+		return max > 0 && len(n) > max
+	}
+	for long(base+suf+ext) && base != "" {
+		_, n := utf8.DecodeLastRuneInString(base)
+		base = base[:len(base)-n]
+	}
+	return base + suf + ext
+}
+
+// unsuffixed is name without a suffix that suffixed added.
+func unsuffixed(name string) string {
+	base, ext := name, ""
+	if j := strings.LastIndexByte(name, '.'); j > 0 && len(name)-j < 32 {
+		base, ext = name[:j], name[j:]
+	}
+	i := strings.LastIndexByte(base, '~')
+	if i <= 0 || i == len(base)-1 || strings.Trim(base[i+1:], "0123456789") != "" {
+		return name
+	}
+	return base[:i] + ext
 }
 
 // lengthProblem says why name is too long for a file system that counts

@@ -7,12 +7,16 @@
 package preflight
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
@@ -23,6 +27,7 @@ type Options struct {
 	Recursive bool // directories are copied (cp -r, cp -a, mv)
 	Follow    bool // a symlink named as a source is followed (cp without -r or -a)
 	NoClobber bool // existing files are kept (-n)
+	TimesKept bool // modification times are copied (-a, mv)
 	Move      bool // a source on the destination's file system is renamed, not copied
 
 	// SkipInvalid leaves out what the destination cannot hold and copies
@@ -46,6 +51,7 @@ const (
 	Collision               // renamable, skippable
 	TooLarge                // skippable
 	NoSpace                 // the job as a whole does not fit
+	NoFlush                 // nothing would make data durable there
 )
 
 func (r Reason) renamable() bool { return r == BadName || r == Collision }
@@ -179,6 +185,9 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	if m, err := fsinfo.ForPath(destDir); err == nil {
 		c.kind = fsinfo.Kind(m)
 		mountPoint = m.MountPoint
+		if why := flushProblem(m); why != "" {
+			c.problems = append(c.problems, Problem{Reason: NoFlush, Why: why})
+		}
 	}
 	c.plan.Kind = c.kind
 	free, block, ok := freeSpace(destDir)
@@ -187,13 +196,18 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	c.nameMax = nameMax(destDir)
 
 	top := c.existing(destDir)
+	var args []*cand
 	for _, src := range srcs {
 		target := dest
 		if destIsDir {
 			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
 		}
-		c.checkArg(src, target, top)
+		if e := c.checkArg(src, target); e != nil {
+			args = append(args, e)
+		}
 	}
+	c.place(destDir, top, args)
+	c.processAll(args)
 	if ok && !opt.NoSpaceCheck && c.need > free {
 		c.problems = append(c.problems, Problem{Reason: NoSpace, Why: fmt.Sprintf(
 			"not enough free space on %s: %d %s need about %s (each rounded up to the %s allocation unit; a file being replaced counts in full, because its old content stays until the new copy is durable), and %s is free",
@@ -205,9 +219,17 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	return c.plan, nil
 }
 
-// names holds the names in one destination directory, folded when the
-// file system ignores case: folded name → the name as written.
-type names map[string]string
+// slot is a name taken in one destination directory.
+type slot struct {
+	name string // as written
+	job  *cand  // the entry of this job that takes it; nil for a file found there
+}
+
+// names holds the names taken in one destination directory, folded when
+// the file system ignores case. On a case-sensitive file system only the
+// job's own names are held; files already there are looked up when a
+// rename needs to know (an equal name is an overwrite, which cp does).
+type names map[string]slot
 
 func (c *checker) key(name string) string {
 	if windowsKind(c.kind) {
@@ -221,19 +243,48 @@ func (c *checker) key(name string) string {
 func (c *checker) existing(dir string) names {
 	n := names{}
 	if !windowsKind(c.kind) {
-		return n // case-sensitive: only byte-equal names meet, which is an overwrite
+		return n
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return n
 	}
 	for _, e := range entries {
-		n[fold(e.Name())] = e.Name()
+		n[fold(e.Name())] = slot{name: e.Name()}
 	}
 	return n
 }
 
-func (c *checker) checkArg(src, target string, dir names) {
+// cand is one source entry bound for a destination directory, judged but
+// not yet given its final name.
+type cand struct {
+	src, dst string
+	info     fs.FileInfo
+	operand  bool
+	devFree  bool
+	name     string   // the name cp's rules give it
+	final    string   // the name it will be written under
+	fixed    []string // why final differs from name
+	clash    bool     // name is taken by a different file; it needs another
+	skipWhy  string
+}
+
+// problem files what is wrong with e: renamed away, skipped, or refused,
+// as the options say.
+func (c *checker) problem(e *cand, r Reason, why string) {
+	switch {
+	case c.opt.RenameInvalid && r.renamable():
+		e.fixed = append(e.fixed, why)
+	case c.opt.SkipInvalid && r.skippable():
+		if e.skipWhy == "" {
+			e.skipWhy = why
+		}
+	default:
+		c.problems = append(c.problems, Problem{e.src, e.dst, r, why})
+	}
+}
+
+func (c *checker) checkArg(src, target string) *cand {
 	var info fs.FileInfo
 	var err error
 	if c.opt.Follow {
@@ -242,97 +293,275 @@ func (c *checker) checkArg(src, target string, dir names) {
 		info, err = os.Lstat(src)
 	}
 	if err != nil {
-		return
+		return nil
 	}
 	// An operand copied onto itself or into itself writes nothing: the
 	// copier refuses it with cp's words and goes on with the others, as
 	// cp does. Walking it here would count it, or never end.
 	tinfo, terr := os.Stat(target)
 	if terr == nil && os.SameFile(info, tinfo) {
-		return
+		return nil
 	}
 	if info.IsDir() && (!c.opt.Recursive || Inside(target, src)) {
-		return
+		return nil
 	}
-	c.devFree = false
+	devFree := false
 	if c.opt.Move {
 		if d, ok := device(src); ok && d == c.dstDev && !(info.IsDir() && terr == nil && tinfo.IsDir()) {
-			c.devFree = true // one rename; a merge into an existing directory is a copy
+			devFree = true // one rename; a merge into an existing directory is a copy
 		}
 	}
-	c.entry(src, target, info, dir, true)
+	return c.judge(src, target, info, true, devFree)
 }
 
-// entry judges one source entry bound for dst and, for a directory,
-// everything under it. dir holds the names of dst's directory so far.
-func (c *checker) entry(src, dst string, info fs.FileInfo, dir names, operand bool) {
-	key := filepath.Clean(src)
+// judge finds what is wrong with the name and size of one source entry
+// bound for dst.
+func (c *checker) judge(src, dst string, info fs.FileInfo, operand, devFree bool) *cand {
 	name := filepath.Base(dst)
-	final := name
-	var fixed []string // why the name was changed
-	var skipWhy string
-	problem := func(r Reason, why string) {
-		switch {
-		case c.opt.RenameInvalid && r.renamable():
-			fixed = append(fixed, why)
-		case c.opt.SkipInvalid && r.skippable():
-			if skipWhy == "" {
-				skipWhy = why
-			}
-		default:
-			c.problems = append(c.problems, Problem{src, dst, r, why})
-		}
-	}
+	e := &cand{src: src, dst: dst, info: info, operand: operand, devFree: devFree, name: name, final: name}
 	if why := nameProblem(name, c.kind); why != "" {
-		problem(BadName, why)
-		if c.opt.RenameInvalid {
-			final = fixName(name)
-		}
+		c.problem(e, BadName, why)
 	} else if why := lengthProblem(name, c.kind, c.nameMax); why != "" {
-		problem(BadName, why)
-		if c.opt.RenameInvalid {
-			final = shorten(name, c.nameMax)
+		c.problem(e, BadName, why)
+	}
+	if c.opt.RenameInvalid {
+		e.final = c.validName(name)
+	}
+	if info.Mode().IsRegular() && c.kind == "vfat" && info.Size() > fat32MaxFile {
+		c.problem(e, TooLarge, fmt.Sprintf("it is %s; FAT32 holds no file of 4 GiB or more", units.Bytes(info.Size())))
+	}
+	return e
+}
+
+// validName is name as the destination can hold it, before any suffix.
+func (c *checker) validName(name string) string {
+	if nameProblem(name, c.kind) != "" {
+		return fixName(name)
+	}
+	if lengthProblem(name, c.kind, c.nameMax) != "" {
+		return shorten(name, c.nameMax)
+	}
+	return name
+}
+
+// place gives the entries bound for the destination directory dir, whose
+// names so far are taken, their final names. Names kept as they are go
+// first, so that a renamed entry never displaces a file the user named;
+// then each renamed or clashing entry gets its new name, with a numbered
+// suffix where that is taken by a file there or by another entry.
+func (c *checker) place(dir string, taken names, es []*cand) {
+	for _, e := range es {
+		if e.skipWhy != "" || e.final != e.name {
+			continue
+		}
+		k := c.key(e.final)
+		s, ok := taken[k]
+		switch {
+		case !ok:
+			taken[k] = slot{name: e.final, job: e}
+		case s.name == e.final && (s.job == nil || s.job.info.IsDir() && e.info.IsDir() || os.SameFile(s.job.info, e.info)):
+			// The same name byte for byte: an overwrite of the file there,
+			// two directories of one name, merged as cp merges them, or
+			// one source named twice.
+		case s.name == e.final:
+			why := fmt.Sprintf("%s is the name %s is copied to too; one would replace the other", quote.Name(e.final), quote.Name(s.job.src))
+			c.problem(e, Collision, why)
+			e.clash = c.opt.RenameInvalid
+		default:
+			why := fmt.Sprintf("%s is the same name as %s to %s, which ignores case", quote.Name(e.final), quote.Name(s.name), kindName(c.kind))
+			c.problem(e, Collision, why)
+			e.clash = c.opt.RenameInvalid
 		}
 	}
-	if k := c.key(final); windowsKind(c.kind) {
-		if other, ok := dir[k]; ok && other != final {
-			why := fmt.Sprintf("%s is the same name as %s to %s, which ignores case", quote.Name(final), quote.Name(other), kindName(c.kind))
-			problem(Collision, why)
-			if c.opt.RenameInvalid {
-				final = uncollide(final, func(k string) bool { _, ok := dir[k]; return ok })
+	for _, e := range es {
+		if e.skipWhy != "" || e.final == e.name && !e.clash {
+			continue
+		}
+		if !e.clash && !c.takenFor(dir, taken, e, e.final) {
+			taken[c.key(e.final)] = slot{name: e.final, job: e}
+			continue
+		}
+		if !e.clash {
+			e.fixed = append(e.fixed, fmt.Sprintf("%s is the name of another file there", quote.Name(e.final)))
+		}
+		for i := 1; ; i++ {
+			if n := suffixed(e.final, i, c.kind, c.nameMax); !c.takenFor(dir, taken, e, n) {
+				e.final = n
+				taken[c.key(n)] = slot{name: n, job: e}
+				break
 			}
 		}
 	}
-	mode := info.Mode()
-	if mode.IsRegular() && c.kind == "vfat" && info.Size() > fat32MaxFile {
-		problem(TooLarge, fmt.Sprintf("it is %s; FAT32 holds no file of 4 GiB or more", units.Bytes(info.Size())))
+}
+
+// takenFor reports whether the renamed entry e cannot be written under
+// name in dir: another entry of the job takes it, or a different file is
+// there. A file there that an earlier run of the job could have written
+// for e counts as e's own, so that running the job again resumes it.
+func (c *checker) takenFor(dir string, taken names, e *cand, name string) bool {
+	k := c.key(name)
+	s, ok := taken[k]
+	if !ok && !windowsKind(c.kind) {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			s, ok = slot{name: name}, true
+		}
 	}
-	if skipWhy != "" {
-		c.plan.skip[key] = skipWhy
-		c.plan.Skipped = append(c.plan.Skipped, Problem{src, dst, 0, skipWhy})
-		return
+	if !ok {
+		return false
 	}
-	finalDst := dst
-	if final != name {
-		finalDst = filepath.Join(filepath.Dir(dst), final)
-		c.plan.Renamed = append(c.plan.Renamed, Rename{Src: src, From: dst, To: finalDst, Why: strings.Join(fixed, "; ")})
+	if s.job != nil || s.name != name {
+		return true
 	}
-	if operand || final != name {
+	dst := filepath.Join(dir, name)
+	there, err := os.Lstat(dst)
+	if err != nil {
+		return false // gone since it was listed; the copier meets what is there now
+	}
+	return !c.earlierCopy(e.src, e.info, there, dst)
+}
+
+// earlierCopy reports whether there, at dst, can be what an earlier run of
+// the job wrote for src: directories holding only names of src's entries
+// (onlyNamesOf), or regular files of one size
+// and either one modification time (as -a and mv leave it; cut to the
+// granularity of FAT and exFAT when times are kept) or the same content.
+// A time alone cut that coarsely would also match a file written within
+// the same second as the source.
+func (c *checker) earlierCopy(src string, info, there fs.FileInfo, dst string) bool {
+	if info.IsDir() || there.IsDir() {
+		return info.IsDir() && there.IsDir() && c.onlyNamesOf(src, dst)
+	}
+	if !info.Mode().IsRegular() || !there.Mode().IsRegular() || info.Size() != there.Size() {
+		return false
+	}
+	if there.ModTime().Equal(info.ModTime()) {
+		return true
+	}
+	if c.opt.TimesKept && windowsKind(c.kind) {
+		for _, g := range []time.Duration{10 * time.Millisecond, time.Second, 2 * time.Second} {
+			if there.ModTime().Equal(info.ModTime().Truncate(g)) {
+				return true
+			}
+		}
+	}
+	return sameContent(src, dst)
+}
+
+// onlyNamesOf reports whether the directory dst holds nothing but names
+// the entries of the source directory src would be written under (with or
+// without a suffix), and sure's temporary files: what an earlier run of
+// the job leaves. A directory holding anything else is another one, which
+// a merge could overwrite files of.
+func (c *checker) onlyNamesOf(src, dst string) bool {
+	there, err := os.ReadDir(dst)
+	if err != nil {
+		return false
+	}
+	if len(there) == 0 {
+		return true
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return false
+	}
+	ours := map[string]bool{}
+	for _, e := range entries {
+		ours[c.key(c.validName(e.Name()))] = true
+	}
+	for _, e := range there {
+		if !durable.IsTemp(e.Name()) && !ours[c.key(unsuffixed(e.Name()))] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameContent reports whether the files a and b hold the same bytes; an
+// error reading either means no.
+func sameContent(a, b string) bool {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false
+		}
+		endA := ea == io.EOF || ea == io.ErrUnexpectedEOF
+		endB := eb == io.EOF || eb == io.ErrUnexpectedEOF
+		if ea != nil && !endA || eb != nil && !endB {
+			return false
+		}
+		if endA || endB {
+			return endA && endB
+		}
+	}
+}
+
+// processAll records where each of es goes in the plan and judges
+// everything under its directories. Directories bound for one final name
+// (merged, as cp merges them) are judged as one, so that their files meet
+// each other's names.
+func (c *checker) processAll(es []*cand) {
+	var order []string
+	dirs := map[string][]*cand{}
+	for _, e := range es {
+		dst, ok := c.record(e)
+		if !ok || !e.info.IsDir() {
+			continue
+		}
+		if _, seen := dirs[dst]; !seen {
+			order = append(order, dst)
+		}
+		dirs[dst] = append(dirs[dst], e)
+	}
+	for _, dst := range order {
+		var srcs []string
+		c.devFree = true
+		for _, e := range dirs[dst] {
+			srcs = append(srcs, e.src)
+			c.devFree = c.devFree && e.devFree
+		}
+		c.walk(srcs, dst)
+	}
+}
+
+// record adds e to the plan and its size to the space needed, and returns
+// where it goes, or false when it is left out.
+func (c *checker) record(e *cand) (string, bool) {
+	key := filepath.Clean(e.src)
+	if e.skipWhy != "" {
+		c.plan.skip[key] = e.skipWhy
+		c.plan.Skipped = append(c.plan.Skipped, Problem{e.src, e.dst, 0, e.skipWhy})
+		return "", false
+	}
+	finalDst := e.dst
+	if e.final != e.name {
+		finalDst = filepath.Join(filepath.Dir(e.dst), e.final)
+		c.plan.Renamed = append(c.plan.Renamed, Rename{Src: e.src, From: e.dst, To: finalDst, Why: strings.Join(e.fixed, "; ")})
+	}
+	if e.operand || e.final != e.name {
 		c.plan.dest[key] = finalDst
 	}
-	k := c.key(final)
-	if _, ok := dir[k]; !ok {
-		dir[k] = final
-	}
-	switch {
+	c.devFree = e.devFree
+	switch mode := e.info.Mode(); {
 	case mode.IsRegular():
-		c.account(info, finalDst)
+		c.account(e.info, finalDst)
 	case mode.IsDir():
 		if !c.devFree {
 			c.need += c.block
 		}
-		c.walk(src, finalDst)
 	}
+	return finalDst, true
 }
 
 // account adds what writing src to dst allocates.
@@ -355,21 +584,27 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 	c.plan.Bytes += info.Size()
 }
 
-// walk judges the entries of the source directory src, bound for dst. Only
-// this directory's names are held while its subdirectories are walked.
-func (c *checker) walk(src, dst string) {
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return // the copier reports it
-	}
-	dir := c.existing(dst)
-	for _, e := range entries {
-		info, err := e.Info()
+// walk judges the entries of the source directories srcs, all bound for
+// dst. Only this directory's entries are held while its subdirectories
+// are walked.
+func (c *checker) walk(srcs []string, dst string) {
+	var es []*cand
+	devFree := c.devFree
+	for _, src := range srcs {
+		entries, err := os.ReadDir(src)
 		if err != nil {
-			continue
+			continue // the copier reports it
 		}
-		c.entry(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, dir, false)
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			es = append(es, c.judge(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, false, devFree))
+		}
 	}
+	c.place(dst, c.existing(dst), es)
+	c.processAll(es)
 }
 
 func roundUp(n, block uint64) uint64 {

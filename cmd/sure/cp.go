@@ -102,8 +102,9 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 		killed: fmt.Sprintf("sure: %s: stopped at once: unfinished temporary files (.sure-*.tmp) may be left; they hold no final name and can be deleted", verb),
 	})
 	sum, err := job(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
+	var flushErr error
 	if err == nil {
-		recordFlushed(sum.Dest)
+		flushErr = recordFlushed(sum.Dest)
 	}
 	u.stop()
 	var ue *copier.UsageError
@@ -116,8 +117,16 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 		return exitError{exitFailed}
 	}
 	reportPlan(stderr, verb, sum.Preflight, verbose)
-	if !quiet || err != nil {
-		fmt.Fprintln(stderr, summaryLine(sum))
+	line := summaryLine(sum)
+	if flushErr != nil {
+		// The files passed their barriers, but the drive has since failed
+		// a flush: whatever it acknowledged may not be on its media.
+		fmt.Fprintf(stderr, "sure: %s: %s\n", verb, quote.Text(fmt.Sprintf(
+			"the final cache flush of the drive under %s failed: %v", sum.Dest.MountPoint, flushErr)))
+		line += "; then the drive failed its final cache flush (see above), so it may have lost what it acknowledged: check the files (sure verify) before relying on them"
+	}
+	if !quiet || err != nil || flushErr != nil {
+		fmt.Fprintln(stderr, line)
 	}
 	code := exitOK
 	switch {
@@ -125,10 +134,10 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 		code = exitInterrupted
 	case sum.Mismatched > 0:
 		code = exitMismatch
-	case err != nil:
+	case err != nil || flushErr != nil:
 		code = exitFailed
 	}
-	u.finished(sum, code, nil)
+	u.finished(sum, code, flushErr)
 	if code != exitOK {
 		return exitError{code}
 	}
@@ -248,19 +257,21 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// recordFlushed notes that the job's last barrier flushed the drive under
-// m, so that 'sure status' can answer yes until something else writes
-// there. A failure only means no record; the copy is durable anyway.
-func recordFlushed(m fsinfo.Mount) {
+// recordFlushed flushes the drive under m once more and notes that it
+// holds nothing unflushed, so that 'sure status' can answer yes until
+// something else writes there. Failing to make the record only means no
+// record; the error returned is the drive failing that flush.
+func recordFlushed(m fsinfo.Mount) error {
 	if m.MountPoint == "" {
-		return
+		return nil
 	}
 	if _, err := drivecache.DiskFor(m); err != nil {
-		return
+		return nil
 	}
 	// The job's own last changes carry times from the kernel's coarse
 	// clock: wait one tick so that none of them reads as newer than the
 	// record.
 	time.Sleep(pagecache.CtimeSlack())
-	flush.Record(m, time.Now())
+	_, err := flush.Record(m, time.Now())
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -69,9 +70,21 @@ cannot tell, 2 for usage errors.`,
 // status prints the figures of path and, once per file system, the
 // answer to "can I pull it now?". ok is that answer.
 func status(w io.Writer, path string, seen map[string]bool) (ok bool, err error) {
+	if _, err := os.Stat(path); err != nil {
+		return false, fmt.Errorf("cannot stat %s: %s", quote.Name(path), errnoText(err))
+	}
 	m, err := fsinfo.ForPath(path)
 	if err != nil {
 		return false, err
+	}
+	if inRAM(m) {
+		// Flushing cannot help there, and walking /proc or /sys would
+		// only count files the kernel makes up.
+		if !seen[m.MountPoint] {
+			seen[m.MountPoint] = true
+			fmt.Fprintf(w, "can I pull it now? nothing to pull: %s (%s) is on no drive; its files live in RAM or are made up by the kernel\n", quote.Name(m.MountPoint), m.FSType)
+		}
+		return false, nil
 	}
 	t, err := pagecache.TreeOf(path)
 	if errors.Is(err, pagecache.ErrNoCachestat) || errors.Is(err, pagecache.ErrUnsupported) {
@@ -201,4 +214,16 @@ func absClean(p string) (string, error) {
 		return "", err
 	}
 	return filepath.EvalSymlinks(a)
+}
+
+// inRAM reports whether m is a file system no drive holds: the kernel's
+// own (proc, sysfs, ...) or one kept in memory (tmpfs, ramfs).
+func inRAM(m fsinfo.Mount) bool {
+	switch m.FSType {
+	case "proc", "sysfs", "tmpfs", "ramfs", "devtmpfs", "devpts", "cgroup", "cgroup2",
+		"debugfs", "tracefs", "securityfs", "pstore", "bpf", "configfs", "fusectl",
+		"mqueue", "hugetlbfs", "efivarfs", "binfmt_misc", "nsfs", "rpc_pipefs", "selinuxfs", "autofs":
+		return true
+	}
+	return false
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -31,13 +35,25 @@ sure exits 1 and says where.`,
 			var results []flush.Result
 			view := newSyncView(cmd.ErrOrStderr(), quiet)
 			o := flush.Options{Progress: view.sample, Interval: view.interval}
-			if len(args) == 0 {
+			failed := 0
+			var paths []string
+			for _, p := range args {
+				// A path that is not there is the user's error, not a
+				// flush that failed: nothing can be lost there.
+				if _, err := os.Stat(p); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "sure: cannot stat %s: %s\n", quote.Name(p), errnoText(err))
+					failed++
+					continue
+				}
+				paths = append(paths, p)
+			}
+			switch {
+			case len(args) == 0:
 				results = flush.AllWith(o)
-			} else {
-				results = flush.PathsWith(args, o)
+			case len(paths) > 0:
+				results = flush.PathsWith(paths, o)
 			}
 			view.stop()
-			failed := 0
 			for _, r := range results {
 				what := r.Mount.MountPoint
 				if r.Mount.FSType != "" {
@@ -66,4 +82,18 @@ sure exits 1 and says where.`,
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
 	return cmd
+}
+
+// errnoText is err as coreutils words it: the system's message for the
+// errno, capitalized ("No such file or directory").
+func errnoText(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err.Error()
+	}
+	msg := errno.Error()
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
 }
