@@ -11,14 +11,14 @@ import (
 
 // identify names the file system on a block device: from its superblock
 // when this process may read the device, else from what udev recorded
-// (readable without root, but only where udev runs).
+// (readable without root, but only where udev runs). A device that reads
+// blank is blank: udev's record may describe an earlier device of that
+// number, left behind when udevd stopped.
 func identify(path string, dev uint64) (fstype, label, uuid string) {
 	if f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
 		fstype, label, uuid = Probe(f)
 		f.Close()
-		if fstype != "" {
-			return fstype, label, uuid
-		}
+		return fstype, label, uuid
 	}
 	f, err := os.Open(fmt.Sprintf("/run/udev/data/b%d:%d", unix.Major(dev), unix.Minor(dev)))
 	if err != nil {
