@@ -60,6 +60,9 @@ type Events interface {
 	OnDevice(target string, n int64)
 	// Flushing: the whole image is on target; its cache is being flushed.
 	Flushing(target string)
+	// Verifying: target's cache was flushed (L2); the image is being read
+	// back from it.
+	Verifying(target string)
 	// Verified: n more bytes were read back from target after the flush
 	// and match the image (L3).
 	Verified(target string, n int64)
@@ -226,6 +229,7 @@ func WriteSource(ctx context.Context, src *Source, targets []string, opt Options
 			if !opt.Verify {
 				return
 			}
+			ev.verifying(w.dev.path)
 			if err := verify(ctx, w.dev, src.Path, pieces, chunk, memAlign, ev); err != nil {
 				w.res.Err = err
 				return
@@ -292,7 +296,7 @@ type piece struct {
 // It returns the pieces written, and false when reading the image failed,
 // it did not match its bmap, or ctx ended (every writer has then failed).
 func pump(ctx context.Context, src *Source, plan *Plan, ws []*writer, chunk, memAlign, inFlight int) ([]piece, bool) {
-	pool := make(chan []byte, 2*inFlight+1)
+	pool := make(chan []byte, inFlight+2) // inFlight written, one read into, one queued
 	for range cap(pool) {
 		pool <- alignedBuf(chunk, memAlign)
 	}
@@ -605,6 +609,14 @@ func (e *events) flushing(t string) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.e.Flushing(t)
+	}
+}
+
+func (e *events) verifying(t string) {
+	if e.e != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.e.Verifying(t)
 	}
 }
 

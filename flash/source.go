@@ -78,6 +78,7 @@ type Source struct {
 	end      func() error // closes the decompressor
 	seekable bool         // a raw image in a regular file or on a block device
 	claimed  bool         // Size was given by the user, not by the image
+	xz       *xzBlocks    // a multi-block .xz file, read block by block
 }
 
 // Stdin is the image name that reads the image from standard input.
@@ -151,7 +152,17 @@ func open(f *os.File, path string) (*Source, error) {
 		s.r, s.end = zr, zr.Close
 	case XZ:
 		if fi.Mode().IsRegular() {
-			s.Size = xzSize(f, size)
+			if bs, ok := xzIndex(f, size); ok {
+				s.Size = 0
+				for _, b := range bs {
+					s.Size += b.usize
+				}
+				if len(bs) > 1 {
+					s.xz = &xzBlocks{f: f, blocks: bs}
+					s.r = s.xz
+					break
+				}
+			}
 		}
 		xr, err := xz.NewReader(br)
 		if err != nil {
@@ -204,6 +215,12 @@ func (s *Source) SetSize(n int64) error {
 // decompressing and dropping them.
 func (s *Source) skip(n int64) error {
 	if n <= 0 {
+		return nil
+	}
+	if s.xz != nil {
+		if err := s.xz.skip(n); err != nil {
+			return &os.PathError{Op: "decompress xz", Path: s.Path, Err: err}
+		}
 		return nil
 	}
 	if s.seekable {
