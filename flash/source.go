@@ -152,6 +152,8 @@ func open(f *os.File, path string) (*Source, error) {
 		s.r, s.end = zr, zr.Close
 	case XZ:
 		if fi.Mode().IsRegular() {
+			// The indexes tell the size: a too-small device is refused
+			// without decompressing anything.
 			if bs, ok := xzIndex(f, size); ok {
 				s.Size = 0
 				for _, b := range bs {

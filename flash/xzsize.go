@@ -60,20 +60,6 @@ func xzIndex(f io.ReaderAt, size int64) ([]xzBlock, bool) {
 	return all, true
 }
 
-// xzSize returns the decompressed size of the .xz file f, or -1 when its
-// indexes cannot be read.
-func xzSize(f io.ReaderAt, size int64) int64 {
-	bs, ok := xzIndex(f, size)
-	if !ok {
-		return -1
-	}
-	var n int64
-	for _, b := range bs {
-		n += b.usize
-	}
-	return n
-}
-
 // xzStream reads the stream that ends at end and returns its blocks
 // (uoff not set) and where it starts.
 func xzStream(f io.ReaderAt, end int64) (blocks []xzBlock, start int64, ok bool) {
