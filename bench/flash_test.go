@@ -113,7 +113,7 @@ func TestFlashBench(t *testing.T) {
 		{"dd bs=4M conv=fsync + cmp", "cmp of the whole image after dropping caches", func(dev string) string {
 			return "dd if=" + img + " of=" + dev + " bs=4M conv=fsync status=none && echo 3 > /proc/sys/vm/drop_caches && cmp -n " + strconv.FormatInt(size, 10) + " " + img + " " + dev
 		}},
-		{"xz -dc | dd bs=4M conv=fsync + cmp", "cmp of the whole image after dropping caches", func(dev string) string {
+		{"xz -dc \\| dd bs=4M conv=fsync + cmp", "cmp of the whole image after dropping caches", func(dev string) string {
 			return "xz -dc -T2 " + img + ".xz | dd of=" + dev + " bs=4M iflag=fullblock conv=fsync status=none && echo 3 > /proc/sys/vm/drop_caches && cmp -n " + strconv.FormatInt(size, 10) + " " + img + " " + dev
 		}},
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -100,6 +101,7 @@ type writeTarget struct {
 
 func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) (err error) {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	var results []flash.Result
 	var js *jsonStream
 	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
 		js = newJSONStream(stdout)
@@ -120,12 +122,11 @@ func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) (
 			if err != nil && !errors.As(err, &ee) {
 				js.emit("error", jsonError{Error: err.Error()})
 			}
+			// The level every drive reached.
 			level := "none"
-			if code == exitOK && !o.dryRun {
-				level = "durable"
-				if !o.noVerify {
-					level = "verified"
-				}
+			if len(results) > 0 {
+				low := slices.MinFunc(results, func(a, b flash.Result) int { return int(a.Level) - int(b.Level) })
+				level = jsonLevel(low)
 			}
 			js.emit("finished", jsonWriteFinished{Level: level, ExitCode: code})
 		}()
@@ -168,7 +169,7 @@ func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) (
 		describePlan(stdout, plan)
 	}
 	if js != nil {
-		ev := jsonWriteStarted{Command: "write", Image: image, Format: string(src.Format), Targets: args}
+		ev := jsonWriteStarted{Command: "write", Image: image, ImageB64: raw64(image), Format: string(src.Format), Targets: args}
 		if total >= 0 {
 			ev.Bytes = &total
 		}
@@ -237,8 +238,13 @@ func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) (
 	for _, t := range targets {
 		paths = append(paths, t.disk.Path)
 	}
+	// The buffers are fixed (six chunks, and one per drive to read back);
+	// what grows is the decoders' garbage, which Go's default pacing lets
+	// double the heap. A soft limit makes the collector run sooner instead.
+	debug.SetMemoryLimit(int64(48+4*len(paths)) << 20)
 	ui := newWriteUI(stderr, js, paths, total, o.quiet, !o.noVerify)
 	res := flash.WriteSource(cmd.Context(), src, paths, flash.Options{Verify: !o.noVerify, Events: ui, Plan: plan})
+	results = res
 	ui.stop()
 	if js != nil {
 		for _, r := range res {

@@ -316,10 +316,11 @@ func (v *writeBars) stop() {
 // The --json events of sure write (docs/json.md).
 
 type jsonWriteStarted struct {
-	Command string   `json:"command"`
-	Image   string   `json:"image"`
-	Format  string   `json:"format"`
-	Targets []string `json:"targets"`
+	Command  string   `json:"command"`
+	Image    string   `json:"image"`
+	ImageB64 string   `json:"image_b64,omitempty"`
+	Format   string   `json:"format"`
+	Targets  []string `json:"targets"`
 	// Bytes is what each drive is to get, absent when only the end of
 	// the stream tells.
 	Bytes      *int64 `json:"bytes,omitempty"`
