@@ -443,10 +443,20 @@ func pump(ctx context.Context, src *Source, plan *Plan, ws []*writer, chunk, mem
 	// A stream of unknown size or a size the user gave is read to its end:
 	// an image longer or shorter than the plan is not the one planned.
 	if src.Size < 0 || src.claimed {
-		n, err := io.Copy(io.Discard, src)
-		if err != nil {
-			failAll(err)
-			return nil, false
+		var n int64
+		for {
+			if interrupted() {
+				return nil, false
+			}
+			k, err := io.CopyN(io.Discard, src, 4<<20)
+			n += k
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				failAll(err)
+				return nil, false
+			}
 		}
 		if pos+n != plan.Size {
 			failAll(&ShortImageError{Image: src.Path, Got: pos + n, Want: plan.Size})
