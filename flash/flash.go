@@ -12,9 +12,12 @@ package flash
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -57,6 +60,9 @@ type Events interface {
 	OnDevice(target string, n int64)
 	// Flushing: the whole image is on target; its cache is being flushed.
 	Flushing(target string)
+	// Verifying: target's cache was flushed (L2); the image is being read
+	// back from it.
+	Verifying(target string)
 	// Verified: n more bytes were read back from target after the flush
 	// and match the image (L3).
 	Verified(target string, n int64)
@@ -68,6 +74,9 @@ type Options struct {
 	ChunkSize int // bytes per write; default 4 MiB, rounded up to the devices' alignment
 	InFlight  int // writes in flight per device; default 4
 	Events    Events
+	// Plan, from NewPlan, says which parts of the image to write; nil
+	// writes all of it. Verify then reads back what the plan wrote.
+	Plan *Plan
 }
 
 // Result is the outcome on one device.
@@ -110,6 +119,34 @@ func (e *MismatchError) Error() string {
 	return fmt.Sprintf("%s: read back differs from the image in the chunk starting at byte %d", e.Target, e.Offset)
 }
 
+// BmapRangeError: the image's bytes in a range differ from the range's
+// checksum in the bmap: the image or the bmap is not the one made with
+// the other.
+type BmapRangeError struct {
+	Image, Bmap string
+	First, Last int64 // blocks
+	Off, N      int64 // bytes
+}
+
+func (e *BmapRangeError) Error() string {
+	return fmt.Sprintf("image %s does not match bmap %s: blocks %d-%d (bytes %d to %d) have another checksum; the device holds part of the image",
+		e.Image, e.Bmap, e.First, e.Last, e.Off, e.Off+e.N)
+}
+
+// ShortImageError: the image ended before its size, or the bmap's ranges,
+// said it would.
+type ShortImageError struct {
+	Image     string
+	Got, Want int64
+}
+
+func (e *ShortImageError) Error() string {
+	if e.Got > e.Want {
+		return fmt.Sprintf("image %s is longer than the %d bytes it was said to have; the device holds part of it", e.Image, e.Want)
+	}
+	return fmt.Sprintf("image %s ends after %d bytes, not %d as its size says; the device holds part of it", e.Image, e.Got, e.Want)
+}
+
 // Write writes the image at path onto each target, flushes each target's
 // cache and, with opt.Verify, reads the image back from each. Every target
 // has its own outcome: one failing does not stop the others. The error is
@@ -120,6 +157,12 @@ func Write(ctx context.Context, image string, targets []string, opt Options) ([]
 		return nil, err
 	}
 	defer src.Close()
+	return WriteSource(ctx, src, targets, opt), nil
+}
+
+// WriteSource is Write from an opened image, which it reads to its end.
+func WriteSource(ctx context.Context, src *Source, targets []string, opt Options) []Result {
+	image := src.Path
 	if opt.ChunkSize <= 0 {
 		opt.ChunkSize = 4 << 20
 	}
@@ -144,6 +187,11 @@ func Write(ctx context.Context, image string, targets []string, opt Options) ([]
 			results[i].Err = &TooLargeError{Image: image, Target: t, ImageSize: src.Size, DeviceSize: d.size}
 			continue
 		}
+		if p := opt.Plan; p != nil && (p.Bmap != nil && p.Bmap.BlockSize%int64(d.offAlign) != 0 || planAlign%d.offAlign != 0) {
+			d.close()
+			results[i].Err = &os.PathError{Op: "open", Path: t, Err: fmt.Errorf("its direct I/O alignment (%d bytes) is larger than the image's blocks; write it without a block map (--no-bmap)", d.offAlign)}
+			continue
+		}
 		chunk = roundUp(chunk, d.offAlign)
 		memAlign = max(memAlign, d.memAlign)
 		ws = append(ws, &writer{dev: d, res: &results[i], ev: ev})
@@ -156,12 +204,12 @@ func Write(ctx context.Context, image string, targets []string, opt Options) ([]
 		}
 	}()
 	if len(ws) == 0 {
-		return results, nil
+		return results
 	}
 
-	total, hashes, ok := pump(ctx, src, ws, chunk, memAlign, opt.InFlight)
+	pieces, ok := pump(ctx, src, opt.Plan, ws, chunk, memAlign, opt.InFlight)
 	if !ok {
-		return results, nil
+		return results
 	}
 
 	// Flush every device at once: each flush waits on its own drive.
@@ -181,7 +229,8 @@ func Write(ctx context.Context, image string, targets []string, opt Options) ([]
 			if !opt.Verify {
 				return
 			}
-			if err := verify(ctx, w.dev, src, total, hashes, chunk, memAlign, ev); err != nil {
+			ev.verifying(w.dev.path)
+			if err := verify(ctx, w.dev, src.Path, pieces, chunk, memAlign, ev); err != nil {
 				w.res.Err = err
 				return
 			}
@@ -189,7 +238,7 @@ func Write(ctx context.Context, image string, targets []string, opt Options) ([]
 		})
 	}
 	wg.Wait()
-	return results, nil
+	return results
 }
 
 // writer writes the image onto one device.
@@ -221,7 +270,7 @@ func (w *writer) err() error {
 // block is one chunk of the image, shared by the writers of every device
 // and returned to the pool when the last of them is done with it.
 type block struct {
-	buf  []byte
+	buf  []byte // nil for zeros
 	off  int64
 	n    int
 	refs atomic.Int32
@@ -229,17 +278,25 @@ type block struct {
 }
 
 func (b *block) release() {
-	if b.refs.Add(-1) == 0 {
+	if b.refs.Add(-1) == 0 && b.buf != nil {
 		b.pool <- b.buf
 	}
 }
 
-// pump reads the image chunk by chunk, hashes each chunk, and hands it to
-// the writers, each of which keeps inFlight writes going. It returns the
-// image's size and chunk hashes, and false when reading the image failed
-// or ctx ended (every writer has then failed).
-func pump(ctx context.Context, src *Source, ws []*writer, chunk, memAlign, inFlight int) (int64, []uint64, bool) {
-	pool := make(chan []byte, 2*inFlight+1)
+// piece is a part of the image as written: what verify reads back.
+type piece struct {
+	off  int64
+	n    int
+	hash uint64
+	zero bool
+}
+
+// pump reads the image chunk by chunk, following plan, hashes each chunk,
+// and hands it to the writers, each of which keeps inFlight writes going.
+// It returns the pieces written, and false when reading the image failed,
+// it did not match its bmap, or ctx ended (every writer has then failed).
+func pump(ctx context.Context, src *Source, plan *Plan, ws []*writer, chunk, memAlign, inFlight int) ([]piece, bool) {
+	pool := make(chan []byte, inFlight+2) // inFlight written, one read into, one queued
 	for range cap(pool) {
 		pool <- alignedBuf(chunk, memAlign)
 	}
@@ -264,52 +321,149 @@ func pump(ctx context.Context, src *Source, ws []*writer, chunk, memAlign, inFli
 			w.fail(err)
 		}
 	}
-	var hashes []uint64
-	var off int64
-	for {
-		var buf []byte
-		select {
-		case buf = <-pool:
-		case <-ctx.Done():
-			failAll(fmt.Errorf("%w: the device holds part of the image", ctx.Err()))
-			return off, nil, false
+	// hand gives b to every writer still going; false when none is.
+	hand := func(b *block) bool {
+		var live []*writer
+		for _, w := range ws {
+			if w.failed.Load() {
+				continue
+			}
+			if b.off+int64(b.n) > w.dev.size {
+				w.fail(&TooLargeError{Image: src.Path, Target: w.dev.path, ImageSize: src.Size, DeviceSize: w.dev.size, Written: w.written.Load()})
+				continue
+			}
+			live = append(live, w)
 		}
-		n, err := io.ReadFull(src, buf)
-		if n > 0 {
-			hashes = append(hashes, xxh3.Hash(buf[:n]))
-			b := &block{buf: buf, off: off, n: n, pool: pool}
-			var live []*writer
-			for _, w := range ws {
-				if w.failed.Load() {
-					continue
-				}
-				if off+int64(n) > w.dev.size {
-					w.fail(&TooLargeError{Image: src.Path, Target: w.dev.path, ImageSize: src.Size, DeviceSize: w.dev.size, Written: w.written.Load()})
-					continue
-				}
-				live = append(live, w)
+		if len(live) == 0 {
+			if b.buf != nil {
+				pool <- b.buf
 			}
-			if len(live) == 0 {
-				pool <- buf
-				return off, nil, false // every device has failed: reading on is pointless
-			}
-			b.refs.Store(int32(len(live)) + 1) // +1 until every writer has it
-			for _, w := range live {
-				w.jobs <- b
-			}
-			b.release()
-			off += int64(n)
-		} else {
-			pool <- buf
+			return false // every device has failed: reading on is pointless
 		}
-		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
-			return off, hashes, true
-		case err != nil:
+		b.refs.Store(int32(len(live)) + 1) // +1 until every writer has it
+		for _, w := range live {
+			w.jobs <- b
+		}
+		b.release()
+		return true
+	}
+	interrupted := func() bool {
+		if err := ctx.Err(); err != nil {
+			failAll(fmt.Errorf("%w: the device holds part of the image", err))
+			return true
+		}
+		return false
+	}
+
+	extents := []extent{{off: 0, n: math.MaxInt64, rng: -1}} // all of it, to its end
+	var bm *Bmap
+	if plan != nil {
+		extents, bm = plan.extents, plan.Bmap
+	}
+	var pieces []piece
+	var pos int64 // where src is
+	for _, e := range extents {
+		if e.zero {
+			for off := e.off; off < e.off+e.n; off += int64(chunk) {
+				if interrupted() {
+					return nil, false
+				}
+				n := int(min(int64(chunk), e.off+e.n-off))
+				if !hand(&block{off: off, n: n}) {
+					return nil, false
+				}
+				pieces = append(pieces, piece{off: off, n: n, zero: true})
+			}
+			continue
+		}
+		if err := src.skip(e.off - pos); err != nil {
+			if err == io.ErrUnexpectedEOF {
+				err = &ShortImageError{Image: src.Path, Got: pos, Want: plan.Size}
+			}
 			failAll(err)
-			return off, nil, false
+			return nil, false
+		}
+		pos = e.off
+		var sum hash.Hash
+		if bm != nil && e.rng >= 0 && bm.Ranges[e.rng].Checksum != "" {
+			sum = bm.newHash()
+		}
+		for pos < e.off+e.n {
+			if interrupted() {
+				return nil, false
+			}
+			var buf []byte
+			select {
+			case buf = <-pool:
+			case <-ctx.Done():
+				interrupted()
+				return nil, false
+			}
+			want := int(min(int64(chunk), e.off+e.n-pos))
+			n, err := io.ReadFull(src, buf[:want])
+			if src.Size >= 0 && pos+int64(n) > src.Size {
+				pool <- buf
+				failAll(&ShortImageError{Image: src.Path, Got: pos + int64(n), Want: src.Size})
+				return nil, false
+			}
+			if n > 0 {
+				if sum != nil {
+					sum.Write(buf[:n])
+				}
+				pieces = append(pieces, piece{off: pos, n: n, hash: xxh3.Hash(buf[:n])})
+				if !hand(&block{buf: buf, off: pos, n: n, pool: pool}) {
+					return nil, false
+				}
+				pos += int64(n)
+			} else {
+				pool <- buf
+			}
+			switch {
+			case (err == io.EOF || err == io.ErrUnexpectedEOF) && plan == nil:
+				if src.Size >= 0 && pos != src.Size {
+					failAll(&ShortImageError{Image: src.Path, Got: pos, Want: src.Size})
+					return nil, false
+				}
+				return pieces, true
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				failAll(&ShortImageError{Image: src.Path, Got: pos, Want: plan.Size})
+				return nil, false
+			case err != nil:
+				failAll(err)
+				return nil, false
+			}
+		}
+		if sum != nil {
+			if r := bm.Ranges[e.rng]; hex.EncodeToString(sum.Sum(nil)) != r.Checksum {
+				failAll(&BmapRangeError{Image: src.Path, Bmap: bm.Path, First: r.First, Last: r.Last, Off: e.off, N: e.n})
+				return nil, false
+			}
 		}
 	}
+	// A stream of unknown size or a size the user gave is read to its end:
+	// an image longer or shorter than the plan is not the one planned.
+	if src.Size < 0 || src.claimed {
+		var n int64
+		for {
+			if interrupted() {
+				return nil, false
+			}
+			k, err := io.CopyN(io.Discard, src, 4<<20)
+			n += k
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				failAll(err)
+				return nil, false
+			}
+		}
+		if pos+n != plan.Size {
+			failAll(&ShortImageError{Image: src.Path, Got: pos + n, Want: plan.Size})
+			return nil, false
+		}
+	}
+	return pieces, true
 }
 
 // work writes the blocks handed to w until the pump is done. After a
@@ -318,7 +472,13 @@ func pump(ctx context.Context, src *Source, ws []*writer, chunk, memAlign, inFli
 func (w *writer) work() {
 	for b := range w.jobs {
 		if !w.failed.Load() {
-			if err := w.dev.writeBlock(b.buf[:b.n], b.off); err != nil {
+			var err error
+			if b.buf == nil {
+				err = w.dev.zeroOut(b.off, int64(b.n))
+			} else {
+				err = w.dev.writeBlock(b.buf[:b.n], b.off)
+			}
+			if err != nil {
 				w.fail(err)
 			} else {
 				w.written.Add(int64(b.n))
@@ -356,38 +516,63 @@ func (d *device) writeBlock(p []byte, off int64) error {
 	return err
 }
 
-// verify reads the image back from d with direct I/O and compares each
-// chunk's hash with the one taken when it was written.
-func verify(ctx context.Context, d *device, src *Source, total int64, hashes []uint64, chunk, memAlign int, ev *events) error {
+// writeZeros writes n zero bytes at off, where the device cannot be told
+// to zero a range itself.
+func (d *device) writeZeros(off, n int64) error {
+	const chunk = 1 << 20
+	buf := alignedBuf(int(min(n, chunk)), max(d.memAlign, 4096))
+	for n > 0 {
+		k := min(n, chunk)
+		if err := d.writeBlock(buf[:k], off); err != nil {
+			return err
+		}
+		off, n = off+k, n-k
+	}
+	return nil
+}
+
+// verify reads what was written back from d with direct I/O and compares
+// each piece's hash with the one taken when it was written; holes written
+// as zeros must read back as zeros.
+func verify(ctx context.Context, d *device, image string, pieces []piece, chunk, memAlign int, ev *events) error {
 	buf := alignedBuf(roundUp(chunk, d.offAlign), max(memAlign, d.memAlign))
-	for i, h := range hashes {
+	for _, p := range pieces {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%s: verify: %w", d.path, err)
 		}
-		off := int64(i) * int64(chunk)
-		n := int(min(int64(chunk), total-off))
-		if _, err := d.f.ReadAt(buf[:roundUp(n, d.offAlign)], off); err != nil {
+		if _, err := d.f.ReadAt(buf[:roundUp(p.n, d.offAlign)], p.off); err != nil {
 			return err
 		}
-		if xxh3.Hash(buf[:n]) != h {
-			return locate(d.path, src.Path, buf[:n], off)
+		got := buf[:p.n]
+		if p.zero {
+			for i, c := range got {
+				if c != 0 {
+					return &MismatchError{Target: d.path, Offset: p.off + int64(i), Exact: true}
+				}
+			}
+		} else if xxh3.Hash(got) != p.hash {
+			return locate(d.path, image, got, p.off)
 		}
-		ev.verified(d.path, int64(n))
+		ev.verified(d.path, int64(p.n))
 	}
 	return nil
 }
 
 // locate finds the first byte where got, read back from target at off,
 // differs from the image. The chunk hashes only say which chunk differs;
-// the image is decompressed again up to there to say which byte.
+// the image is decompressed again up to there to say which byte. A
+// stream cannot be read again: the chunk is all that can be said.
 func locate(target, image string, got []byte, off int64) error {
 	e := &MismatchError{Target: target, Offset: off}
+	if image == Stdin {
+		return e
+	}
 	src, err := Open(image)
 	if err != nil {
 		return e
 	}
 	defer src.Close()
-	if _, err := io.CopyN(io.Discard, src, off); err != nil {
+	if err := src.skip(off); err != nil {
 		return e
 	}
 	want := make([]byte, len(got))
@@ -434,6 +619,14 @@ func (e *events) flushing(t string) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.e.Flushing(t)
+	}
+}
+
+func (e *events) verifying(t string) {
+	if e.e != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.e.Verifying(t)
 	}
 }
 

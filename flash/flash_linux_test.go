@@ -148,6 +148,7 @@ func newCounter() *counter {
 }
 func (c *counter) OnDevice(t string, n int64) { c.onDevice[t] += n }
 func (c *counter) Flushing(t string)          { c.flushing[t]++ }
+func (c *counter) Verifying(t string)         {}
 func (c *counter) Verified(t string, n int64) { c.verified[t] += n }
 
 func TestWriteEachFormat(t *testing.T) {

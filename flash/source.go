@@ -72,16 +72,29 @@ type Source struct {
 	// byte is written.
 	Size int64
 
-	f   *os.File
-	r   io.Reader
-	end func() error // closes the decompressor
+	f        *os.File
+	br       *bufio.Reader
+	r        io.Reader
+	end      func() error // closes the decompressor
+	seekable bool         // a raw image in a regular file or on a block device
+	claimed  bool         // Size was given by the user, not by the image
+	xz       *xzBlocks    // a multi-block .xz file, read block by block
 }
+
+// Stdin is the image name that reads the image from standard input.
+const Stdin = "-"
 
 // Open opens an image. The content decides the format (magic bytes); an
 // extension that promises a compressed format the content does not have
 // is refused, since the file is then corrupt or misnamed and writing it
 // raw would put garbage on the device.
+//
+// The name "-" reads standard input: a stream, whose size is known only
+// from its format (or SetSize), and which can be read only once.
 func Open(path string) (*Source, error) {
+	if path == Stdin {
+		return open(os.Stdin, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -111,6 +124,8 @@ func open(f *os.File, path string) (*Source, error) {
 		if err != nil {
 			return nil, &os.PathError{Op: "seek", Path: path, Err: err}
 		}
+	case path == Stdin:
+		size = -1
 	default:
 		return nil, &os.PathError{Op: "open image", Path: path, Err: errors.New("not a regular file or block device")}
 	}
@@ -123,11 +138,12 @@ func open(f *os.File, path string) (*Source, error) {
 	if want, ok := extensions[strings.ToLower(filepath.Ext(path))]; ok && want != format {
 		return nil, &os.PathError{Op: "open image", Path: path, Err: fmt.Errorf("named like %s data, but the content is not %s (corrupt or misnamed)", want, want)}
 	}
-	s := &Source{Path: path, Format: format, Size: -1, f: f, end: func() error { return nil }}
+	s := &Source{Path: path, Format: format, Size: -1, f: f, br: br, end: func() error { return nil }}
 	switch format {
 	case Raw:
 		s.Size = size
 		s.r = br
+		s.seekable = size >= 0
 	case Gzip:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
@@ -136,7 +152,19 @@ func open(f *os.File, path string) (*Source, error) {
 		s.r, s.end = zr, zr.Close
 	case XZ:
 		if fi.Mode().IsRegular() {
-			s.Size = xzSize(f, size)
+			// The indexes tell the size: a too-small device is refused
+			// without decompressing anything.
+			if bs, ok := xzIndex(f, size); ok {
+				s.Size = 0
+				for _, b := range bs {
+					s.Size += b.usize
+				}
+				if len(bs) > 1 {
+					s.xz = &xzBlocks{f: f, blocks: bs}
+					s.r = s.xz
+					break
+				}
+			}
 		}
 		xr, err := xz.NewReader(br)
 		if err != nil {
@@ -173,9 +201,56 @@ func (s *Source) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close releases the decompressor and the file.
+// SetSize gives the size of an image whose format does not tell it, such
+// as a compressed stream: a too-small device is then refused before
+// writing, progress has an end, and an image that turns out longer or
+// shorter fails rather than being taken as complete.
+func (s *Source) SetSize(n int64) error {
+	if s.Size >= 0 && s.Size != n {
+		return &os.PathError{Op: "open image", Path: s.Path, Err: fmt.Errorf("the image is %d bytes, not %d", s.Size, n)}
+	}
+	s.Size, s.claimed = n, s.Size < 0
+	return nil
+}
+
+// skip reads past n bytes of the image: a seek for a raw file, else
+// decompressing and dropping them.
+func (s *Source) skip(n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	if s.xz != nil {
+		if err := s.xz.skip(n); err != nil {
+			return &os.PathError{Op: "decompress xz", Path: s.Path, Err: err}
+		}
+		return nil
+	}
+	if s.seekable {
+		if b := int64(s.br.Buffered()); b >= n {
+			_, err := s.br.Discard(int(n))
+			return err
+		} else if _, err := s.br.Discard(int(b)); err != nil {
+			return err
+		} else if _, err := s.f.Seek(n-b, io.SeekCurrent); err != nil {
+			return &os.PathError{Op: "seek", Path: s.Path, Err: err}
+		}
+		s.br.Reset(s.f)
+		return nil
+	}
+	got, err := io.CopyN(io.Discard, s, n)
+	if err == io.EOF && got < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Close releases the decompressor and the file. Standard input stays
+// open.
 func (s *Source) Close() error {
 	err := s.end()
+	if s.Path == Stdin {
+		return err
+	}
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
 	}

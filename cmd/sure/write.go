@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -22,13 +23,25 @@ import (
 func newWrite() *cobra.Command {
 	var o writeOptions
 	cmd := &cobra.Command{
-		Use:   "write [--yes] [--dry-run] [--force] [--no-verify] IMAGE DEVICE...",
+		Use:   "write [--yes] [--dry-run] [--force] [--no-verify] [--bmap FILE | --no-bmap] [--sparse] IMAGE DEVICE...",
 		Short: "Flash a disk image onto whole drives and verify it",
 		Long: `Write IMAGE onto each DEVICE (whole drives: /dev/sdb, not /dev/sdb1), all at
 once. Images compressed with gzip, xz, zstd or bzip2 are decompressed on the
-fly; the content decides, the extension must agree. Each drive is written
-with direct I/O and several writes in flight, its cache is flushed, and the
-image is read back from it and compared (--no-verify skips the read-back).
+fly; the content decides, the extension must agree. IMAGE - reads the image
+from stdin (needs --yes); its size is known from its format or --size, else
+only at its end. Each drive is written with direct I/O and several writes in
+flight, its cache is flushed, and what was written is read back from it and
+compared (--no-verify skips the read-back).
+
+A block map made by bmaptool (--bmap FILE, or found next to the image as
+bmaptool finds it: IMAGE.bmap, then the name with its extensions dropped one
+by one, plus .bmap) makes sure write only the mapped ranges, each checked
+against its checksum in the map as it is read; the rest of the drive is left
+as it was, as bmaptool does. A map whose own checksum or image size does not
+match is refused before writing; --no-bmap ignores a map found. Without a
+map, a raw image in a sparse file is written by its data (SEEK_DATA) and its
+holes are zeroed on the drive, so the drive reads back the whole image;
+--sparse leaves the holes as they were instead, like a bmap.
 
 Before writing a byte, sure shows what each drive holds (model, size,
 partitions, labels, mount points) and judges it. It refuses a drive that:
@@ -62,11 +75,19 @@ line for each drive says how far the image got.`,
 	f.BoolVar(&o.force, "force", false, "also write drives that are not removable or are mounted (unmounting them)")
 	f.BoolVar(&o.noVerify, "no-verify", false, "do not read the image back after writing")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print no progress")
+	f.StringVar(&o.bmap, "bmap", "", "write only the ranges mapped in this bmap file (bmaptool's format)")
+	f.BoolVar(&o.noBmap, "no-bmap", false, "ignore a bmap file found next to the image; write all of it")
+	f.BoolVar(&o.sparse, "sparse", false, "leave the holes of a sparse raw image as they were on the drive instead of zeroing them")
+	f.Var(byteSize{&o.size}, "size", "the image's size, for a stream whose format does not tell it (checked at its end)")
+	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
 	return cmd
 }
 
 type writeOptions struct {
 	yes, dryRun, force, noVerify, quiet bool
+	noBmap, sparse                      bool
+	bmap                                string
+	size                                int64
 }
 
 // writeTarget is one DEVICE argument with what sure knows about it.
@@ -79,14 +100,91 @@ type writeTarget struct {
 	unmount []string // mount points --force unmounts
 }
 
-func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) error {
+func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) (err error) {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	var results []flash.Result
+	var js *jsonStream
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+		js = newJSONStream(stdout)
+		// stdout carries the events; the judgement goes to stderr.
+		stdout = stderr
+		defer func() {
+			code := exitOK
+			var ee exitError
+			var ue usageError
+			switch {
+			case errors.As(err, &ee):
+				code = ee.code
+			case errors.As(err, &ue):
+				code = exitUsage
+			case err != nil:
+				code = exitFailed
+			}
+			if err != nil && !errors.As(err, &ee) {
+				js.emit("error", jsonError{Error: err.Error()})
+			}
+			// The level every drive reached.
+			level := "none"
+			if len(results) > 0 {
+				low := slices.MinFunc(results, func(a, b flash.Result) int { return int(a.Level) - int(b.Level) })
+				level = jsonLevel(low)
+			}
+			js.emit("finished", jsonWriteFinished{Level: level, ExitCode: code})
+		}()
+	}
+	if o.bmap != "" && o.noBmap {
+		return usageError{errors.New("write: --bmap and --no-bmap contradict each other")}
+	}
+	if image == flash.Stdin && !o.yes && !o.dryRun {
+		return usageError{errors.New("write: stdin carries the image, so there is nobody to ask; pass --yes")}
+	}
 	src, err := flash.Open(image)
 	if err != nil {
 		return err
 	}
-	src.Close()
+	defer src.Close()
+	if o.size > 0 {
+		if err := src.SetSize(o.size); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "image %s: %s, %s\n", image, src.Format, sizeText(src.Size))
+
+	bmapPath := o.bmap
+	if bmapPath == "" && !o.noBmap && image != flash.Stdin {
+		bmapPath = flash.FindBmap(image)
+	}
+	var bm *flash.Bmap
+	if bmapPath != "" {
+		if bm, err = flash.ReadBmap(bmapPath); err != nil {
+			return err
+		}
+	}
+	plan, err := flash.NewPlan(src, bm, o.sparse)
+	if err != nil {
+		return err
+	}
+	total := src.Size
+	if plan != nil {
+		total = plan.Data + plan.Zero
+		describePlan(stdout, plan)
+	}
+	if js != nil {
+		ev := jsonWriteStarted{Command: "write", Image: image, ImageB64: raw64(image), Format: string(src.Format), Targets: args}
+		if total >= 0 {
+			ev.Bytes = &total
+		}
+		if src.Size >= 0 {
+			ev.ImageSize = &src.Size
+		}
+		if plan != nil {
+			ev.LeftAsWas, ev.ZeroedHole = plan.Left, plan.Zero
+			if plan.Bmap != nil {
+				ev.Bmap = plan.Bmap.Path
+			}
+		}
+		js.emit("started", ev)
+	}
 
 	targets, err := judgeTargets(src, args)
 	if err != nil {
@@ -113,6 +211,9 @@ func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) e
 	}
 	if refused {
 		fmt.Fprintf(stderr, "sure: write: refused; nothing was written\n")
+		if js != nil {
+			js.emit("error", jsonError{Error: "refused; nothing was written"})
+		}
 		return exitError{exitFailed}
 	}
 	if o.dryRun {
@@ -138,12 +239,58 @@ func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) e
 	for _, t := range targets {
 		paths = append(paths, t.disk.Path)
 	}
-	rep := &writeReporter{w: stderr, quiet: o.quiet, size: src.Size, done: map[string]int64{}, verified: map[string]int64{}, next: map[string]int64{}}
-	res, err := flash.Write(cmd.Context(), image, paths, flash.Options{Verify: !o.noVerify, Events: rep})
-	if err != nil {
-		return err
+	// The buffers are fixed (six chunks, and one per drive to read back);
+	// what grows is the decoders' garbage, which Go's default pacing lets
+	// double the heap. A soft limit makes the collector run sooner instead.
+	debug.SetMemoryLimit(int64(48+4*len(paths)) << 20)
+	ui := newWriteUI(stderr, js, paths, total, o.quiet, !o.noVerify)
+	res := flash.WriteSource(cmd.Context(), src, paths, flash.Options{Verify: !o.noVerify, Events: ui, Plan: plan})
+	results = res
+	ui.stop()
+	if js != nil {
+		for _, r := range res {
+			ev := jsonDriveResult{Target: r.Target, Level: jsonLevel(r), Bytes: r.Bytes}
+			if r.Err != nil {
+				ev.Error = r.Err.Error()
+			}
+			js.emit("result", ev)
+		}
 	}
-	return writeOutcome(cmd.Context(), stderr, res, !o.noVerify)
+	return writeOutcome(cmd.Context(), stderr, res, !o.noVerify, plan)
+}
+
+// jsonLevel is the level a drive reached, in --json's words.
+func jsonLevel(r flash.Result) string {
+	if r.Level == flash.None {
+		return "none"
+	}
+	return strings.ReplaceAll(r.Level.String(), " ", "_")
+}
+
+// describePlan says what of the image goes onto the drives, and what is
+// left there as it was.
+func describePlan(w io.Writer, p *flash.Plan) {
+	if bm := p.Bmap; bm != nil {
+		sums := "no checksums"
+		if bm.ChecksumType != "" {
+			sums = bm.ChecksumType + " per range"
+		}
+		fmt.Fprintf(w, "bmap %s: version %s, %s mapped of %s in %d ranges, %s\n",
+			bm.Path, bm.Version, units.Bytes(p.Data), units.Bytes(bm.ImageSize), len(bm.Ranges), sums)
+		if p.Left > 0 {
+			fmt.Fprintf(w, "  only the mapped ranges are written: the other %s of the drive are left as they were\n", units.Bytes(p.Left))
+		}
+		return
+	}
+	fmt.Fprintf(w, "sparse image: %s of data", units.Bytes(p.Data))
+	switch {
+	case p.Zero > 0:
+		fmt.Fprintf(w, "; its holes (%s) are zeroed on the drive\n", units.Bytes(p.Zero))
+	case p.Left > 0:
+		fmt.Fprintf(w, "; its holes (%s) are left as they were on the drive (--sparse)\n", units.Bytes(p.Left))
+	default:
+		fmt.Fprintln(w)
+	}
 }
 
 // judgeTargets resolves each DEVICE argument and judges it. Arguments
@@ -290,66 +437,13 @@ func confirm(cmd *cobra.Command, ts []*writeTarget) error {
 	return exitError{exitFailed}
 }
 
-// writeReporter prints progress lines on stderr: every tenth of the image
-// when its size is known, every 256 MiB when not. Each figure names its
-// level: "on device" counts completed direct writes (L1), "verified"
-// bytes read back after the flush that matched (L3).
-type writeReporter struct {
-	w        io.Writer
-	quiet    bool
-	size     int64
-	done     map[string]int64
-	verified map[string]int64
-	next     map[string]int64
-}
-
-func (r *writeReporter) step() int64 {
-	if r.size > 0 {
-		return max(r.size/10, 1)
-	}
-	return 256 << 20
-}
-
-func (r *writeReporter) report(target string, n int64, what string) {
-	if r.quiet {
-		return
-	}
-	key := what + target
-	next, ok := r.next[key]
-	if !ok {
-		next = r.step()
-	}
-	if n < next {
-		r.next[key] = next
-		return
-	}
-	r.next[key] = (n/r.step() + 1) * r.step()
-	if r.size > 0 {
-		fmt.Fprintf(r.w, "sure: %s: %s %s of %s (%d%%)\n", target, what, units.Bytes(n), units.Bytes(r.size), n*100/r.size)
-	} else {
-		fmt.Fprintf(r.w, "sure: %s: %s %s\n", target, what, units.Bytes(n))
-	}
-}
-
-func (r *writeReporter) OnDevice(target string, n int64) {
-	r.done[target] += n
-	r.report(target, r.done[target], "on device")
-}
-
-func (r *writeReporter) Flushing(target string) {
-	if !r.quiet {
-		fmt.Fprintf(r.w, "sure: %s: flushing the drive's cache\n", target)
-	}
-}
-
-func (r *writeReporter) Verified(target string, n int64) {
-	r.verified[target] += n
-	r.report(target, r.verified[target], "verified")
-}
-
 // writeOutcome prints one last line per drive with the level it reached,
 // and picks the exit code.
-func writeOutcome(ctx context.Context, w io.Writer, res []flash.Result, verify bool) error {
+func writeOutcome(ctx context.Context, w io.Writer, res []flash.Result, verify bool, plan *flash.Plan) error {
+	what := ""
+	if plan != nil && plan.Left > 0 {
+		what = fmt.Sprintf(" (the rest, %s, left as it was)", units.Bytes(plan.Left))
+	}
 	failed, mismatched := false, false
 	want := flash.Durable
 	if verify {
@@ -359,9 +453,9 @@ func writeOutcome(ctx context.Context, w io.Writer, res []flash.Result, verify b
 		var me *flash.MismatchError
 		switch {
 		case r.Err == nil && r.Level >= want && verify:
-			fmt.Fprintf(w, "sure: written and verified on %s: %s\n", r.Target, units.Bytes(r.Bytes))
+			fmt.Fprintf(w, "sure: written and verified on %s: %s%s\n", r.Target, units.Bytes(r.Bytes), what)
 		case r.Err == nil && r.Level >= want:
-			fmt.Fprintf(w, "sure: written and flushed (durable, not verified) on %s: %s\n", r.Target, units.Bytes(r.Bytes))
+			fmt.Fprintf(w, "sure: written and flushed (durable, not verified) on %s: %s%s\n", r.Target, units.Bytes(r.Bytes), what)
 		case errors.As(r.Err, &me):
 			mismatched = true
 			fmt.Fprintf(w, "sure: %s: VERIFY FAILED: %v; the drive took and flushed the image but returns other bytes: a failing or fake drive\n", r.Target, r.Err)

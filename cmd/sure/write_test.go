@@ -37,6 +37,7 @@ func TestWrite(t *testing.T) {
 		"vstick":      cmdFlashVstick,
 		"compress":    cmdFlashCompress,
 		"samedev":     cmdFlashSamedev,
+		"samedevs":    cmdFlashSamedevs,
 		"sysdisk":     cmdFlashSysdisk,
 		"flashstick":  cmdFlashStick,
 		"mountedloop": cmdFlashMounted,
@@ -182,6 +183,34 @@ func cmdFlashSamedev(ts *testscript.TestScript, neg bool, args []string) {
 			i++
 		}
 		ts.Fatalf("%s differs from %s at byte %d", args[0], args[1], i)
+	}
+}
+
+// readDirect reads n bytes (a multiple of 4096) from the start of dev
+// with O_DIRECT.
+func readDirect(ts *testscript.TestScript, dev string, n int) []byte {
+	f, err := os.OpenFile(dev, os.O_RDONLY|syscall.O_DIRECT, 0)
+	ts.Check(err)
+	defer f.Close()
+	raw := make([]byte, n+4096)
+	buf := raw[4096-int(uintptr(unsafe.Pointer(&raw[0]))%4096):][:n]
+	_, err = io.ReadFull(f, buf)
+	ts.Check(err)
+	return buf
+}
+
+// samedevs DEV1 DEV2 SIZE: both devices hold the same first SIZE bytes.
+func cmdFlashSamedevs(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "samedevs")
+	if len(args) != 3 {
+		ts.Fatalf("usage: samedevs DEV1 DEV2 SIZE")
+	}
+	n := int(parseSize(ts, args[2]))
+	a, b := readDirect(ts, args[0], n), readDirect(ts, args[1], n)
+	for i := range a {
+		if a[i] != b[i] {
+			ts.Fatalf("%s and %s differ at byte %d: %#x and %#x", args[0], args[1], i, a[i], b[i])
+		}
 	}
 }
 
