@@ -24,7 +24,7 @@ import (
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
-// The dirty-memory and progress-honesty benchmark (issue #4): one big file
+// The dirty-memory and progress-honesty benchmark: one big file
 // onto a slow stick, sampling every sampleEvery
 //
 //   - the dirty and writeback pages of the destination's files (cachestat

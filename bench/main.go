@@ -3,9 +3,9 @@
 // Command bench measures sure cp against its peers (cp, cp && sync -f,
 // rsync, dd) on the virtual USB stick of the power-cut lab and on a plain
 // disk, and prints a markdown table: medians over several runs, ratios
-// against sure cp, and the targets of issue #5 marked met or not met. A
+// against sure cp, and the targets (report.go) marked met or not met. A
 // second part measures dirty page-cache memory and progress honesty on a
-// slow stick (issue #4). See docs/bench.md.
+// slow stick. See docs/bench.md.
 //
 // It needs root (loop devices, mount, drop_caches) and /dev/fuse:
 //

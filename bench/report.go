@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Targets of issue #5 and #4.
+// Targets: what sure must reach against its peers to be worth using, each
+// marked met or not met in the report.
 const (
 	targetVsCpSync   = 1.2  // sure cp at most this × cp && sync -f, small files, stick
 	targetVsRsync    = 50.0 // rsync -a --fsync at least this × sure cp, small files, stick

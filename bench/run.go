@@ -38,7 +38,7 @@ const (
 	rsyncSyncName = "rsync -a --fsync"
 )
 
-// peers are sure and the commands issue #5 compares it with. A tree is
+// peers are sure and the commands people use instead of it. A tree is
 // copied with -r (rsync -a recurses anyway); a single file without.
 func peers() []peer {
 	return []peer{

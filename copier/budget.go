@@ -5,7 +5,8 @@ import (
 	"sync"
 )
 
-// budget bounds the dirty memory a job creates (issue #4): every page sure
+// budget bounds the dirty memory a job creates, so that a slow stick cannot
+// fill the host's RAM with sure's data and stall it: every page sure
 // writes is charged before the write and credited back only once it is
 // known clean, that is once its writeback finished (a window of write-
 // behind, a per-window fdatasync) or a barrier covered it (the staged

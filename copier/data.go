@@ -15,8 +15,8 @@ import (
 // workers stay within a few MiB.
 const bufSize = 1 << 20
 
-// maxWindow is the largest write-behind unit (DESIGN §4): after each window
-// is written its writeback starts, and the window before is waited for and
+// maxWindow is the largest write-behind unit: after each window is written
+// its writeback starts, and the window before is waited for and
 // dropped from the page cache, so a copy keeps about two windows dirty. A
 // smaller dirty budget makes the windows smaller (see sizing).
 const maxWindow = 8 << 20

@@ -12,7 +12,8 @@ import (
 
 // windowFull ends the window being written: its writeback starts, and the
 // window before it is waited for, reported on the device and dropped from
-// the page cache (DESIGN §4). Where sync_file_range does not reach the
+// the page cache, so a copy keeps about two windows dirty, whatever
+// vm.dirty_* allows. Where sync_file_range does not reach the
 // device, the window is flushed with fdatasync instead, and under a FUSE
 // file system the writeback of the block device below is waited for too,
 // since the server wrote the data there.

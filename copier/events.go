@@ -1,8 +1,8 @@
 package copier
 
 // Progress is an optional extension of Events: when the Events value also
-// implements it, it hears the job's bytes climb the guarantee ladder
-// (DESIGN §2). Calls may come from several goroutines, never at once.
+// implements it, it hears the job's bytes climb the guarantee ladder (the
+// README's L0 to L3). Calls may come from several goroutines, never at once.
 // Nothing here ever counts a byte before it reached the level named.
 type Progress interface {
 	// Planned: the whole job holds this many regular files and bytes

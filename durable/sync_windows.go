@@ -66,6 +66,11 @@ func syncDir(dir string) error {
 // syncFS flushes the volume through a handle to \\.\X:, which Windows grants
 // only to administrators; without it there is no whole-volume flush.
 func syncFS(path string) error {
+	// The volume handle does not involve path: without this check a missing
+	// path would be flushed, or refused, as if it were there.
+	if _, err := os.Stat(path); err != nil {
+		return &os.PathError{Op: "syncfs", Path: path, Err: errors.Unwrap(err)}
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return &os.PathError{Op: "syncfs", Path: path, Err: err}
@@ -81,7 +86,21 @@ func syncFS(path string) error {
 		return &os.PathError{Op: "syncfs", Path: path, Err: errors.Join(ErrFSSyncUnsupported, err)}
 	}
 	defer windows.CloseHandle(h)
-	return flushOnce(volumeKeyOf(vol+`\`), "syncfs", path, func() error { return windows.FlushFileBuffers(h) })
+	// A volume that cannot be flushed says so before any data is at stake:
+	// that is no write-back failure to remember against the volume.
+	var unsupported error
+	err = flushOnce(volumeKeyOf(vol+`\`), "syncfs", path, func() error {
+		err := windows.FlushFileBuffers(h)
+		if errors.Is(err, windows.ERROR_INVALID_FUNCTION) || errors.Is(err, windows.ERROR_NOT_SUPPORTED) {
+			unsupported = err
+			return nil
+		}
+		return err
+	})
+	if unsupported != nil {
+		return &os.PathError{Op: "syncfs", Path: path, Err: errors.Join(ErrFSSyncUnsupported, unsupported)}
+	}
+	return err
 }
 
 // volumeKeyOf identifies the volume mounted at root (X:\) by its GUID path

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/internal/tempdir"
 )
 
 func TestIsTemp(t *testing.T) {
@@ -26,7 +27,7 @@ func TestIsTemp(t *testing.T) {
 }
 
 func TestCreateTempNames(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.ForTest(t)
 	seen := map[string]bool{}
 	for range 20 {
 		f, err := durable.CreateTemp(dir, 0o600)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sure-tools/sure/internal/tempdir"
 )
 
 // makeBmap writes a bmap of img in bmaptool's layout: version "2.0"
@@ -119,7 +121,7 @@ func TestParseBmap(t *testing.T) {
 }
 
 func TestFindBmap(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.ForTest(t)
 	touch := func(name string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, nil, 0o644); err != nil {

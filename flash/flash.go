@@ -28,8 +28,8 @@ import (
 	"github.com/sure-tools/sure/internal/units"
 )
 
-// Level is how far an image got on a device, on the guarantee ladder of
-// DESIGN §2.
+// Level is how far an image got on a device, on the guarantee ladder the
+// README describes: a caller reports no more than the level reached.
 type Level int
 
 // The levels Write reaches.

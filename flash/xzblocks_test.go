@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/ulikunitz/xz"
+
+	"github.com/sure-tools/sure/internal/tempdir"
 )
 
 // holeyImage is n bytes: runs of pseudo-random data between long runs of
@@ -40,7 +42,7 @@ func TestXZBlocksSkip(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "holey.img.xz")
+	path := filepath.Join(tempdir.ForTest(t), "holey.img.xz")
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestXZBlocksSkip(t *testing.T) {
 		if _, err := exec.LookPath("xz"); err != nil {
 			t.Skip("no xz")
 		}
-		raw := filepath.Join(t.TempDir(), "holey.img")
+		raw := filepath.Join(tempdir.ForTest(t), "holey.img")
 		os.WriteFile(raw, img, 0o644)
 		if out, err := exec.Command("xz", "-T2", "--block-size=1MiB", "-k", raw).CombinedOutput(); err != nil {
 			t.Fatalf("xz: %v %s", err, out)
@@ -105,7 +107,7 @@ func TestXZBlocksSkip(t *testing.T) {
 	// A block whose data is damaged fails in the decoder, named.
 	bad := bytes.Clone(buf.Bytes())
 	bad[len(bad)/2] ^= 0x40
-	badPath := filepath.Join(t.TempDir(), "bad.img.xz")
+	badPath := filepath.Join(tempdir.ForTest(t), "bad.img.xz")
 	os.WriteFile(badPath, bad, 0o644)
 	src, err := Open(badPath)
 	if err != nil {

@@ -2,7 +2,7 @@
 // trees, file systems and the whole system: bytes cached, dirty (written by
 // a program, not yet sent to the device) and under writeback (sent, not yet
 // acknowledged). A byte that is dirty or under writeback is at level L0 of
-// the guarantee ladder (DESIGN §2): pulling the stick now loses it.
+// the guarantee ladder (README.md): pulling the stick now loses it.
 //
 // Per file it uses cachestat(2) (Linux 6.5 and newer), exact; for the
 // system /proc/meminfo; per backing device the bdi statistics of debugfs

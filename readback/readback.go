@@ -1,6 +1,6 @@
 // Package readback reads files as the device holds them, not as the
 // kernel's caches remember them: level L3 "verified" of the guarantee
-// ladder (DESIGN §2) is a comparison with what this package reads.
+// ladder (README.md) is a comparison with what this package reads.
 //
 // After a barrier the pages of the files it covered are clean. A plain
 // read would be served from them and prove nothing about the media, so a

@@ -15,7 +15,9 @@ import (
 	"github.com/sure-tools/sure/durable"
 )
 
-// Commands of the scripts about hostile and broken input (issue #8).
+// Commands of the scripts about hostile and broken input, which plain
+// shell commands cannot make: names that are not UTF-8, sockets, device
+// nodes, hard links and trees deeper than PATH_MAX.
 
 // unquote reads a path argument written with Go's escapes ('caf\xe9'),
 // so that scripts can name files whose bytes are not UTF-8.

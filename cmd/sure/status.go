@@ -15,6 +15,7 @@ import (
 	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 	"github.com/sure-tools/sure/pagecache"
+	"github.com/sure-tools/sure/verdict"
 )
 
 func newStatus() *cobra.Command {
@@ -77,7 +78,7 @@ func status(w io.Writer, path string, seen map[string]bool) (ok bool, err error)
 	if err != nil {
 		return false, err
 	}
-	if inRAM(m) {
+	if verdict.InRAM(m.FSType) {
 		// Flushing cannot help there, and walking /proc or /sys would
 		// only count files the kernel makes up.
 		if !seen[m.MountPoint] {
@@ -99,12 +100,12 @@ func status(w io.Writer, path string, seen map[string]bool) (ok bool, err error)
 		return true, nil // answered with the path before it
 	}
 	seen[m.MountPoint] = true
-	v := judge(m, t, path)
-	for _, l := range v.lines {
+	lines, v := judge(m, t, path)
+	for _, l := range lines {
 		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintf(w, "can I pull it now? %s\n", v.answer)
-	return v.safe, nil
+	fmt.Fprintf(w, "can I pull it now? %s\n", v.Answer)
+	return v.Safe, nil
 }
 
 func figures(s pagecache.Stat) string {
@@ -118,18 +119,12 @@ func unreadable(t pagecache.Tree) string {
 	return fmt.Sprintf("%s could not be read (%s), so these are lower bounds", plural(t.Unreadable, "file"), quote.Line(fmt.Sprint(t.FirstErr)))
 }
 
-type verdict struct {
-	lines  []string
-	answer string
-	safe   bool
-}
-
-// judge decides whether the file system m can be pulled. t is the tree of
-// path, reused when path is the mount point.
-func judge(m fsinfo.Mount, t pagecache.Tree, path string) verdict {
-	var v verdict
+// judge gathers the facts about the file system m, prints its figures into
+// lines and asks verdict.CanPull. t is the tree of path, reused when path
+// is the mount point.
+func judge(m fsinfo.Mount, t pagecache.Tree, path string) (lines []string, v verdict.Pull) {
+	f := verdict.PullFacts{MountPoint: m.MountPoint, CtimeSlack: pagecache.CtimeSlack()}
 	where := quote.Line(fmt.Sprintf("%s (%s on %s)", m.MountPoint, m.FSType, m.Source))
-	var doubts []string
 
 	// The whole file system: every file on it, and the device's own page
 	// cache (metadata buffers; a FUSE server's writes).
@@ -138,11 +133,12 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) verdict {
 		var err error
 		whole, err = pagecache.TreeOf(m.MountPoint)
 		if err != nil {
-			return verdict{answer: "cannot tell: " + pagecache.Explain(err) + flushFirst(m)}
+			f.TreeUnread = pagecache.Explain(err)
+			return nil, verdict.CanPull(f)
 		}
 	}
 	if whole.Unreadable > 0 {
-		doubts = append(doubts, fmt.Sprintf("%s on it could not be read (%v)", plural(whole.Unreadable, "file"), whole.FirstErr))
+		f.Doubts = append(f.Doubts, fmt.Sprintf("%s on it could not be read (%v)", plural(whole.Unreadable, "file"), whole.FirstErr))
 	}
 	fsStat := whole.Stat
 	sources := []string{"cachestat of every file under " + m.MountPoint}
@@ -153,10 +149,10 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) verdict {
 			fsStat.Add(ds)
 			sources = append(sources, "of "+disk.Path)
 		} else {
-			doubts = append(doubts, fmt.Sprintf("the page cache of %s cannot be read (%v)", disk.Path, err))
+			f.Doubts = append(f.Doubts, fmt.Sprintf("the page cache of %s cannot be read (%v)", disk.Path, err))
 		}
 	}
-	v.lines = append(v.lines, fmt.Sprintf("%s: %s dirty, %s under writeback (%s)", where,
+	lines = append(lines, fmt.Sprintf("%s: %s dirty, %s under writeback (%s)", where,
 		units.Bytes(fsStat.Dirty), units.Bytes(fsStat.Writeback), strings.Join(sources, ", ")))
 	// The bdi figures are approximate (see pagecache.BDI): shown, never
 	// judged by.
@@ -167,45 +163,22 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) verdict {
 		}
 	}
 	if len(bdi) > 0 {
-		v.lines = append(v.lines, strings.Join(bdi, "; ")+" (debugfs, approximate)")
+		lines = append(lines, strings.Join(bdi, "; ")+" (debugfs, approximate)")
 	}
 	if sys, err := pagecache.Meminfo(); err == nil {
-		v.lines = append(v.lines, fmt.Sprintf("whole system: %s dirty, %s under writeback (/proc/meminfo)", units.Bytes(sys.Dirty), units.Bytes(sys.Writeback)))
+		lines = append(lines, fmt.Sprintf("whole system: %s dirty, %s under writeback (/proc/meminfo)", units.Bytes(sys.Dirty), units.Bytes(sys.Writeback)))
 	}
 
-	switch {
-	case fsStat.Pending() > 0:
-		v.answer = fmt.Sprintf("no: %s is not yet on the device%s", units.Bytes(fsStat.Pending()), flushFirst(m))
-		return v
-	case diskErr != nil:
-		v.answer = fmt.Sprintf("cannot tell: %v%s", diskErr, flushFirst(m))
-		return v
+	f.Dirty, f.Writeback = fsStat.Dirty, fsStat.Writeback
+	f.DiskErr, f.Disk = diskErr, disk.Path
+	f.NewestChange = whole.NewestC
+	// The drive is asked only when its answer can matter, as before.
+	if fsStat.Pending() == 0 && diskErr == nil {
+		state, rec, err := drivecache.Check(disk)
+		f.Drive, f.DriveErr = state, err
+		f.FlushStart, f.FlushMade = rec.Start, rec.Made
 	}
-	state, rec, err := drivecache.Check(disk)
-	switch {
-	case err != nil:
-		v.answer = fmt.Sprintf("cannot tell: %v%s", err, flushFirst(m))
-	case state == drivecache.Unknown:
-		v.answer = "flush first: sure has not flushed " + disk.Path + " since it appeared, so written data may still be in the drive's volatile cache" + flushFirst(m)
-	case state == drivecache.WrittenSince:
-		v.answer = "no: " + disk.Path + " completed writes after its last flush; they may still be in the drive's volatile cache" + flushFirst(m)
-	// Change times lag the clock by up to a tick: a change right after the
-	// flush began may carry a time a little before it.
-	case whole.NewestC.After(rec.Start.Add(-pagecache.CtimeSlack())):
-		v.answer = fmt.Sprintf("flush first: something on %s changed at %s, after the last flush began at %s%s",
-			m.MountPoint, whole.NewestC.Format("15:04:05.000"), rec.Start.Format("15:04:05.000"), flushFirst(m))
-	case len(doubts) > 0:
-		v.answer = "cannot tell: " + strings.Join(doubts, "; ") + flushFirst(m)
-	default:
-		v.answer = fmt.Sprintf("yes: nothing is dirty or under writeback, and %s has completed no write since sure flushed its cache at %s",
-			disk.Path, rec.Made.Format("15:04:05"))
-		v.safe = true
-	}
-	return v
-}
-
-func flushFirst(m fsinfo.Mount) string {
-	return fmt.Sprintf("; run 'sure sync %s' or 'sure eject'", m.MountPoint)
+	return lines, verdict.CanPull(f)
 }
 
 func absClean(p string) (string, error) {
@@ -214,16 +187,4 @@ func absClean(p string) (string, error) {
 		return "", err
 	}
 	return filepath.EvalSymlinks(a)
-}
-
-// inRAM reports whether m is a file system no drive holds: the kernel's
-// own (proc, sysfs, ...) or one kept in memory (tmpfs, ramfs).
-func inRAM(m fsinfo.Mount) bool {
-	switch m.FSType {
-	case "proc", "sysfs", "tmpfs", "ramfs", "devtmpfs", "devpts", "cgroup", "cgroup2",
-		"debugfs", "tracefs", "securityfs", "pstore", "bpf", "configfs", "fusectl",
-		"mqueue", "hugetlbfs", "efivarfs", "binfmt_misc", "nsfs", "rpc_pipefs", "selinuxfs", "autofs":
-		return true
-	}
-	return false
 }

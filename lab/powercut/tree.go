@@ -32,8 +32,9 @@ type Shape struct {
 	BigSize  int64 // one big file of this size, big.bin; 0 for none
 }
 
-// DefaultShape is the tree of DESIGN §1: several hundred small files and
-// one 24 MiB file.
+// DefaultShape is a stick's typical load: several hundred small files,
+// where per-file flushes cost most, and one 24 MiB file, which spans
+// many write-behind windows.
 var DefaultShape = Shape{Files: 400, MaxSmall: 8192, BigSize: 24 << 20}
 
 // bigName is the big file's path inside the tree.

@@ -1,0 +1,324 @@
+package durable_test
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sure-tools/sure/durable"
+)
+
+// The suite below runs on every file system a test hands it: on loop
+// devices (TestRealFS, Linux) and on the host's temporary directory
+// (TestHostDir, every platform).
+
+// isFUSE reports whether kind is served by a FUSE server here, where syncfs
+// cannot reach the device and inodes are not stable.
+func isFUSE(kind string) bool { return kind == "exfat" || kind == "vfat" }
+
+// hostDir names the kind of the host's temporary directory, whatever its
+// file system.
+const hostDir = "host"
+
+// hasPermBits reports whether kind keeps Unix permission bits: FAT has none,
+// and on Windows Go reports only the read-only attribute as a mode.
+func hasPermBits(kind string) bool { return !isFUSE(kind) && runtime.GOOS != "windows" }
+
+// names lists dir, failing the test on error.
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		// libfuse's name for a file unlinked or renamed over while still
+		// open, until its last close reaches the server: not ours.
+		if !strings.HasPrefix(e.Name(), ".fuse_hidden") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// wantNames fails unless dir holds exactly want: in particular no
+// temporary file left behind.
+func wantNames(t *testing.T, dir string, want ...string) {
+	t.Helper()
+	got := names(t, dir)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s holds %q, want %q", dir, got, want)
+	}
+}
+
+func wantContent(t *testing.T, name, want string) {
+	t.Helper()
+	got, err := os.ReadFile(name)
+	if err != nil {
+		t.Errorf("reading %s: %v", name, err)
+	} else if string(got) != want {
+		t.Errorf("%s holds %q, want %q", name, got, want)
+	}
+}
+
+func write(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testWriteFileCreates(t *testing.T, dir, kind string) {
+	name := filepath.Join(dir, "f")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 100_000) // over a MiB
+	if err := durable.WriteFile(name, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(name)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("%s: read %d bytes (%v), want the %d written", name, len(got), err, len(data))
+	}
+	wantNames(t, dir, "f")
+	if hasPermBits(kind) {
+		st, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fs.FileMode(0o640) &^ umask(); st.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", name, st.Mode().Perm(), want)
+		}
+	}
+}
+
+// testWriteFileReplaces checks that the old content is replaced by a new
+// file, not overwritten in place: a reader that opened the old file keeps
+// reading the complete old content.
+func testWriteFileReplaces(t *testing.T, dir, kind string) {
+	name := filepath.Join(dir, "f")
+	write(t, name, "old content")
+	old, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	err = durable.WriteFile(name, []byte("new"), 0o644)
+	if runtime.GOOS == "windows" {
+		// Windows refuses to replace a file open without FILE_SHARE_DELETE,
+		// as os.Open opens it: the write must fail cleanly instead.
+		var le *os.LinkError
+		if !errors.As(err, &le) || le.New != name {
+			t.Errorf("WriteFile over an open file: %#v, want an *os.LinkError naming %s", err, name)
+		}
+		wantContent(t, name, "old content")
+		wantNames(t, dir, "f")
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantContent(t, name, "new")
+	wantNames(t, dir, "f")
+	got := make([]byte, 64)
+	n, err := old.ReadAt(got, 0)
+	if n != len("old content") || string(got[:n]) != "old content" {
+		t.Errorf("the file opened before WriteFile reads %q (%v), want the old content", got[:n], err)
+	}
+}
+
+func testCreateCommit(t *testing.T, dir string) {
+	name := filepath.Join(dir, "f")
+	p, err := durable.Create(name, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Cleanup()
+	if filepath.Dir(p.Name()) != dir || !durable.IsTemp(filepath.Base(p.Name())) {
+		t.Errorf("Create(%s) writes to %s, want a temporary file in %s", name, p.Name(), dir)
+	}
+	for _, s := range []string{"one ", "two ", "three"} {
+		if _, err := p.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Lstat(name); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s exists before Commit: %v", name, err)
+	}
+	if err := p.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	wantContent(t, name, "one two three")
+	wantNames(t, dir, "f")
+	if err := p.Cleanup(); err != nil {
+		t.Errorf("Cleanup after Commit: %v", err)
+	}
+	wantContent(t, name, "one two three")
+	if err := p.Commit(); err == nil {
+		t.Errorf("a second Commit succeeded")
+	}
+}
+
+func testCreateNoReplace(t *testing.T, dir string) {
+	name := filepath.Join(dir, "f")
+	write(t, name, "old")
+	p, err := durable.CreateNoReplace(name, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Cleanup()
+	if _, err := p.WriteString("new"); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Commit()
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Commit onto an existing file: %v, want fs.ErrExist", err)
+	}
+	var le *os.LinkError
+	if !errors.As(err, &le) || le.New != name {
+		t.Errorf("Commit onto an existing file: %#v, want an *os.LinkError naming %s", err, name)
+	}
+	wantContent(t, name, "old")
+	wantNames(t, dir, "f")
+
+	free := filepath.Join(dir, "g")
+	p, err = durable.CreateNoReplace(free, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Cleanup()
+	if _, err := p.WriteString("new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(); err != nil {
+		t.Fatalf("CreateNoReplace onto a free name: %v", err)
+	}
+	wantContent(t, free, "new")
+	wantNames(t, dir, "f", "g")
+}
+
+func testCleanup(t *testing.T, dir string) {
+	name := filepath.Join(dir, "f")
+	p, err := durable.Create(name, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WriteString("abandoned"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	wantNames(t, dir)
+	if err := p.Cleanup(); err != nil {
+		t.Errorf("a second Cleanup: %v", err)
+	}
+	if err := p.Commit(); err == nil {
+		t.Errorf("Commit after Cleanup succeeded")
+	}
+	wantNames(t, dir)
+}
+
+// testCommitOntoDirectory makes the rename of a Commit fail: the final name
+// is a non-empty directory. The directory must survive and the temporary
+// file must go.
+func testCommitOntoDirectory(t *testing.T, dir string) {
+	name := filepath.Join(dir, "f")
+	if err := os.Mkdir(name, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(name, "child"), "keep")
+	p, err := durable.Create(name, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Cleanup()
+	if _, err := p.WriteString("new"); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Commit()
+	var le *os.LinkError
+	if !errors.As(err, &le) || le.New != name {
+		t.Errorf("Commit onto a directory: %#v, want an *os.LinkError naming %s", err, name)
+	}
+	wantNames(t, dir, "f")
+	wantContent(t, filepath.Join(name, "child"), "keep")
+}
+
+func testRename(t *testing.T, dir string) {
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "sub", "c")
+	if err := os.Mkdir(filepath.Dir(c), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, a, "a")
+	write(t, b, "b")
+	err := durable.RenameNoReplace(a, b)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("RenameNoReplace onto an existing file: %v, want fs.ErrExist", err)
+	}
+	var le *os.LinkError
+	if !errors.As(err, &le) || le.Old != a || le.New != b {
+		t.Errorf("RenameNoReplace: %#v, want an *os.LinkError naming %s and %s", err, a, b)
+	}
+	wantContent(t, a, "a")
+	wantContent(t, b, "b")
+	if err := durable.RenameNoReplace(a, c); err != nil {
+		t.Fatalf("RenameNoReplace to a free name in another directory: %v", err)
+	}
+	wantContent(t, c, "a")
+	if err := durable.Rename(c, b); err != nil {
+		t.Fatalf("Rename onto an existing file: %v", err)
+	}
+	wantContent(t, b, "a")
+	wantNames(t, dir, "b", "sub")
+	wantNames(t, filepath.Dir(c))
+}
+
+func testErrorsNamePaths(t *testing.T, dir string) {
+	missing := filepath.Join(dir, "missing")
+	var pe *os.PathError
+	err := durable.WriteFile(filepath.Join(missing, "f"), []byte("x"), 0o644)
+	if !errors.As(err, &pe) || !strings.HasPrefix(pe.Path, missing+string(filepath.Separator)) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("WriteFile into a missing directory: %#v, want an *os.PathError in %s", err, missing)
+	}
+	for op, f := range map[string]func(string) error{"SyncDir": durable.SyncDir, "SyncFS": durable.SyncFS} {
+		err := f(missing)
+		if !errors.As(err, &pe) || pe.Path != missing || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s(%s): %#v, want an *os.PathError naming it", op, missing, err)
+		}
+	}
+	wantNames(t, dir)
+}
+
+func testSync(t *testing.T, dir, kind string) {
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := durable.SyncFile(f); err != nil {
+		t.Errorf("SyncFile: %v", err)
+	}
+	if err := durable.SyncDir(dir); err != nil {
+		t.Errorf("SyncDir: %v", err)
+	}
+	err = durable.SyncFS(dir)
+	if kind == hostDir && runtime.GOOS == "windows" && errors.Is(err, durable.ErrFSSyncUnsupported) {
+		t.Logf("SyncFS: %v (no volume flush here: wine, or not an administrator)", err)
+	} else if isFUSE(kind) {
+		if !errors.Is(err, durable.ErrFSSyncUnsupported) {
+			t.Errorf("SyncFS on %s (FUSE): %v, want ErrFSSyncUnsupported", kind, err)
+		}
+	} else if err != nil {
+		t.Errorf("SyncFS: %v", err)
+	}
+}

@@ -1,0 +1,93 @@
+// Package verdict holds sure's judgements as pure functions of gathered
+// facts: whether a file system can be pulled now (sure status) and what a
+// write goes through there (sure doctor). The command line gathers the
+// facts and prints; everything here is decided without I/O, so each branch
+// has a table test.
+package verdict
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sure-tools/sure/drivecache"
+	"github.com/sure-tools/sure/internal/units"
+)
+
+// PullFacts is what sure status knows about one file system.
+type PullFacts struct {
+	MountPoint string
+	// TreeUnread, when set, says why the files of the whole file system
+	// could not be read: nothing else was gathered.
+	TreeUnread string
+	Dirty      int64 // of every file on it and of its block device
+	Writeback  int64
+	// Doubts are gaps in the figures: files or a device cache that could
+	// not be read, so the figures are lower bounds.
+	Doubts []string
+	// DiskErr is why no disk was found under the file system; Disk is its
+	// path otherwise.
+	DiskErr error
+	Disk    string
+	// The drive's state against sure's last flush record, and why it could
+	// not be read.
+	Drive    drivecache.State
+	DriveErr error
+	// FlushStart and FlushMade are when the recorded flush began and ended.
+	FlushStart, FlushMade time.Time
+	// NewestChange is the latest change time of anything on the file system;
+	// CtimeSlack how far change times may lag the clock.
+	NewestChange time.Time
+	CtimeSlack   time.Duration
+}
+
+// Pull is the answer to "can I pull it now?".
+type Pull struct {
+	Safe   bool
+	Answer string // starts with yes, no, flush first or cannot tell
+}
+
+// CanPull decides whether the file system the facts describe can be
+// pulled: nothing pending in RAM, a drive flush by sure since which the
+// drive wrote nothing, and no change newer than that flush.
+func CanPull(f PullFacts) Pull {
+	run := fmt.Sprintf("; run 'sure sync %s' or 'sure eject'", f.MountPoint)
+	if f.TreeUnread != "" {
+		return Pull{Answer: "cannot tell: " + f.TreeUnread + run}
+	}
+	pending := f.Dirty + f.Writeback
+	switch {
+	case pending > 0:
+		return Pull{Answer: fmt.Sprintf("no: %s is not yet on the device%s", units.Bytes(pending), run)}
+	case f.DiskErr != nil:
+		return Pull{Answer: fmt.Sprintf("cannot tell: %v%s", f.DiskErr, run)}
+	case f.DriveErr != nil:
+		return Pull{Answer: fmt.Sprintf("cannot tell: %v%s", f.DriveErr, run)}
+	case f.Drive == drivecache.Unknown:
+		return Pull{Answer: "flush first: sure has not flushed " + f.Disk + " since it appeared, so written data may still be in the drive's volatile cache" + run}
+	case f.Drive == drivecache.WrittenSince:
+		return Pull{Answer: "no: " + f.Disk + " completed writes after its last flush; they may still be in the drive's volatile cache" + run}
+	// Change times lag the clock by up to a tick: a change right after the
+	// flush began may carry a time a little before it.
+	case f.NewestChange.After(f.FlushStart.Add(-f.CtimeSlack)):
+		return Pull{Answer: fmt.Sprintf("flush first: something on %s changed at %s, after the last flush began at %s%s",
+			f.MountPoint, f.NewestChange.Format("15:04:05.000"), f.FlushStart.Format("15:04:05.000"), run)}
+	case len(f.Doubts) > 0:
+		return Pull{Answer: "cannot tell: " + strings.Join(f.Doubts, "; ") + run}
+	}
+	return Pull{Safe: true, Answer: fmt.Sprintf("yes: nothing is dirty or under writeback, and %s has completed no write since sure flushed its cache at %s",
+		f.Disk, f.FlushMade.Format("15:04:05"))}
+}
+
+// InRAM reports whether a file system of type fsType is on no drive: the
+// kernel's own (proc, sysfs, ...) or one kept in memory (tmpfs, ramfs).
+// Nothing there can be pulled, and flushing cannot help.
+func InRAM(fsType string) bool {
+	switch fsType {
+	case "proc", "sysfs", "tmpfs", "ramfs", "devtmpfs", "devpts", "cgroup", "cgroup2",
+		"debugfs", "tracefs", "securityfs", "pstore", "bpf", "configfs", "fusectl",
+		"mqueue", "hugetlbfs", "efivarfs", "binfmt_misc", "nsfs", "rpc_pipefs", "selinuxfs", "autofs":
+		return true
+	}
+	return false
+}
