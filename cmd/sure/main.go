@@ -22,8 +22,6 @@ const (
 	exitInterrupted = 130
 )
 
-var version = "dev"
-
 // usageError marks errors in the command line, which exit with 2.
 type usageError struct{ err error }
 
@@ -44,7 +42,7 @@ disks, and returns only when the data is on the media: not in RAM, not in the
 drive's volatile cache. Every figure it prints says which level it counts:
 handed (page cache), on device (writeback done), durable (flushed through the
 drive's cache, directory entries included), verified (read back).`,
-		Version:       version,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

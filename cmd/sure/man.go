@@ -17,7 +17,7 @@ func newMan() *cobra.Command {
 			if err := os.MkdirAll(args[0], 0o755); err != nil {
 				return err
 			}
-			hdr := &doc.GenManHeader{Title: "SURE", Section: "1", Source: "sure " + version}
+			hdr := &doc.GenManHeader{Title: "SURE", Section: "1", Source: "sure " + versionString()}
 			return doc.GenManTree(cmd.Root(), hdr, args[0])
 		},
 	}
