@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -49,10 +48,11 @@ drive's cache, directory entries included), verified (read back).`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nTry '%s --help'", err, c.CommandPath())}
+		return usageError{fmt.Errorf("%w\nTry '%s --help' for more information.", err, c.CommandPath())}
 	})
 	root.AddCommand(newCp(), newMv(), newSync(), newStatus(), newVerify(),
 		newDevices(), newEject(), newWrite(), newDoctor(), newMan())
+	markUsage(root)
 	return root
 }
 
@@ -79,25 +79,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "sure: %v\n", err)
 		return exitUsage
-	case isCobraUsage(err):
-		fmt.Fprintf(stderr, "sure: %v\nTry 'sure --help'.\n", err)
-		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "sure: %v\n", err)
 		return exitFailed
 	}
-}
-
-// isCobraUsage recognizes cobra's own complaints about the command line,
-// which it returns as plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func minArgs(n int, what string) cobra.PositionalArgs {
