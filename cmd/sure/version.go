@@ -63,3 +63,9 @@ func versionFrom(set string, bi *debug.BuildInfo) string {
 	}
 	return fmt.Sprintf("%s (%s)", v, strings.Join(parts, ", "))
 }
+
+// moduleVersion is the version alone, for man page headers.
+func moduleVersion() string {
+	v, _, _ := strings.Cut(versionString(), " ")
+	return v
+}
