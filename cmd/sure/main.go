@@ -53,6 +53,7 @@ drive's cache, directory entries included), verified (read back).`,
 	root.AddCommand(newCp(), newMv(), newSync(), newStatus(), newVerify(),
 		newDevices(), newEject(), newWrite(), newDoctor(), newMan())
 	addExamples(root)
+	addCompletions(root)
 	markUsage(root)
 	return root
 }
