@@ -205,7 +205,7 @@ func (u *ui) Failed(src, dst string, err error) {
 	delete(u.fileOn, dst)
 	u.rep.Failed(src, dst, err)
 	if u.json != nil {
-		u.json.emit("error", jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: failureText(src, dst, err)})
+		u.json.emit("error", jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: failureText(src, dst, err, true)})
 	}
 }
 
