@@ -48,7 +48,7 @@ drive's cache, directory entries included), verified (read back).`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nTry '%s --help' for more information.", err, c.CommandPath())}
+		return usageError{tryHelp{err, c.CommandPath()}}
 	})
 	root.AddCommand(newCp(), newMv(), newSync(), newStatus(), newVerify(),
 		newDevices(), newEject(), newWrite(), newDoctor(), newMan())

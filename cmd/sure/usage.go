@@ -25,7 +25,7 @@ func markUsage(root *cobra.Command) {
 		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
 		}
-		return usageError{fmt.Errorf("%s\nTry '%s --help' for more information.", msg, cmd.CommandPath())}
+		return usageError{tryHelp{errors.New(msg), cmd.CommandPath()}}
 	}
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
@@ -35,7 +35,7 @@ func markUsage(root *cobra.Command) {
 				if err == nil || errors.As(err, new(usageError)) {
 					return err
 				}
-				return usageError{fmt.Errorf("%s: %w\nTry '%s --help' for more information.", cmd.Name(), err, cmd.CommandPath())}
+				return usageError{tryHelp{fmt.Errorf("%s: %w", cmd.Name(), err), cmd.CommandPath()}}
 			}
 		}
 		for _, s := range c.Commands() {
@@ -44,3 +44,15 @@ func markUsage(root *cobra.Command) {
 	}
 	walk(root)
 }
+
+// tryHelp is a usage error followed by coreutils' pointer to the help.
+type tryHelp struct {
+	err  error
+	path string // the command's path, "sure cp"
+}
+
+func (e tryHelp) Error() string {
+	return fmt.Sprintf("%v\nTry '%s --help' for more information.", e.err, e.path)
+}
+
+func (e tryHelp) Unwrap() error { return e.err }
