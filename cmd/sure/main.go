@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sure: %v\n", err)
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "sure: %v\n", err)
+		fmt.Fprintf(stderr, "sure: %s\n", errorText(err))
 		return exitFailed
 	}
 }

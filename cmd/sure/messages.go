@@ -13,17 +13,18 @@ import (
 )
 
 // coreutilsText words err as coreutils' cp and mv do ("cannot stat 'x':
-// No such file or directory") when err is a file system call's error and
-// nothing more; "" when it says more than that (an error wrapped with
+// No such file or directory") when err is a system call's failure on a
+// file (an errno) and nothing more; "" when it says more than that (an error wrapped with
 // what it means for durability keeps its words). A temporary file of
 // sure's is named by the destination the user typed.
 func coreutilsText(src, dst string, err error) string {
 	var pe *os.PathError
 	var le *os.LinkError
+	var errno syscall.Errno
 	switch {
-	case errors.As(err, &le) && (le.Error() == err.Error() || isTemp(le.Old) || isTemp(le.New)):
+	case errors.As(err, &le) && errors.As(le.Err, &errno) && (le.Error() == err.Error() || isTemp(le.Old) || isTemp(le.New)):
 		return linkText(src, dst, le)
-	case errors.As(err, &pe) && (pe.Error() == err.Error() || isTemp(pe.Path)):
+	case errors.As(err, &pe) && errors.As(pe.Err, &errno) && (pe.Error() == err.Error() || isTemp(pe.Path)):
 		// A temporary file's failure is all there is to tell: the
 		// destination's final name was never touched.
 		return pathText(src, dst, pe)
@@ -117,4 +118,14 @@ func capitalErrno(msg string, err error) string {
 		return rest + ": " + errnoText(errno)
 	}
 	return msg
+}
+
+// errorText is a command's error as its last line says it: a plain
+// system call's failure in coreutils' words, any other with the system's
+// message capitalised.
+func errorText(err error) string {
+	if t := coreutilsText("", "", err); t != "" {
+		return t
+	}
+	return capitalErrno(err.Error(), err)
 }
