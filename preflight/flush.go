@@ -15,15 +15,21 @@ func flushProblem(m fsinfo.Mount) string {
 	if !m.IsFUSE() || !fsinfo.NoFsync(m) {
 		return ""
 	}
-	why := fmt.Sprintf("no flush would reach the media of %s (%s): its server implements no fsync, so only a flush of the block device under it could", quote.Name(m.MountPoint), m.FSType)
+	// Its server has no fsync: only a flush of the block device under it
+	// reaches the media.
+	why := fmt.Sprintf("no flush would reach the media of %s (%s): its server has no fsync", quote.Name(m.MountPoint), m.FSType)
 	dev, ok := fsinfo.BackingDevice(m)
 	switch {
 	case ok && fsinfo.CanOpen(dev):
 		return ""
 	case ok:
-		return why + fmt.Sprintf(", and this user may not open %s; run sure as root, or mount the stick with the kernel's own driver (udisksctl mount does)", dev)
+		return why + fmt.Sprintf(" and this user may not open %s; run sure as root, or mount with the kernel's driver (udisksctl mount)", dev)
 	case os.Geteuid() != 0:
-		return why + ", and no block device was found under it (a normal user cannot see which device another user's server holds open); run sure as root, or mount the stick with the kernel's own driver (udisksctl mount does)"
+		// A normal user cannot see which device another user's server
+		// holds open.
+		return why + " and this user cannot see its device; run sure as root, or mount with the kernel's driver (udisksctl mount)"
 	}
-	return why + ", and no block device was found under it (a server mounted on a relative mount point cannot be matched to its mount); mount it again with an absolute mount point, or with the kernel's own driver"
+	// A server mounted on a relative mount point cannot be matched to
+	// its mount.
+	return why + " and no block device is found under it; mount it again at an absolute path, or with the kernel's driver"
 }

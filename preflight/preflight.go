@@ -85,6 +85,10 @@ type Refusal struct {
 }
 
 func (e *Refusal) Error() string {
+	// One problem of the whole job (space, flushing) is one line.
+	if len(e.Problems) == 1 && e.Problems[0].Src == "" {
+		return e.Problems[0].Why + "; nothing was written"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "refusing to start: %d %s with the destination %s", len(e.Problems), plural(len(e.Problems), "problem"), quote.Name(e.Dest))
 	if e.Kind != "" {
@@ -158,16 +162,17 @@ func (p *Plan) SkipReason(src string) string {
 }
 
 type checker struct {
-	opt      Options
-	kind     string
-	plan     *Plan
-	problems []Problem
-	devFree  bool   // Move onto the same file system: renames cost no space
-	need     uint64 // bytes the copy will allocate
-	files    int
-	block    uint64
-	dstDev   uint64
-	nameMax  int // longest name in bytes the destination takes, 0 if unknown
+	opt       Options
+	kind      string
+	plan      *Plan
+	problems  []Problem
+	devFree   bool   // Move onto the same file system: renames cost no space
+	need      uint64 // bytes the copy will allocate
+	files     int
+	replacing int // of files, those replacing a file at the destination
+	block     uint64
+	dstDev    uint64
+	nameMax   int // longest name in bytes the destination takes, 0 if unknown
 }
 
 // Check walks the sources once and judges the job against the destination.
@@ -209,14 +214,38 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	c.place(destDir, top, args)
 	c.processAll(args)
 	if ok && !opt.NoSpaceCheck && c.need > free {
-		c.problems = append(c.problems, Problem{Reason: NoSpace, Why: fmt.Sprintf(
-			"not enough free space on %s: %d %s need about %s (each rounded up to the %s allocation unit; a file being replaced counts in full, because its old content stays until the new copy is durable), and %s is free",
-			mountPoint, c.files, plural(c.files, "file"), units.Bytes(int64(c.need)), units.Bytes(int64(c.block)), units.Bytes(int64(free)))})
+		c.problems = append(c.problems, Problem{Reason: NoSpace, Why: c.spaceText(mountPoint, free)})
 	}
 	if len(c.problems) > 0 {
 		return nil, &Refusal{Dest: dest, Kind: c.kind, Problems: c.problems}
 	}
 	return c.plan, nil
+}
+
+// spaceText says why the job does not fit, with a note only where it
+// explains the figure: files being replaced, and rounding up when it adds
+// more than a tenth.
+func (c *checker) spaceText(mountPoint string, free uint64) string {
+	verb := "need"
+	if c.files == 1 {
+		verb = "needs"
+	}
+	s := fmt.Sprintf("not enough free space on %s: %d %s %s about %s", mountPoint, c.files, plural(c.files, "file"), verb, units.Bytes(int64(c.need)))
+	var notes []string
+	if c.replacing > 0 {
+		v := "count"
+		if c.replacing == 1 {
+			v = "counts"
+		}
+		notes = append(notes, fmt.Sprintf("%d being replaced %s in full, its old content kept until the copy is durable", c.replacing, v))
+	}
+	if raw := uint64(max(c.plan.Bytes, 0)); c.need > raw+raw/10 {
+		notes = append(notes, fmt.Sprintf("rounded up to %s units", units.Bytes(int64(c.block))))
+	}
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return s + fmt.Sprintf(", and %s is free", units.Bytes(int64(free)))
 }
 
 // slot is a name taken in one destination directory.
@@ -569,7 +598,9 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 	if c.devFree {
 		return
 	}
-	if old, err := os.Lstat(dst); err == nil && old.Mode().IsRegular() {
+	old, err := os.Lstat(dst)
+	replacing := err == nil && old.Mode().IsRegular()
+	if replacing {
 		if c.opt.NoClobber {
 			return
 		}
@@ -577,6 +608,7 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 		if !c.opt.Move && old.Size() == info.Size() && old.ModTime().Equal(info.ModTime()) {
 			return
 		}
+		c.replacing++
 	}
 	c.files++
 	c.need += roundUp(uint64(info.Size()), c.block)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -117,7 +118,7 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 		return exitError{exitFailed}
 	}
 	reportPlan(stderr, verb, sum.Preflight, verbose)
-	line := summaryLine(sum)
+	line := summaryLine(sum, verbose)
 	if flushErr != nil {
 		// The files passed their barriers, but the drive has since failed
 		// a flush: whatever it acknowledged may not be on its media.
@@ -164,41 +165,57 @@ func (r *cpReporter) Skipped(src, dst, why string) {
 }
 
 func (r *cpReporter) Failed(src, dst string, err error) {
-	fmt.Fprintf(r.err, "sure: %s: %s\n", r.verb, failureText(src, dst, err))
+	fmt.Fprintf(r.err, "sure: %s: %s\n", r.verb, failureText(src, dst, err, r.verbose))
 }
 
-// failureText names the file and the cause. An error about sure's own
-// temporary file is told as an error about the destination, whose name the
-// user knows; the temporary file is gone unless the text says where it
-// was left (failure.go). Names that would act on the terminal are escaped.
-func failureText(src, dst string, err error) string {
+// failureText names the file and the cause, in coreutils' words where
+// the cause is a plain system call's failure (messages.go). An error about
+// sure's own temporary file is told as an error about the destination,
+// whose name the user knows; the temporary file is gone unless the text
+// says where it was left (failure.go). verbose adds what sure tried.
+// Names that would act on the terminal are escaped.
+func failureText(src, dst string, err error, verbose bool) string {
 	left, err := splitLeft(err)
-	return quote.Line(causeText(src, dst, err) + tooLongText(err) + leftText(left))
+	return quote.Line(causeText(src, dst, err, verbose) + tooLongText(err) + leftText(left))
 }
 
-func causeText(src, dst string, err error) string {
+func causeText(src, dst string, err error, verbose bool) string {
 	if err == nil {
 		return fmt.Sprintf("%s -> %s: not copied", quote.Name(src), quote.Name(dst))
 	}
-	var pe *os.PathError
-	if errors.As(err, &pe) && durable.IsTemp(filepath.Base(pe.Path)) {
-		return fmt.Sprintf("%s -> %s: %s: %v; nothing was written under %s", quote.Name(src), quote.Name(dst), pe.Op, pe.Err, quote.Name(dst))
+	if t := coreutilsText(src, dst, err); t != "" {
+		if verbose {
+			t += fmt.Sprintf(" (copying %s -> %s: %v", quote.Name(src), quote.Name(dst), err)
+			if tempFailure(err) {
+				t += "; nothing was written under " + quote.Name(dst)
+			}
+			t += ")"
+		}
+		return t
 	}
-	// A symlink is made under a temporary name too (os.Symlink's error is
-	// a *os.LinkError naming target and temporary name).
-	var le *os.LinkError
-	if errors.As(err, &le) && durable.IsTemp(filepath.Base(le.New)) {
-		return fmt.Sprintf("%s -> %s: %s: %v; nothing was written under %s", quote.Name(src), quote.Name(dst), le.Op, le.Err, quote.Name(dst))
-	}
-	msg := err.Error()
+	msg := capitalErrno(err.Error(), err)
 	if strings.Contains(msg, src) || strings.Contains(msg, dst) {
 		return msg
 	}
 	return fmt.Sprintf("%s: %s", quote.Name(src), msg)
 }
 
+// tempFailure: err is about sure's temporary file, so the destination's
+// final name was never touched.
+func tempFailure(err error) bool {
+	var pe *os.PathError
+	if errors.As(err, &pe) && durable.IsTemp(filepath.Base(pe.Path)) {
+		return true
+	}
+	var le *os.LinkError
+	return errors.As(err, &le) && durable.IsTemp(filepath.Base(le.New))
+}
+
 // summaryLine says what is now guaranteed, and only that.
-func summaryLine(s copier.Summary) string {
+func summaryLine(s copier.Summary, verbose bool) string {
+	if s.DestFailed != nil && !s.Interrupted && !verbose {
+		return stoppedLine(s)
+	}
 	where := ""
 	if s.Dest.MountPoint != "" {
 		where = fmt.Sprintf(" on %s (%s, %s)", s.Dest.MountPoint, s.Dest.FSType, s.Barrier)
@@ -248,6 +265,40 @@ func summaryLine(s copier.Summary) string {
 		parts = append(parts, "once the destination works again, rerun the command to finish")
 	}
 	return "sure: " + strings.Join(parts, "; ")
+}
+
+// stoppedLine is the summary of a job the destination stopped, in one
+// short line: what happened to the destination, the counts, and what to
+// do. -v gives the long form, with the probe's error.
+func stoppedLine(s copier.Summary) string {
+	var df *copier.DestFailedError
+	what := "the destination can no longer be written"
+	if errors.As(s.DestFailed, &df) {
+		if errors.Is(df.Err, syscall.EROFS) {
+			what = quote.Name(df.Dir) + " is read-only"
+		} else {
+			what = fmt.Sprintf("%s can no longer be written (%s)", quote.Name(df.Dir), errnoText(df.Err))
+		}
+	}
+	parts := []string{"stopped: " + what}
+	if s.Failed > 0 {
+		parts = append(parts, plural(s.Failed, "file")+" failed (see above)")
+	}
+	parts = append(parts, fmt.Sprintf("%s, %s durable", plural(s.Files, "file"), units.Bytes(s.Bytes)))
+	if s.UpToDate > 0 {
+		parts = append(parts, plural(s.UpToDate, "file")+" already complete from an earlier run, durable")
+	}
+	if s.Skipped > 0 {
+		parts = append(parts, plural(s.Skipped, "file")+" skipped")
+	}
+	if n := s.AttrsNotKept + s.LinksNotKept; n > 0 {
+		parts = append(parts, fmt.Sprintf("attributes or hard links not kept for %d", n))
+	}
+	if len(s.TempsLeft) > 0 {
+		// Never claim a removal that failed: say where each one is.
+		parts = append(parts, fmt.Sprintf("%s left (no final name): %s", plural(len(s.TempsLeft), "temporary file"), strings.Join(s.TempsLeft, "; ")))
+	}
+	return "sure: " + strings.Join(parts, "; ") + "; rerun once it works again"
 }
 
 func plural(n int, what string) string {

@@ -49,7 +49,7 @@ safe to remove. sure exits 0 only when it is.`,
 				if dev == "" {
 					dev = args[0]
 				}
-				fmt.Fprintf(stderr, "sure: NOT safe to remove %s: %s\n", quote.Line(dev), quote.Line(err.Error()))
+				fmt.Fprintf(stderr, "sure: NOT safe to remove %s: %s\n", quote.Line(dev), quote.Line(errorText(err)))
 				if errors.Is(err, context.Canceled) {
 					return exitError{exitInterrupted}
 				}

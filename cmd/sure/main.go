@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -21,8 +20,6 @@ const (
 	exitMismatch    = 3 // --verify or sure verify: a copy differs from its source
 	exitInterrupted = 130
 )
-
-var version = "dev"
 
 // usageError marks errors in the command line, which exit with 2.
 type usageError struct{ err error }
@@ -44,17 +41,20 @@ disks, and returns only when the data is on the media: not in RAM, not in the
 drive's volatile cache. Every figure it prints says which level it counts:
 handed (page cache), on device (writeback done), durable (flushed through the
 drive's cache, directory entries included), verified (read back).`,
-		Version:       version,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nTry '%s --help'", err, c.CommandPath())}
+		return usageError{tryHelp{err, c.CommandPath()}}
 	})
 	root.AddCommand(newCp(), newMv(), newSync(), newStatus(), newVerify(),
 		newDevices(), newEject(), newWrite(), newDoctor(), newMan())
+	addExamples(root)
+	addCompletions(root)
+	markUsage(root)
 	return root
 }
 
@@ -81,25 +81,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "sure: %v\n", err)
 		return exitUsage
-	case isCobraUsage(err):
-		fmt.Fprintf(stderr, "sure: %v\nTry 'sure --help'.\n", err)
-		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "sure: %v\n", err)
+		fmt.Fprintf(stderr, "sure: %s\n", errorText(err))
 		return exitFailed
 	}
-}
-
-// isCobraUsage recognizes cobra's own complaints about the command line,
-// which it returns as plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func minArgs(n int, what string) cobra.PositionalArgs {

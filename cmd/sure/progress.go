@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
@@ -205,7 +206,7 @@ func (u *ui) Failed(src, dst string, err error) {
 	delete(u.fileOn, dst)
 	u.rep.Failed(src, dst, err)
 	if u.json != nil {
-		u.json.emit("error", jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: failureText(src, dst, err)})
+		u.json.emit("error", jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: failureText(src, dst, err, true)})
 	}
 }
 
@@ -300,30 +301,41 @@ func barrierName(s copier.Summary) string {
 	return s.Barrier.String()
 }
 
-// rateMeter measures bytes per second from a growing count, smoothed so
-// that one slow window does not swing the estimate.
+// rateMeter measures bytes per second over the last few seconds, so
+// that the rate and the time left follow the device as it is now (a
+// stick slows down once its cache is full), not the average since the
+// start.
 type rateMeter struct {
-	t0   time.Time
-	n0   int64
-	rate float64
+	samples []rateSample // oldest first, spanning about rateWindow
+	rate    float64
 }
 
+type rateSample struct {
+	t time.Time
+	n int64
+}
+
+const (
+	rateWindow = 3 * time.Second
+	rateStep   = 250 * time.Millisecond // at most one sample per step
+)
+
 func (r *rateMeter) add(total int64, now time.Time) {
-	if r.t0.IsZero() {
-		r.t0, r.n0 = now, total
+	if k := len(r.samples); k > 0 && now.Sub(r.samples[k-1].t) < rateStep {
 		return
 	}
-	dt := now.Sub(r.t0).Seconds()
-	if dt < 0.5 {
-		return
+	r.samples = append(r.samples, rateSample{now, total})
+	// Keep the newest sample at or before the window's start, so the
+	// window is always covered.
+	drop := 0
+	for drop+1 < len(r.samples) && now.Sub(r.samples[drop+1].t) >= rateWindow {
+		drop++
 	}
-	v := float64(total-r.n0) / dt
-	if r.rate == 0 {
-		r.rate = v
-	} else {
-		r.rate = 0.7*r.rate + 0.3*v
+	r.samples = r.samples[drop:]
+	first := r.samples[0]
+	if dt := now.Sub(first.t).Seconds(); dt >= 0.5 {
+		r.rate = float64(total-first.n) / dt
 	}
-	r.t0, r.n0 = now, total
 }
 
 // eta is the time the rest takes at the measured rate; ok is false while
@@ -404,7 +416,7 @@ type barView struct {
 
 func newBarView(w io.Writer, color bool) *barView {
 	v := &barView{w: w, color: color}
-	v.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(200*time.Millisecond))
+	v.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
 	v.bar = v.p.New(0, mpb.BarStyle(),
 		mpb.PrependDecorators(decor.Any(v.phase, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(v.tail)),
@@ -415,12 +427,12 @@ func newBarView(w io.Writer, color bool) *barView {
 func (v *barView) phase(decor.Statistics) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	p, c := "on device", "\x1b[36m"
+	p, c := "copying", "\x1b[36m"
 	switch {
 	case v.done:
 		p, c = "finished", "\x1b[32m"
 	case v.s.flushing:
-		p, c = "flushing the device cache", "\x1b[33m"
+		p, c = "flushing", "\x1b[33m"
 	}
 	if v.color {
 		return c + p + "\x1b[0m"
@@ -428,12 +440,55 @@ func (v *barView) phase(decor.Statistics) string {
 	return p
 }
 
-func (v *barView) tail(decor.Statistics) string {
+// barMin is the narrowest bar worth drawing; the tail gives up its less
+// important parts before the bar goes below it.
+const barMin = 10
+
+func (v *barView) tail(st decor.Statistics) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	t := v.s.counts()
+	// One column spare: a line as wide as the terminal wraps on some.
+	width := st.AvailableWidth - barMin - 3
+	if st.AvailableWidth <= 0 {
+		width = 1 << 30
+	}
+	name := ""
 	if v.s.current != "" && !v.s.flushing && !v.done {
-		t += "; " + quote.Line(filepath.Base(v.s.current))
+		name = quote.Line(filepath.Base(v.s.current))
+	}
+	return v.s.fit(width, name)
+}
+
+// fit is the progress in at most width columns: the bytes on the device
+// and the files durable always, then the rate, the time left and the
+// file being copied while they fit.
+func (s *progressState) fit(width int, name string) string {
+	on := units.Bytes(s.onDevice)
+	if s.planned {
+		on += " of " + units.Bytes(s.bytes)
+	}
+	on += " on device"
+	files := fmt.Sprintf("%d", s.durableFiles)
+	if s.planned {
+		files += fmt.Sprintf("/%d", s.files)
+	}
+	files += " durable"
+	var extra []string
+	if s.rate.rate > 0 {
+		extra = append(extra, units.Bytes(int64(s.rate.rate))+"/s")
+	}
+	if d, ok := s.eta(); ok {
+		extra = append(extra, d.String()+" left")
+	}
+	t := on + ", " + files
+	for _, e := range extra {
+		if len(t)+2+len(e) > width {
+			break
+		}
+		t += ", " + e
+	}
+	if name != "" && len(t)+2+utf8.RuneCountInString(name) <= width {
+		t += ", " + name
 	}
 	return t
 }

@@ -10,12 +10,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/vstick"
+	"github.com/sure-tools/sure/lab/vdisk"
 )
 
 type event struct {
@@ -188,7 +193,7 @@ func TestBarOnTerminal(t *testing.T) {
 			t.Fatalf("%v: %q", err, out)
 		}
 		s := string(out)
-		for _, w := range []string{"on device", "] 20.0 MiB of 20.0 MiB on device", "1 of 1 files durable", "sure: 1 file, 20.0 MiB durable on " + m.Dir} {
+		for _, w := range []string{"] 20.0 MiB of 20.0 MiB on device, 1/1 durable", "sure: 1 file, 20.0 MiB durable on " + m.Dir} {
 			if !strings.Contains(s, w) {
 				t.Errorf("NO_COLOR=%v: %q missing from the terminal's output:\n%q", noColor, w, s)
 			}
@@ -196,6 +201,82 @@ func TestBarOnTerminal(t *testing.T) {
 		if hasColor := strings.Contains(s, "\x1b[3"); hasColor == noColor {
 			t.Errorf("NO_COLOR=%v, colour escapes present: %v", noColor, hasColor)
 		}
+	}
+}
+
+// On an 80-column terminal every line of the drawing fits, and each
+// figure is said once: the bar never wraps into a second line.
+func TestBarFits80Columns(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script(1) from util-linux is not installed")
+	}
+	// A stick at 16 MB/s: the copy takes two seconds, and the bar is
+	// drawn mid-way with a rate, a time left and a file name to fit.
+	m := vstick.New(t, "ext4", 256<<20)
+	if err := m.Disk.SetFaults(vdisk.Faults{BandwidthMBps: 16}); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	os.Mkdir(src, 0o755)
+	// A long name: the tail must drop it rather than wrap.
+	long := strings.Repeat("a-rather-long-file-name-", 4)
+	for i := range 8 {
+		if err := writeRandom(filepath.Join(src, fmt.Sprintf("%s%d", long, i)), 4<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	line := fmt.Sprintf("stty cols 80 rows 24; exec %s cp -r %s %s", sureBinary(t), src, filepath.Join(m.Dir, "dst"))
+	cmd := exec.Command("script", "-q", "-e", "-c", line, "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	csi := regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+	plain := csi.ReplaceAllString(string(out), "")
+	bars := 0
+	for _, l := range strings.FieldsFunc(plain, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if n := utf8.RuneCountInString(l); n > 80 && !strings.HasPrefix(l, "sure: ") {
+			t.Errorf("a line of the drawing is %d columns wide on an 80-column terminal: %q", n, l)
+		}
+		if strings.Contains(l, "on device") {
+			bars++
+			if c := strings.Count(l, "on device"); c != 1 {
+				t.Errorf("the bar says \"on device\" %d times: %q", c, l)
+			}
+			if !strings.Contains(l, "durable") {
+				t.Errorf("the bar does not count durable files: %q", l)
+			}
+		}
+	}
+	if bars < 2 {
+		t.Fatalf("the bar was drawn %d times, want it mid-way too:\n%q", bars, out)
+	}
+}
+
+// The rate shown is the device's recent one: after a fast start and a
+// few seconds at a tenth of the speed, the meter reads the slow rate, not
+// the average since the start.
+func TestRateIsRecent(t *testing.T) {
+	var r rateMeter
+	t0 := time.Unix(1000, 0)
+	var n int64
+	at := t0
+	for range 200 { // 20 s at 100 MB/s
+		at = at.Add(100 * time.Millisecond)
+		n += 10_000_000
+		r.add(n, at)
+	}
+	if r.rate < 99e6 || r.rate > 101e6 {
+		t.Fatalf("steady 100 MB/s read as %.0f B/s", r.rate)
+	}
+	for range 40 { // 4 s at 10 MB/s
+		at = at.Add(100 * time.Millisecond)
+		n += 1_000_000
+		r.add(n, at)
+	}
+	if r.rate < 9.9e6 || r.rate > 10.1e6 {
+		t.Errorf("after 4 s at 10 MB/s the rate reads %.0f B/s (the average since the start is %.0f)", r.rate, float64(n)/at.Sub(t0).Seconds())
 	}
 }
 

@@ -56,7 +56,7 @@ could not be read or some line of the manifest is not in b3sum's format
 			}
 			interrupted := cmd.Context().Err() != nil
 			if err != nil && !interrupted {
-				fmt.Fprintf(cmd.ErrOrStderr(), "sure: verify: %s\n", quote.Text(err.Error()))
+				fmt.Fprintf(cmd.ErrOrStderr(), "sure: verify: %s\n", quote.Text(errorText(err)))
 				c.unreadable++
 			}
 			if n := c.malformed - malformedShown; n > 0 {

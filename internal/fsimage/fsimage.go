@@ -316,6 +316,10 @@ func missing(kind string) string {
 	return ""
 }
 
+// Missing says why this process cannot make kind here, or "" when it can,
+// for commands that need a file system (surelab demo).
+func Missing(kind string) string { return missing(kind) }
+
 // Require stops the test when kind cannot be made here: a skip on a
 // developer's machine, a failure under CI.
 func Require(t testing.TB, kind string) {
