@@ -321,8 +321,21 @@ func (c *Committer) Stage(e *Entry, file *os.File) error {
 // Symlink stages a symbolic link to target under final: it is created
 // under a temporary name and renamed like a file.
 func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error {
+	return c.SymlinkWith(target, final, noReplace, tag, nil)
+}
+
+// SymlinkWith is Symlink, and then, when set, attrs sets the link's own
+// attributes (owner, times) on its temporary name before it is staged.
+func (c *Committer) SymlinkWith(target, final string, noReplace bool, tag any, attrs func(d *beneath.Dir, temp string) error) error {
 	return c.stageNew(final, noReplace, tag, func(d *beneath.Dir, temp string) error {
-		return d.Symlink(target, temp)
+		if err := d.Symlink(target, temp); err != nil || attrs == nil {
+			return err
+		}
+		if err := attrs(d, temp); err != nil {
+			d.Remove(temp)
+			return err
+		}
+		return nil
 	})
 }
 

@@ -24,8 +24,32 @@ import (
 // Options are cp's options that change what is copied and how.
 type Options struct {
 	Recursive bool // copy directories
-	Archive   bool // keep mode, owner (as root), times; copy symlinks as symlinks
-	NoClobber bool // never replace an existing file
+	Archive   bool // -a: Recursive, Preserve all, Deref never
+	NoClobber bool // never replace an existing file (Update none)
+
+	Preserve Preserve // attributes kept beyond cp's default mode
+	Deref    Deref    // which source symlinks are followed
+	Update   Update   // which existing destination files are replaced
+	// Confirm, when set, is asked before an existing file is replaced
+	// (-i); false keeps the file. It is called from one goroutine.
+	Confirm func(dst string) bool
+	// Backup keeps each replaced file under a backup name, made durable
+	// with the new file: NAME+BackupSuffix ("~" when empty) or NAME.~N~.
+	Backup        Backup
+	BackupSuffix  string
+	NoTargetDir   bool     // -T: DEST is never a directory to copy into
+	Parents       bool     // --parents: each operand's path is kept under DEST
+	OneFileSystem bool     // -x: directories on other file systems are made, not entered
+	Reflink       Tristate // share extents with the source (FICLONE): where possible, always, never
+	Sparse        Tristate // holes: keep the source's, make them for zeros too, or write every byte
+
+	// What proves an existing destination file identical, so that it is
+	// kept instead of replaced. By default only the job journal does: the
+	// file is one an interrupted sure job finished (journal.go).
+	// QuickCheck also takes rsync's quick check (same size and
+	// modification time), SizeOnly the size alone.
+	QuickCheck bool
+	SizeOnly   bool
 
 	// What the destination's file system cannot hold (names, sizes) is
 	// refused before anything is written, unless one of these says what
@@ -182,6 +206,8 @@ type run struct {
 
 	movedFrom map[string]bool          // source directories a move removed entries from
 	srcRoots  map[string]*beneath.Root // a move's operands' directories, its sources removed beneath them (move.go)
+	journal   *journal                 // files this job made durable, for a rerun after an interruption (journal.go)
+	following map[inode]bool           // directories entered through a link (-L), to tell a loop
 	eng       engine                   // dirty budget, write-behind, progress (data.go)
 	links     hardLinks                // -a: names of multiply linked source files (links.go)
 	vr        *verifyRun               // Verify, Manifest (verify.go)
@@ -207,14 +233,21 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if opt.Events == nil {
 		opt.Events = nopEvents{}
 	}
+	opt.normalize()
 	if len(srcs) == 0 {
 		return Summary{}, &UsageError{"missing file operand"}
 	}
 	destInfo, derr := os.Stat(dest)
-	destIsDir := derr == nil && destInfo.IsDir()
-	if len(srcs) > 1 && !destIsDir {
+	destIsDir := derr == nil && destInfo.IsDir() && !opt.NoTargetDir
+	if opt.NoTargetDir && len(srcs) > 1 {
+		return Summary{}, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
+	}
+	if len(srcs) > 1 && !destIsDir || opt.Parents && !destIsDir {
 		if derr != nil && !errors.Is(derr, fs.ErrNotExist) {
 			return Summary{}, derr
+		}
+		if opt.Parents {
+			return Summary{}, &UsageError{"with --parents, the destination must be a directory"}
 		}
 		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
 	}
@@ -254,6 +287,10 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return Summary{}, err
 	}
 	r.startEngine()
+	if !opt.move {
+		r.openJournal()
+	}
+	defer r.closeJournal()
 
 	var workers sync.WaitGroup
 	for range opt.Workers {
@@ -276,6 +313,12 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			break
 		}
 		target := targetFor(src, dest, destIsDir)
+		if opt.Parents {
+			target = filepath.Join(dest, src)
+			if !r.makeParents(src, dest) {
+				continue
+			}
+		}
 		r.copyArg(src, target)
 	}
 	close(r.jobs)
@@ -315,6 +358,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	r.eng.land.stop()
 	r.endVerify()
 	sum := r.sum
+	r.removeJournal(!sum.Interrupted && sum.DestFailed == nil && sum.Failed == 0 && sum.Mismatched == 0)
 	switch {
 	case sum.Interrupted:
 		return sum, fmt.Errorf("interrupted: %w", ctx.Err())
@@ -354,6 +398,13 @@ func targetFor(src, dest string, destIsDir bool) string {
 	return dest
 }
 
+func (r *run) skip(src, dst, why string) {
+	r.mu.Lock()
+	r.sum.Skipped++
+	r.mu.Unlock()
+	r.events.Skipped(src, dst, why)
+}
+
 func (r *run) fail(src, dst string, err error) {
 	r.mu.Lock()
 	r.sum.Failed++
@@ -368,7 +419,7 @@ func (r *run) copyArg(src, target string) {
 	if target, ok = r.planned(src, target); !ok {
 		return
 	}
-	follow := !r.opt.Recursive && !r.opt.Archive
+	follow := r.opt.followOperand()
 	var info fs.FileInfo
 	var err error
 	if follow {
@@ -438,6 +489,12 @@ func (r *run) copyArg(src, target string) {
 // copyTree walks src and copies it under target, streaming: only the
 // entries of the directory being read are held in memory.
 func (r *run) copyTree(src, target string) {
+	var rootDev uint64
+	if r.opt.OneFileSystem {
+		if fi, err := os.Stat(src); err == nil {
+			rootDev, _ = deviceID(fi)
+		}
+	}
 	filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if r.ctx.Err() != nil {
 			return filepath.SkipAll
@@ -468,15 +525,64 @@ func (r *run) copyTree(src, target string) {
 			}
 			return nil
 		}
+		if d.Type()&fs.ModeSymlink != 0 && r.opt.Deref == DerefAll {
+			return r.copyFollowed(path, dst)
+		}
 		if d.IsDir() {
 			if !r.makeDir(path, dst, info) {
 				return filepath.SkipDir
+			}
+			if dev, ok := deviceID(info); r.opt.OneFileSystem && ok && path != src && dev != rootDev {
+				return filepath.SkipDir // -x: the mount point is made, not entered
 			}
 			return nil
 		}
 		r.copyEntry(path, dst, info)
 		return nil
 	})
+}
+
+// copyFollowed copies what the symlink path points to (-L): a directory
+// as a tree, anything else as a file. A link back into a directory being
+// copied is a loop, named as one.
+func (r *run) copyFollowed(path, dst string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		r.fail(path, dst, err)
+		return nil
+	}
+	if !info.IsDir() {
+		r.copyEntry(path, dst, info)
+		return nil
+	}
+	id, _, _ := inodeOf(info)
+	if r.following == nil {
+		r.following = map[inode]bool{}
+	}
+	if r.following[id] {
+		r.fail(path, dst, &os.PathError{Op: "cannot copy", Path: path, Err: errLoop})
+		return nil
+	}
+	r.following[id] = true
+	defer delete(r.following, id)
+	r.copyTree(path+string(filepath.Separator), dst)
+	return nil
+}
+
+// makeParents creates under dest the directories of src's path
+// (--parents), as makeDir makes a directory of the tree.
+func (r *run) makeParents(src, dest string) bool {
+	for _, d := range parentsDirs(src) {
+		info, err := os.Stat(d)
+		if err != nil {
+			r.fail(src, filepath.Join(dest, d), err)
+			return false
+		}
+		if !r.makeDir(d, filepath.Join(dest, d), info) {
+			return false
+		}
+	}
+	return true
 }
 
 // testHookDirReady, set by tests, runs once a destination directory is
@@ -548,17 +654,33 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 		existing = nil
 	}
 	if existing != nil && r.opt.NoClobber {
-		r.mu.Lock()
-		r.sum.Skipped++
-		r.mu.Unlock()
-		r.events.Skipped(src, dst, "exists (-n)")
+		r.skip(src, dst, "exists (-n)")
 		return
 	}
 	if existing != nil && existing.IsDir() {
 		r.fail(src, dst, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", dst, src))
 		return
 	}
-	if done, ss := r.complete(info, existing, src, dst); done {
+	if existing != nil {
+		switch {
+		case r.opt.Update == UpdateNoneFail:
+			r.fail(src, dst, fmt.Errorf("not replacing '%s'", dst))
+			return
+		case r.opt.Update == UpdateOlder && dstNotOlder(info, existing):
+			r.skip(src, dst, "not older than its source (-u)")
+			return
+		case r.opt.Confirm != nil && !r.opt.Confirm(dst):
+			r.skip(src, dst, "kept (-i)")
+			return
+		}
+	}
+	if existing != nil && r.opt.Backup != BackupNone {
+		if err := r.backup(dst); err != nil {
+			r.fail(src, dst, err)
+			return
+		}
+		existing = nil
+	} else if done, ss := r.complete(info, existing, src, dst); done {
 		// Left complete by an earlier run: the commit protocol never puts
 		// a partial file under a final name, so same size and time mean
 		// done. Its last barrier may not have run; the next one covers it.
@@ -580,7 +702,7 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 	case mode&fs.ModeSymlink != 0:
 		target, err := os.Readlink(src)
 		if err == nil {
-			err = r.c.Symlink(target, dst, r.opt.NoClobber, &job{src: src, dst: dst, info: info})
+			err = r.c.SymlinkWith(target, dst, r.opt.NoClobber, &job{src: src, dst: dst, info: info}, r.symlinkAttrs(info))
 		}
 		if err != nil {
 			r.fail(src, dst, err)
@@ -646,7 +768,7 @@ func (r *run) copyFile(j job) {
 	// the data is written, on a file private until then.
 	perm, createPerm, setMode := newFileMode(before.Mode())
 	switch {
-	case r.opt.Archive:
+	case r.opt.Preserve.Mode:
 		perm = before.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		createPerm, setMode = 0o600, true
 	case j.existing != nil && j.existing.Mode().IsRegular():
@@ -667,10 +789,15 @@ func (r *run) copyFile(j job) {
 	if err == nil {
 		err = checkUnchanged(in, j.src, before, n)
 	}
-	if err == nil && (setMode || r.opt.Archive) {
+	if err == nil && (setMode || r.opt.Preserve.any()) {
 		var notKept bool
-		notKept, err = setAttrs(out, e.Chtimes, before, perm, r.opt.Archive)
-		r.attrsNotKept(notKept && r.opt.Archive)
+		notKept, err = setAttrs(out, e.Chtimes, before, perm, setMode, r.opt.Preserve)
+		if err == nil && r.opt.Preserve.Xattr {
+			var xNotKept bool
+			xNotKept, err = copyXattrs(in, out)
+			notKept = notKept || xNotKept
+		}
+		r.attrsNotKept(notKept && r.opt.Preserve.any())
 	}
 	if err != nil {
 		r.settle(&j, false)
@@ -766,6 +893,16 @@ func (r *run) settleBatch(results []commit.Result) {
 			// did not reach the device is never called durable.
 			res.Err = fmt.Errorf("%s is in place but its data did not reach the device: %w", j.dst, err)
 		}
+		// Journaled before it is reported: whatever a killed job reported
+		// durable, its rerun keeps. With a read-back, only once verified.
+		if res.Err == nil && !j.upToDate && r.vr == nil {
+			r.journal.record(r.root, j)
+		}
+	}
+	r.journal.flush()
+	for i := range results {
+		res := &results[i]
+		j := res.Entry.Tag.(*job)
 		r.settle(j, res.Err == nil && !j.upToDate)
 		switch {
 		case res.Err == nil && j.upToDate:
@@ -794,10 +931,18 @@ func (r *run) settleBatch(results []commit.Result) {
 	// Verify, Manifest: with them a move removes a source only here.
 	checks := r.readBack(results)
 	for i, res := range results {
-		if j := res.Entry.Tag.(*job); res.Err == nil && r.verdict(j, checks, i) && r.opt.move && r.vr != nil && !j.upToDate {
+		j := res.Entry.Tag.(*job)
+		if res.Err != nil || !r.verdict(j, checks, i) {
+			continue
+		}
+		if r.opt.move && r.vr != nil && !j.upToDate {
 			r.removeSource(j.src, j.dst)
 		}
+		if !j.upToDate && r.vr != nil {
+			r.journal.record(r.root, j)
+		}
 	}
+	r.journal.flush()
 }
 
 // finishDirs gives directories their final mode (and, with -a, owner and
@@ -806,15 +951,15 @@ func (r *run) settleBatch(results []commit.Result) {
 func (r *run) finishDirs() {
 	for i := len(r.dirs) - 1; i >= 0; i-- {
 		d := r.dirs[i]
-		if !d.created && !r.opt.Archive {
+		if !d.created && !r.opt.Preserve.any() {
 			continue
 		}
 		perm := d.perm
-		if r.opt.Archive {
+		if r.opt.Preserve.Mode {
 			perm = d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		}
-		notKept, err := r.setDirAttrs(d.dst, d.info, perm)
-		r.attrsNotKept(notKept && r.opt.Archive)
+		notKept, err := r.setDirAttrs(d.src, d.dst, d.info, perm, d.created || r.opt.Preserve.Mode)
+		r.attrsNotKept(notKept && r.opt.Preserve.any())
 		if err != nil {
 			r.fail(d.src, d.dst, err)
 			continue
@@ -828,7 +973,7 @@ func (r *run) finishDirs() {
 // setDirAttrs sets the attributes of the directory dst through
 // descriptors opened beneath the root: a directory swapped for a link is
 // not reached.
-func (r *run) setDirAttrs(dst string, info fs.FileInfo, perm fs.FileMode) (bool, error) {
+func (r *run) setDirAttrs(src, dst string, info fs.FileInfo, perm fs.FileMode, setMode bool) (bool, error) {
 	dir, err := r.root.Dir(dst)
 	if err != nil {
 		return false, err
@@ -839,7 +984,17 @@ func (r *run) setDirAttrs(dst string, info fs.FileInfo, perm fs.FileMode) (bool,
 		return false, err
 	}
 	defer parent.Release()
-	return setDirAttrs(dir, parent, name, info, perm, r.opt.Archive)
+	notKept, err := setDirAttrs(dir, parent, name, info, perm, setMode, r.opt.Preserve)
+	if err == nil && r.opt.Preserve.Xattr {
+		var in *os.File
+		if in, err = os.Open(src); err == nil {
+			var x bool
+			x, err = copyXattrs(in, dir.File())
+			in.Close()
+			notKept = notKept || x
+		}
+	}
+	return notKept, err
 }
 
 type nopEvents struct{}
