@@ -346,6 +346,11 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		// which finishDirs sets afterwards (with -a) and then flushes.
 		r.settleBatch(r.c.Flush())
 		r.finishDirs()
+		if r.sum.Failed == 0 && r.sum.Mismatched == 0 && r.ctx.Err() == nil {
+			// Complete: the journal goes before the last barrier, which
+			// makes its removal durable with the directories.
+			r.removeJournal(true)
+		}
 		dirErr := r.c.FlushDirs()
 		if dirErr != nil {
 			r.fail("", "", dirErr)
@@ -358,7 +363,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	r.eng.land.stop()
 	r.endVerify()
 	sum := r.sum
-	r.removeJournal(!sum.Interrupted && sum.DestFailed == nil && sum.Failed == 0 && sum.Mismatched == 0)
+	r.removeJournal(false)
 	switch {
 	case sum.Interrupted:
 		return sum, fmt.Errorf("interrupted: %w", ctx.Err())
@@ -893,13 +898,7 @@ func (r *run) settleBatch(results []commit.Result) {
 			// did not reach the device is never called durable.
 			res.Err = fmt.Errorf("%s is in place but its data did not reach the device: %w", j.dst, err)
 		}
-		// Journaled before it is reported: whatever a killed job reported
-		// durable, its rerun keeps. With a read-back, only once verified.
-		if res.Err == nil && !j.upToDate && r.vr == nil {
-			r.journal.record(r.root, j)
-		}
 	}
-	r.journal.flush()
 	for i := range results {
 		res := &results[i]
 		j := res.Entry.Tag.(*job)
@@ -939,10 +938,11 @@ func (r *run) settleBatch(results []commit.Result) {
 			r.removeSource(j.src, j.dst)
 		}
 		if !j.upToDate && r.vr != nil {
+			// Journaled only once read back and found equal.
 			r.journal.record(r.root, j)
 		}
 	}
-	r.journal.flush()
+	r.journal.flush(false)
 }
 
 // finishDirs gives directories their final mode (and, with -a, owner and

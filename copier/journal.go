@@ -2,12 +2,16 @@ package copier
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"github.com/sure-tools/sure/commit"
+	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/beneath"
 )
 
@@ -26,7 +30,8 @@ type journal struct {
 	f       *os.File
 	entries map[string]journalEntry // by path relative to the destination directory
 	buf     []byte
-	used    bool // a line was written
+	used    bool                     // a line was written
+	create  func() (*os.File, error) // makes f on the first write
 }
 
 // journalEntry identifies a source file and its durable copy. Any change
@@ -42,11 +47,28 @@ type fileStamp struct {
 }
 
 func (r *run) openJournal() {
-	f, err := openJournalFile(r.root, filepath.Join(r.destDir, JournalName))
-	if err != nil {
+	path := filepath.Join(r.destDir, JournalName)
+	f, err := openJournalFile(r.root, path, false)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	j := &journal{f: f, entries: map[string]journalEntry{}}
+	// Created with its first line: a job that makes nothing durable
+	// leaves its destination as it was.
+	j.create = func() (*os.File, error) {
+		f, err := openJournalFile(r.root, path, true)
+		if err == nil {
+			// Its directory entry reaches the media with the barrier
+			// that reports the files of its first lines.
+			r.c.DirChanged(r.destDir)
+		}
+		return f, err
+	}
+	r.journal = j
+	if f == nil {
+		r.startJournal(j)
+		return
+	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -60,11 +82,31 @@ func (r *run) openJournal() {
 			j.entries[rel] = e
 		}
 	}
-	r.journal = j
+	r.startJournal(j)
+}
+
+// startJournal records each file as soon as it is renamed into place.
+func (r *run) startJournal(j *journal) {
+	perFile := r.sum.Barrier == fsinfo.BarrierPerFile
+	r.c.AfterRenames = func(entries []*commit.Entry) {
+		if r.vr != nil {
+			return // recorded once read back (settleBatch)
+		}
+		for _, e := range entries {
+			if jb := e.Tag.(*job); !jb.upToDate {
+				j.record(r.root, jb)
+			}
+		}
+		// Written after the data barrier and the renames, before the
+		// barrier that reports the files: the lines are durable when
+		// their files are said to be, so that a rerun after a pulled
+		// stick keeps what was reported.
+		j.flush(perFile)
+	}
 }
 
 func (r *run) closeJournal() {
-	if r.journal != nil {
+	if r.journal != nil && r.journal.f != nil {
 		r.journal.f.Close()
 	}
 }
@@ -72,7 +114,7 @@ func (r *run) closeJournal() {
 // removeJournal removes the journal of a job that completed (nothing is
 // left to resume), or of one that proves nothing (all failed or skipped).
 func (r *run) removeJournal(completed bool) {
-	if r.journal == nil || !completed && (r.journal.used || len(r.journal.entries) > 0) {
+	if r.journal == nil || r.journal.f == nil || !completed && (r.journal.used || len(r.journal.entries) > 0) {
 		return
 	}
 	d, name, err := r.root.Parent(filepath.Join(r.destDir, JournalName))
@@ -80,7 +122,11 @@ func (r *run) removeJournal(completed bool) {
 		return
 	}
 	defer d.Release()
-	d.Remove(name)
+	if d.Remove(name) == nil {
+		r.journal.f.Close()
+		r.journal = nil
+		r.c.DirChanged(r.destDir)
+	}
 }
 
 // rel is dst's path relative to the destination directory.
@@ -124,19 +170,30 @@ func (jl *journal) record(root *beneath.Root, j *job) {
 		s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs, d.ino, d.size, d.mtimeNs, d.ctimeNs)
 }
 
-// flush appends the recorded lines. The journal itself is not flushed:
-// each line is written after its file is durable, and a line lost only
-// means that file is copied again.
-func (jl *journal) flush() {
+// flush appends the recorded lines, and with sync flushes them (where
+// the barrier is not one syncfs). A line lost only means that its file
+// is copied again.
+func (jl *journal) flush(sync bool) {
 	if jl == nil {
 		return
 	}
 	jl.mu.Lock()
 	defer jl.mu.Unlock()
+	if len(jl.buf) > 0 && jl.f == nil {
+		f, err := jl.create()
+		if err != nil {
+			jl.buf = jl.buf[:0]
+			return
+		}
+		jl.f = f
+	}
 	if len(jl.buf) > 0 {
 		jl.used = true
 		jl.f.Write(jl.buf)
 		jl.buf = jl.buf[:0]
+		if sync {
+			durable.SyncFile(jl.f)
+		}
 	}
 }
 

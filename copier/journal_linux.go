@@ -11,15 +11,19 @@ import (
 	"github.com/sure-tools/sure/internal/beneath"
 )
 
-// openJournalFile opens (creating it) the journal at path beneath root,
-// for reading and appending; a link there is not followed.
-func openJournalFile(root *beneath.Root, path string) (*os.File, error) {
+// openJournalFile opens (with create, creating it) the journal at path
+// beneath root, for reading and appending; a link there is not followed.
+func openJournalFile(root *beneath.Root, path string, create bool) (*os.File, error) {
 	d, name, err := root.Parent(path)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Release()
-	fd, err := unix.Openat(int(d.File().Fd()), name, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	flag := unix.O_RDWR | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	if create {
+		flag |= unix.O_CREAT
+	}
+	fd, err := unix.Openat(int(d.File().Fd()), name, flag, 0o600)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: filepath.Join(d.Path(), name), Err: err}
 	}

@@ -13,7 +13,7 @@ import (
 // openJournalFile: the journal is kept on Linux only, where change times
 // are read the same way on every file system; elsewhere an existing file
 // is replaced unless a check (--quick-check, --checksum) says otherwise.
-func openJournalFile(root *beneath.Root, path string) (*os.File, error) {
+func openJournalFile(root *beneath.Root, path string, create bool) (*os.File, error) {
 	return nil, errors.ErrUnsupported
 }
 

@@ -108,7 +108,7 @@ func gnuJobFlags(cmd *cobra.Command, opt *copier.Options, mv bool) func(verb str
 			n = 1
 		}
 		if len(args) < n {
-			return usageError{fmt.Errorf("%s: missing file operand\nUsage: %s", cmd.Name(), cmd.UseLine())}
+			return usageError{fmt.Errorf("%s: needs a source and a destination\nUsage: %s", cmd.Name(), cmd.UseLine())}
 		}
 		return nil
 	}
