@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/beneath"
+	"github.com/zeebo/xxh3"
 )
 
 // JournalName is the hidden file a copy keeps in its destination
@@ -32,13 +34,20 @@ type journal struct {
 	buf     []byte
 	used    bool                     // a line was written
 	create  func() (*os.File, error) // makes f on the first write
+	// hashed: the destination keeps no change time that a write moves
+	// (FAT, exFAT, FUSE servers), so a line also holds the hash of the
+	// source, and a copy is read back and compared before it is kept.
+	hashed bool
+	root   *beneath.Root
 }
 
 // journalEntry identifies a source file and its durable copy. Any change
 // to either moves their change times, which are part of it.
 type journalEntry struct {
-	src  string
-	s, d fileStamp
+	src    string
+	s, d   fileStamp
+	hashed int // 1: hash holds the source's xxh3
+	hash   xxh3.Uint128
 }
 
 type fileStamp struct {
@@ -52,7 +61,7 @@ func (r *run) openJournal() {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	j := &journal{f: f, entries: map[string]journalEntry{}}
+	j := &journal{f: f, entries: map[string]journalEntry{}, root: r.root, hashed: noChangeTime(r.sum.Dest)}
 	// Created with its first line: a job that makes nothing durable
 	// leaves its destination as it was.
 	j.create = func() (*os.File, error) {
@@ -75,9 +84,9 @@ func (r *run) openJournal() {
 		var rel string
 		var e journalEntry
 		// A line torn by a power cut, or not ours, proves nothing.
-		_, err := fmt.Sscanf(sc.Text(), "%q %q %d %d %d %d %d %d %d %d %d", &rel, &e.src,
+		_, err := fmt.Sscanf(sc.Text(), journalLine, &rel, &e.src,
 			&e.s.dev, &e.s.ino, &e.s.size, &e.s.mtimeNs, &e.s.ctimeNs,
-			&e.d.ino, &e.d.size, &e.d.mtimeNs, &e.d.ctimeNs)
+			&e.d.ino, &e.d.size, &e.d.mtimeNs, &e.d.ctimeNs, &e.hashed, &e.hash.Hi, &e.hash.Lo)
 		if err == nil {
 			j.entries[rel] = e
 		}
@@ -166,8 +175,16 @@ func (jl *journal) record(root *beneath.Root, j *job) {
 	}
 	jl.mu.Lock()
 	defer jl.mu.Unlock()
-	jl.buf = fmt.Appendf(jl.buf, "%q %q %d %d %d %d %d %d %d %d %d\n", rel, src,
-		s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs, d.ino, d.size, d.mtimeNs, d.ctimeNs)
+	var hashed int
+	var hash xxh3.Uint128
+	if j.sums != nil {
+		hashed, hash = 1, j.sums.xxh
+	}
+	if jl.hashed && hashed == 0 {
+		return // nothing would prove it unchanged
+	}
+	jl.buf = fmt.Appendf(jl.buf, journalLine+"\n", rel, src,
+		s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs, d.ino, d.size, d.mtimeNs, d.ctimeNs, hashed, hash.Hi, hash.Lo)
 }
 
 // flush appends the recorded lines, and with sync flushes them (where
@@ -217,5 +234,51 @@ func (jl *journal) done(src string, info, existing fs.FileInfo, rel string) bool
 	// server numbers inodes anew at each mount. The change time moves
 	// with any write to the copy.
 	d.dev, d.ino = 0, 0
-	return ok1 && ok2 && s == e.s && d == e.d
+	if !ok1 || !ok2 || s != e.s || d != e.d {
+		return false
+	}
+	if !jl.hashed {
+		return true
+	}
+	return e.hashed == 1 && jl.sameHash(filepath.Join(jl.root.Path(), rel), e.hash)
+}
+
+// journalLine is the format of a journal line: destination (relative),
+// source (absolute), the source's device, inode, size, modification and
+// change times, the copy's inode, size and times, and whether a hash of
+// the source follows, and the hash.
+const journalLine = "%q %q %d %d %d %d %d %d %d %d %d %d %d %d"
+
+// sameHash reads the copy at dst (a link not followed) and compares it
+// with the source's hash.
+func (jl *journal) sameHash(dst string, want xxh3.Uint128) bool {
+	d, name, err := jl.root.Parent(dst)
+	if err != nil {
+		return false
+	}
+	defer d.Release()
+	f, err := d.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	h := xxh3.New128()
+	if _, err := io.Copy(h, f); err != nil {
+		return false
+	}
+	return h.Sum128() == want
+}
+
+// noChangeTime reports a file system whose change times do not tell a
+// copy written since: FAT and exFAT keep none on the media, and FUSE
+// servers make them up.
+func noChangeTime(m fsinfo.Mount) bool {
+	if m.IsFUSE() {
+		return true
+	}
+	switch m.FSType {
+	case "vfat", "msdos", "exfat", "ntfs", "ntfs3":
+		return true
+	}
+	return false
 }

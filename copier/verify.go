@@ -58,7 +58,7 @@ type srcHasher struct {
 }
 
 func (r *run) newSrcHasher() *srcHasher {
-	if !r.opt.Verify && r.opt.Manifest == "" && r.opt.man == nil {
+	if !r.opt.Verify && r.opt.Manifest == "" && r.opt.man == nil && (r.journal == nil || !r.journal.hashed) {
 		return nil
 	}
 	h := &srcHasher{x: xxh3.New128()}
