@@ -1,7 +1,6 @@
 package copier
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"syscall"
@@ -50,5 +49,3 @@ func copyXattrs(in, out *os.File) (bool, error) { return false, nil }
 
 // deviceID is not known on Windows; -x then enters every directory.
 func deviceID(fi fs.FileInfo) (uint64, bool) { return 0, false }
-
-var errLoop = errors.New("Too many levels of symbolic links")

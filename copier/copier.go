@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,7 +208,6 @@ type run struct {
 	movedFrom map[string]bool          // source directories a move removed entries from
 	srcRoots  map[string]*beneath.Root // a move's operands' directories, its sources removed beneath them (move.go)
 	journal   *journal                 // files this job made durable, for a rerun after an interruption (journal.go)
-	following map[inode]bool           // directories entered through a link (-L), to tell a loop
 	eng       engine                   // dirty budget, write-behind, progress (data.go)
 	links     hardLinks                // -a: names of multiply linked source files (links.go)
 	vr        *verifyRun               // Verify, Manifest (verify.go)
@@ -494,6 +494,11 @@ func (r *run) copyArg(src, target string) {
 // copyTree walks src and copies it under target, streaming: only the
 // entries of the directory being read are held in memory.
 func (r *run) copyTree(src, target string) {
+	// An operand followed to its directory (-H, -L) is walked through the
+	// link: the walk itself never follows one.
+	if fi, err := os.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 && !strings.HasSuffix(src, string(filepath.Separator)) {
+		src += string(filepath.Separator)
+	}
 	var rootDev uint64
 	if r.opt.OneFileSystem {
 		if fi, err := os.Stat(src); err == nil {
@@ -548,8 +553,8 @@ func (r *run) copyTree(src, target string) {
 }
 
 // copyFollowed copies what the symlink path points to (-L): a directory
-// as a tree, anything else as a file. A link back into a directory being
-// copied is a loop, named as one.
+// as a tree, anything else as a file. A link to a directory that holds
+// it is a cycle, refused as cp refuses it.
 func (r *run) copyFollowed(path, dst string) error {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -560,16 +565,12 @@ func (r *run) copyFollowed(path, dst string) error {
 		r.copyEntry(path, dst, info)
 		return nil
 	}
-	id, _, _ := inodeOf(info)
-	if r.following == nil {
-		r.following = map[inode]bool{}
+	for p := filepath.Dir(path); p != "." && p != filepath.Dir(p); p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, info) {
+			r.fail(path, dst, fmt.Errorf("cannot copy cyclic symbolic link '%s'", path))
+			return nil
+		}
 	}
-	if r.following[id] {
-		r.fail(path, dst, &os.PathError{Op: "cannot copy", Path: path, Err: errLoop})
-		return nil
-	}
-	r.following[id] = true
-	defer delete(r.following, id)
 	r.copyTree(path+string(filepath.Separator), dst)
 	return nil
 }

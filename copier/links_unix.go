@@ -38,5 +38,3 @@ func deviceID(fi fs.FileInfo) (uint64, bool) {
 	}
 	return uint64(st.Dev), true
 }
-
-var errLoop = unix.ELOOP

@@ -37,7 +37,10 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return Summary{}, &UsageError{"missing file operand"}
 	}
 	destInfo, derr := os.Stat(dest)
-	destIsDir := derr == nil && destInfo.IsDir()
+	destIsDir := derr == nil && destInfo.IsDir() && !opt.NoTargetDir
+	if opt.NoTargetDir && len(srcs) > 1 {
+		return Summary{}, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
+	}
 	if len(srcs) > 1 && !destIsDir {
 		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
 	}
