@@ -680,20 +680,22 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 			return
 		}
 	}
+	if done, ss := r.complete(info, existing, src, dst); done {
+		// Left complete by an earlier run (its journal or the check asked
+		// for says so); the commit protocol never puts a partial file
+		// under a final name. Its last barrier may not have run; the next
+		// one covers it. A copy of sure's own gets no backup either.
+		if err := r.c.InPlace(dst, &job{src: src, dst: dst, info: info, upToDate: true, sums: ss}); err != nil {
+			r.fail(src, dst, err)
+		}
+		return
+	}
 	if existing != nil && r.opt.Backup != BackupNone {
 		if err := r.backup(dst); err != nil {
 			r.fail(src, dst, err)
 			return
 		}
 		existing = nil
-	} else if done, ss := r.complete(info, existing, src, dst); done {
-		// Left complete by an earlier run: the commit protocol never puts
-		// a partial file under a final name, so same size and time mean
-		// done. Its last barrier may not have run; the next one covers it.
-		if err := r.c.InPlace(dst, &job{src: src, dst: dst, info: info, upToDate: true, sums: ss}); err != nil {
-			r.fail(src, dst, err)
-		}
-		return
 	}
 	switch mode := info.Mode(); {
 	case mode.IsRegular():
