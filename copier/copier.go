@@ -52,6 +52,10 @@ type Options struct {
 	QuickCheck bool
 	SizeOnly   bool
 
+	// DryRun checks the job (pre-flight included) and tells, through
+	// DryRunEvents, what it would copy, replace or move, writing nothing.
+	DryRun bool
+
 	// What the destination's file system cannot hold (names, sizes) is
 	// refused before anything is written, unless one of these says what
 	// to do instead (package preflight).
@@ -123,6 +127,8 @@ type Summary struct {
 	Barrier      fsinfo.Barrier
 	BarrierWhy   string
 	Preflight    *preflight.Plan // what SkipInvalid and RenameInvalid changed
+	Would        int             // DryRun: files that would be copied or moved
+	WouldBytes   int64           // their bytes
 	Verified     int             // files read back from the device and found equal to their source (Verify)
 	Mismatched   int             // durable files that differ on the device, or could not be read back (Verify)
 }
@@ -234,6 +240,9 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		opt.Events = nopEvents{}
 	}
 	opt.normalize()
+	if opt.DryRun {
+		opt.Verify, opt.Manifest = false, "" // a manifest would be written
+	}
 	if len(srcs) == 0 {
 		return Summary{}, &UsageError{"missing file operand"}
 	}
@@ -356,7 +365,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			r.fail("", "", dirErr)
 		}
 		// A source directory goes only once its copy is known durable.
-		if opt.move && dirErr == nil {
+		if opt.move && dirErr == nil && !opt.DryRun {
 			r.removeSources()
 		}
 	}
@@ -599,6 +608,13 @@ var testHookDirReady func(dst string)
 // makeDir creates dst for the source directory src, or accepts an existing
 // directory there (trees are merged, as cp does).
 func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
+	if r.opt.DryRun {
+		if fi, err := r.root.Lstat(dst); err == nil && !fi.IsDir() {
+			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
+			return false
+		}
+		return true
+	}
 	created := false
 	var perm fs.FileMode
 	parent, name, err := r.root.Parent(dst)
@@ -680,7 +696,12 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 			return
 		}
 	}
-	if done, ss := r.complete(info, existing, src, dst); done {
+	done, ss := r.complete(info, existing, src, dst)
+	if r.opt.DryRun && (done || info.Mode().IsRegular() || info.Mode()&fs.ModeSymlink != 0) {
+		r.would(src, dst, info, existing, done)
+		return
+	}
+	if done {
 		// Left complete by an earlier run (its journal or the check asked
 		// for says so); the commit protocol never puts a partial file
 		// under a final name. Its last barrier may not have run; the next

@@ -123,7 +123,7 @@ func (r *run) closeJournal() {
 // removeJournal removes the journal of a job that completed (nothing is
 // left to resume), or of one that proves nothing (all failed or skipped).
 func (r *run) removeJournal(completed bool) {
-	if r.journal == nil || r.journal.f == nil || !completed && (r.journal.used || len(r.journal.entries) > 0) {
+	if r.journal == nil || r.opt.DryRun || r.journal.f == nil || !completed && (r.journal.used || len(r.journal.entries) > 0) {
 		return
 	}
 	d, name, err := r.root.Parent(filepath.Join(r.destDir, JournalName))

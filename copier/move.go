@@ -103,7 +103,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			continue
 		}
 		rename, err := renameable(src, target, opt.NoClobber)
-		if err == nil && rename && opt.Backup != BackupNone {
+		if err == nil && rename && opt.Backup != BackupNone && !opt.DryRun {
 			if tinfo, terr := os.Lstat(target); terr == nil && !tinfo.IsDir() {
 				// The backup is flushed with the rename: same directory.
 				_, err = backupIn(beneath.Unconfined(), target, opt.Backup, opt.BackupSuffix)
@@ -121,6 +121,24 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		default:
 			rest = append(rest, src)
 		}
+	}
+	if opt.DryRun {
+		for _, m := range moves {
+			what := "move"
+			if _, err := os.Lstat(m.target); err == nil {
+				what = "replace"
+			}
+			var size int64
+			if fi, err := os.Lstat(m.src); err == nil && fi.Mode().IsRegular() {
+				size = fi.Size()
+			}
+			sum.Would++
+			sum.WouldBytes += size
+			if d, ok := events.(DryRunEvents); ok {
+				d.Would(m.src, m.target, what, size)
+			}
+		}
+		moves = nil
 	}
 	rest = append(rest, renameAll(ctx, c, moves, opt, events, &sum)...)
 	if len(rest) == 0 {
@@ -140,6 +158,8 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	s.Dirs += sum.Dirs
 	s.Failed += sum.Failed
 	s.Skipped += sum.Skipped
+	s.Would += sum.Would
+	s.WouldBytes += sum.WouldBytes
 	if s.Dest.MountPoint == "" {
 		s.Dest, s.Barrier, s.BarrierWhy = sum.Dest, sum.Barrier, sum.BarrierWhy
 	}

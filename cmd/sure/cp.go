@@ -82,6 +82,9 @@ func jobFlags(cmd *cobra.Command, opt *copier.Options, verbose, quiet *bool, job
 func runJob(cmd *cobra.Command, args []string, verb string,
 	job func(context.Context, []string, string, copier.Options) (copier.Summary, error),
 	opt copier.Options, verbose, quiet bool) error {
+	if opt.DryRun {
+		return runDry(cmd, args, verb, job, opt, verbose)
+	}
 	stderr := cmd.ErrOrStderr()
 	// The ui (progress.go) draws progress and --json events, and prints
 	// each file's fate through a cpReporter.

@@ -99,6 +99,7 @@ func gnuJobFlags(cmd *cobra.Command, opt *copier.Options, mv bool) func(verb str
 		return nil
 	})
 	f.StringVarP(&opt.BackupSuffix, "suffix", "S", "", "override the usual backup `SUFFIX` (~)")
+	f.BoolVar(&opt.DryRun, "dry-run", false, "say what would be done (after the pre-flight), write nothing")
 	var target string
 	f.StringVarP(&target, "target-directory", "t", "", "copy all SOURCE arguments into `DIRECTORY`")
 	f.BoolVarP(&opt.NoTargetDir, "no-target-directory", "T", false, "treat DEST as a normal file")
