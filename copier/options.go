@@ -180,8 +180,8 @@ func (o *Options) followOperand() bool {
 	return !o.Recursive
 }
 
-// backupName is the name the file name in the directory entries of dir
-// gets as its backup.
+// backupName is the backup name of name, whose directory holds names:
+// NAME+suffix, or NAME.~N~ one past the highest numbered backup.
 func backupName(name string, names []string, b Backup, suffix string) string {
 	if b == BackupSimple {
 		return name + suffix
