@@ -39,6 +39,7 @@ type journal struct {
 	// source, and a copy is read back and compared before it is kept.
 	hashed bool
 	root   *beneath.Root
+	cwd    string // where relative sources are, looked up once
 }
 
 // journalEntry identifies a source file and its durable copy. Any change
@@ -62,6 +63,7 @@ func (r *run) openJournal() {
 		return
 	}
 	j := &journal{f: f, entries: map[string]journalEntry{}, root: r.root, hashed: noChangeTime(r.sum.Dest)}
+	j.cwd, _ = os.Getwd()
 	// Created with its first line: a job that makes nothing durable
 	// leaves its destination as it was.
 	j.create = func() (*os.File, error) {
@@ -152,8 +154,8 @@ func (jl *journal) record(root *beneath.Root, j *job) {
 	if jl == nil || !j.info.Mode().IsRegular() {
 		return
 	}
-	src, err := filepath.Abs(j.src)
-	if err != nil {
+	src, ok := jl.abs(j.src)
+	if !ok {
 		return
 	}
 	s, ok := stampOf(j.info)
@@ -224,8 +226,7 @@ func (jl *journal) done(src string, info, existing fs.FileInfo, rel string) bool
 	if !ok {
 		return false
 	}
-	abs, err := filepath.Abs(src)
-	if err != nil || abs != e.src {
+	if abs, ok := jl.abs(src); !ok || abs != e.src {
 		return false
 	}
 	s, ok1 := stampOf(info)
@@ -241,6 +242,17 @@ func (jl *journal) done(src string, info, existing fs.FileInfo, rel string) bool
 		return true
 	}
 	return e.hashed == 1 && jl.sameHash(filepath.Join(jl.root.Path(), rel), e.hash)
+}
+
+// abs is the absolute path of src.
+func (jl *journal) abs(src string) (string, bool) {
+	if filepath.IsAbs(src) {
+		return filepath.Clean(src), true
+	}
+	if jl.cwd == "" {
+		return "", false
+	}
+	return filepath.Join(jl.cwd, src), true
 }
 
 // journalLine is the format of a journal line: destination (relative),
