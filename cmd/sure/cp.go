@@ -26,14 +26,21 @@ func newCp() *cobra.Command {
 	var opt copier.Options
 	var verbose, quiet bool
 	cmd := &cobra.Command{
-		Use:   "cp [OPTION]... SRC... DEST | cp [OPTION]... -t DIRECTORY SRC...",
+		Use:   "cp [OPTION]... SRC... DEST",
 		Short: "Copy files durably and atomically",
 		Long: `Copy SRC to DEST, or several SRCs into the directory DEST, with cp's rules.
 Each file is written under a hidden temporary name (.sure-*.tmp) next to its
 final name, flushed to the media, then renamed into place, and the directory
 is flushed too. An existing file is replaced atomically: at any instant it
 holds its old or its new complete content. sure exits 0 only when every file
-and directory entry is durable on the media.`,
+and directory entry is durable on the media.
+
+GNU cp's options work as in GNU cp; besides those listed below:
+  -p  same as --preserve=mode,ownership,timestamps
+  -d  same as --no-dereference --preserve=links
+  -H  follow symbolic links on the command line
+  -b  like --backup, without an argument
+With -t DIRECTORY, every operand is a source.`,
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&opt.Recursive, "recursive", "r", false, "copy directories recursively")

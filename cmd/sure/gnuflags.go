@@ -90,14 +90,14 @@ func gnuJobFlags(cmd *cobra.Command, opt *copier.Options, mv bool) func(verb str
 	})
 	var backup, backupSet bool
 	var control string
-	flagFunc(f, "backup", "", "default", "make a backup of each existing destination file; `CONTROL` none, numbered, existing or simple", func(s string) error {
+	flagFunc(f, "backup", "", "$VERSION_CONTROL", "make a backup of each existing destination file; `CONTROL` none, numbered, existing or simple (by default VERSION_CONTROL's, else existing)", func(s string) error {
 		backup, backupSet, control = true, true, s
 		return nil
 	})
 	flagFunc(f, "b", "b", "true", "like --backup but does not accept an argument", func(string) error {
 		backup = true
 		return nil
-	})
+	}).Hidden = true
 	f.StringVarP(&opt.BackupSuffix, "suffix", "S", "", "override the usual backup `SUFFIX` (~)")
 	f.BoolVar(&opt.DryRun, "dry-run", false, "say what would be done (after the pre-flight), write nothing")
 	var target string
@@ -121,7 +121,7 @@ func gnuJobFlags(cmd *cobra.Command, opt *copier.Options, mv bool) func(verb str
 			opt.BackupSuffix = s
 		}
 		if backup {
-			if !backupSet || control == "default" {
+			if !backupSet || control == "$VERSION_CONTROL" {
 				control = os.Getenv("VERSION_CONTROL")
 			}
 			b, err := copier.ParseBackup(control)
@@ -169,19 +169,19 @@ func cpOnlyFlags(cmd *cobra.Command, opt *copier.Options) func() error {
 	})
 	flagFunc(f, "p", "p", "true", "same as --preserve=mode,ownership,timestamps", func(string) error {
 		return preserve(true)("mode,ownership,timestamps")
-	})
+	}).Hidden = true
 	flagFunc(f, "preserve", "", "mode,ownership,timestamps", "keep the attributes of `LIST`: mode, ownership, timestamps, links, xattr, all", preserve(true))
 	flagFunc(f, "no-preserve", "", "", "do not keep the attributes of `LIST`", preserve(false))
 	flagFunc(f, "d", "d", "true", "same as --no-dereference --preserve=links", func(string) error {
 		opt.Deref, opt.Preserve.Links = copier.DerefNever, true
 		return nil
-	})
+	}).Hidden = true
 	deref := func(d copier.Deref) func(string) error {
 		return func(string) error { opt.Deref = d; return nil }
 	}
 	flagFunc(f, "dereference", "L", "true", "always follow symbolic links in SOURCE", deref(copier.DerefAll))
 	flagFunc(f, "no-dereference", "P", "true", "never follow symbolic links in SOURCE", deref(copier.DerefNever))
-	flagFunc(f, "H", "H", "true", "follow command-line symbolic links in SOURCE", deref(copier.DerefArgs))
+	flagFunc(f, "H", "H", "true", "follow command-line symbolic links in SOURCE", deref(copier.DerefArgs)).Hidden = true
 	f.BoolVar(&opt.Parents, "parents", false, "use the full source file name under DIRECTORY")
 	f.BoolVarP(&opt.OneFileSystem, "one-file-system", "x", false, "stay on this file system")
 	var reflink, sparse string
