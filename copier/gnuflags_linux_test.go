@@ -14,7 +14,7 @@ import (
 )
 
 // TestArchiveKeepsXattrsAndLinkAttrs copies with -a onto ext4: the user.*
-// xattrs of files and directories come along, and a symlink keeps its own
+// xattrs of files and directories come along (and security.* as root), and a symlink keeps its own
 // times and (as root) owner, not its target's. -r keeps no xattrs, as GNU
 // cp -r keeps none.
 func TestArchiveKeepsXattrsAndLinkAttrs(t *testing.T) {
@@ -43,6 +43,10 @@ func TestArchiveKeepsXattrsAndLinkAttrs(t *testing.T) {
 		if err := os.Lchown(link, 1234, 1234); err != nil {
 			t.Fatal(err)
 		}
+		// Only root may set security.* (the copy too).
+		if err := unix.Setxattr(filepath.Join(src, "f"), "security.sure", []byte("s"), 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	dst := filepath.Join(m.Dir, "a")
@@ -54,6 +58,12 @@ func TestArchiveKeepsXattrsAndLinkAttrs(t *testing.T) {
 		n, err := unix.Getxattr(filepath.Join(dst, p), "user.sure.test", buf)
 		if err != nil || string(buf[:n]) != "v-"+p {
 			t.Errorf("%s: user.sure.test %q, %v; want %q", p, buf[:max(n, 0)], err, "v-"+p)
+		}
+	}
+	if root {
+		buf := make([]byte, 8)
+		if n, err := unix.Getxattr(filepath.Join(dst, "f"), "security.sure", buf); err != nil || string(buf[:n]) != "s" {
+			t.Errorf("f: security.sure %q, %v; want \"s\"", buf[:max(n, 0)], err)
 		}
 	}
 	fi, err := os.Lstat(filepath.Join(dst, "l"))
