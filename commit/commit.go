@@ -98,6 +98,13 @@ type Committer struct {
 	// instead of after the second barrier, so the next batch fills while
 	// the renames are committed. It is set once, before the first Flush.
 	DataBarrierDone func(e *Entry, err error)
+	// AfterRenames, when set, hears the entries of each Flush's batch that
+	// were just renamed onto their final names, their data durable,
+	// before the barrier that makes the renames durable and reports
+	// them: what the caller writes on the same file system then (on a
+	// per-file one, flushed by the caller) is durable by that barrier too.
+	// It is set once, before the first Flush.
+	AfterRenames func(entries []*Entry)
 
 	root *beneath.Root
 
@@ -321,8 +328,21 @@ func (c *Committer) Stage(e *Entry, file *os.File) error {
 // Symlink stages a symbolic link to target under final: it is created
 // under a temporary name and renamed like a file.
 func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error {
+	return c.SymlinkWith(target, final, noReplace, tag, nil)
+}
+
+// SymlinkWith is Symlink, and then, when set, attrs sets the link's own
+// attributes (owner, times) on its temporary name before it is staged.
+func (c *Committer) SymlinkWith(target, final string, noReplace bool, tag any, attrs func(d *beneath.Dir, temp string) error) error {
 	return c.stageNew(final, noReplace, tag, func(d *beneath.Dir, temp string) error {
-		return d.Symlink(target, temp)
+		if err := d.Symlink(target, temp); err != nil || attrs == nil {
+			return err
+		}
+		if err := attrs(d, temp); err != nil {
+			d.Remove(temp)
+			return err
+		}
+		return nil
 	})
 }
 
@@ -592,6 +612,7 @@ func (c *Committer) step(take bool) []Result {
 			c.DataBarrierDone(e, failed[e.fs])
 		}
 	}
+	var now []*Entry
 	for _, e := range batch {
 		r := Result{Entry: e}
 		switch err := failed[e.fs]; {
@@ -622,6 +643,12 @@ func (c *Committer) step(take bool) []Result {
 		if e.fs.barrier == fsinfo.BarrierPerFile {
 			c.renamedDirs[filepath.Dir(e.Final)] = e.fs
 		}
+		if !e.inPlace {
+			now = append(now, e)
+		}
+	}
+	if c.AfterRenames != nil && len(now) > 0 {
+		c.AfterRenames(now)
 	}
 	return results
 }

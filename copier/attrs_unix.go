@@ -49,7 +49,7 @@ func unsupported(err error) bool {
 // keep applies the attributes; it returns notKept when the file system
 // refused some of them as unsupported, and an error for anything else.
 func keep(chown func(uid, gid int) error, chmod func(fs.FileMode) error, chtimes func(a, m time.Time) error,
-	src fs.FileInfo, perm fs.FileMode, archive bool) (notKept bool, err error) {
+	src fs.FileInfo, perm fs.FileMode, setMode bool, p Preserve) (notKept bool, err error) {
 	try := func(err error) error {
 		if err != nil && unsupported(err) {
 			notKept = true
@@ -57,15 +57,17 @@ func keep(chown func(uid, gid int) error, chmod func(fs.FileMode) error, chtimes
 		}
 		return err
 	}
-	if archive {
+	if p.Ownership {
 		if err := try(owner(chown, src)); err != nil {
 			return notKept, err
 		}
 	}
-	if err := try(chmod(perm)); err != nil {
-		return notKept, err
+	if setMode {
+		if err := try(chmod(perm)); err != nil {
+			return notKept, err
+		}
 	}
-	if archive {
+	if p.Timestamps {
 		if err := try(chtimes(atime(src), src.ModTime())); err != nil {
 			return notKept, err
 		}
@@ -75,12 +77,37 @@ func keep(chown func(uid, gid int) error, chmod func(fs.FileMode) error, chtimes
 
 // setAttrs sets the attributes of a new file through its descriptor; its
 // times through chtimes, which sets them by name in the file's directory.
-func setAttrs(f *os.File, chtimes func(a, m time.Time) error, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
-	return keep(f.Chown, f.Chmod, chtimes, src, perm, archive)
+func setAttrs(f *os.File, chtimes func(a, m time.Time) error, src fs.FileInfo, perm fs.FileMode, setMode bool, p Preserve) (bool, error) {
+	return keep(f.Chown, f.Chmod, chtimes, src, perm, setMode, p)
 }
 
 // setDirAttrs sets the attributes of dir, whose name in parent is name.
-func setDirAttrs(dir, parent *beneath.Dir, name string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
+func setDirAttrs(dir, parent *beneath.Dir, name string, src fs.FileInfo, perm fs.FileMode, setMode bool, p Preserve) (bool, error) {
 	return keep(dir.File().Chown, dir.File().Chmod,
-		func(a, m time.Time) error { return parent.Chtimes(name, a, m) }, src, perm, archive)
+		func(a, m time.Time) error { return parent.Chtimes(name, a, m) }, src, perm, setMode, p)
+}
+
+// symlinkAttrs sets a new symlink's own owner and times (-a), not its
+// target's, on its temporary name in d before it is renamed.
+func (r *run) symlinkAttrs(src fs.FileInfo) func(d *beneath.Dir, temp string) error {
+	p := r.opt.Preserve
+	if !p.Ownership && !p.Timestamps {
+		return nil
+	}
+	return func(d *beneath.Dir, temp string) error {
+		fd := int(d.File().Fd())
+		st, ok := src.Sys().(*syscall.Stat_t)
+		if p.Ownership && ok && os.Geteuid() == 0 {
+			if err := unix.Fchownat(fd, temp, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil && !unsupported(err) {
+				return &os.PathError{Op: "lchown", Path: d.Name(temp), Err: err}
+			}
+		}
+		if p.Timestamps {
+			ts := []unix.Timespec{unix.NsecToTimespec(atime(src).UnixNano()), unix.NsecToTimespec(src.ModTime().UnixNano())}
+			if err := unix.UtimesNanoAt(fd, temp, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil && !unsupported(err) {
+				return &os.PathError{Op: "utimensat", Path: d.Name(temp), Err: err}
+			}
+		}
+		return nil
+	}
 }

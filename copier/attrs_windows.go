@@ -24,19 +24,28 @@ func atime(fi fs.FileInfo) time.Time {
 
 // setAttrs keeps what Windows can keep of a mode (read-only) and, with -a,
 // the times; owners are ACLs there and are not copied.
-func setAttrs(f *os.File, chtimes func(a, m time.Time) error, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
+func setAttrs(f *os.File, chtimes func(a, m time.Time) error, src fs.FileInfo, perm fs.FileMode, setMode bool, p Preserve) (bool, error) {
 	if err := f.Chmod(perm); err != nil {
 		return false, err
 	}
-	if archive {
+	if p.Timestamps {
 		return false, chtimes(atime(src), src.ModTime())
 	}
 	return false, nil
 }
 
-func setDirAttrs(dir, parent *beneath.Dir, name string, src fs.FileInfo, perm fs.FileMode, archive bool) (bool, error) {
-	if archive {
+func setDirAttrs(dir, parent *beneath.Dir, name string, src fs.FileInfo, perm fs.FileMode, setMode bool, p Preserve) (bool, error) {
+	if p.Timestamps {
 		return false, parent.Chtimes(name, atime(src), src.ModTime())
 	}
 	return false, nil
 }
+
+// symlinkAttrs: Windows keeps no owner or times of a link that sure sets.
+func (r *run) symlinkAttrs(src fs.FileInfo) func(d *beneath.Dir, temp string) error { return nil }
+
+// copyXattrs: NTFS alternate streams are not copied.
+func copyXattrs(in, out *os.File) (bool, error) { return false, nil }
+
+// deviceID is not known on Windows; -x then enters every directory.
+func deviceID(fi fs.FileInfo) (uint64, bool) { return 0, false }

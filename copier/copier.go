@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,8 +25,36 @@ import (
 // Options are cp's options that change what is copied and how.
 type Options struct {
 	Recursive bool // copy directories
-	Archive   bool // keep mode, owner (as root), times; copy symlinks as symlinks
-	NoClobber bool // never replace an existing file
+	Archive   bool // -a: Recursive, Preserve all, Deref never
+	NoClobber bool // never replace an existing file (Update none)
+
+	Preserve Preserve // attributes kept beyond cp's default mode
+	Deref    Deref    // which source symlinks are followed
+	Update   Update   // which existing destination files are replaced
+	// Confirm, when set, is asked before an existing file is replaced
+	// (-i); false keeps the file. It is called from one goroutine.
+	Confirm func(dst string) bool
+	// Backup keeps each replaced file under a backup name, made durable
+	// with the new file: NAME+BackupSuffix ("~" when empty) or NAME.~N~.
+	Backup        Backup
+	BackupSuffix  string
+	NoTargetDir   bool     // -T: DEST is never a directory to copy into
+	Parents       bool     // --parents: each operand's path is kept under DEST
+	OneFileSystem bool     // -x: directories on other file systems are made, not entered
+	Reflink       Tristate // share extents with the source (FICLONE): where possible, always, never
+	Sparse        Tristate // holes: keep the source's, make them for zeros too, or write every byte
+
+	// What proves an existing destination file identical, so that it is
+	// kept instead of replaced. By default only the job journal does: the
+	// file is one an interrupted sure job finished (journal.go).
+	// QuickCheck also takes rsync's quick check (same size and
+	// modification time), SizeOnly the size alone.
+	QuickCheck bool
+	SizeOnly   bool
+
+	// DryRun checks the job (pre-flight included) and tells, through
+	// DryRunEvents, what it would copy, replace or move, writing nothing.
+	DryRun bool
 
 	// What the destination's file system cannot hold (names, sizes) is
 	// refused before anything is written, unless one of these says what
@@ -98,6 +127,8 @@ type Summary struct {
 	Barrier      fsinfo.Barrier
 	BarrierWhy   string
 	Preflight    *preflight.Plan // what SkipInvalid and RenameInvalid changed
+	Would        int             // DryRun: files that would be copied or moved
+	WouldBytes   int64           // their bytes
 	Verified     int             // files read back from the device and found equal to their source (Verify)
 	Mismatched   int             // durable files that differ on the device, or could not be read back (Verify)
 }
@@ -182,6 +213,7 @@ type run struct {
 
 	movedFrom map[string]bool          // source directories a move removed entries from
 	srcRoots  map[string]*beneath.Root // a move's operands' directories, its sources removed beneath them (move.go)
+	journal   *journal                 // files this job made durable, for a rerun after an interruption (journal.go)
 	eng       engine                   // dirty budget, write-behind, progress (data.go)
 	links     hardLinks                // -a: names of multiply linked source files (links.go)
 	vr        *verifyRun               // Verify, Manifest (verify.go)
@@ -207,14 +239,24 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if opt.Events == nil {
 		opt.Events = nopEvents{}
 	}
+	opt.normalize()
+	if opt.DryRun {
+		opt.Verify, opt.Manifest = false, "" // a manifest would be written
+	}
 	if len(srcs) == 0 {
 		return Summary{}, &UsageError{"missing file operand"}
 	}
 	destInfo, derr := os.Stat(dest)
-	destIsDir := derr == nil && destInfo.IsDir()
-	if len(srcs) > 1 && !destIsDir {
+	destIsDir := derr == nil && destInfo.IsDir() && !opt.NoTargetDir
+	if opt.NoTargetDir && len(srcs) > 1 {
+		return Summary{}, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
+	}
+	if len(srcs) > 1 && !destIsDir || opt.Parents && !destIsDir {
 		if derr != nil && !errors.Is(derr, fs.ErrNotExist) {
 			return Summary{}, derr
+		}
+		if opt.Parents {
+			return Summary{}, &UsageError{"with --parents, the destination must be a directory"}
 		}
 		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
 	}
@@ -254,6 +296,10 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return Summary{}, err
 	}
 	r.startEngine()
+	if !opt.move {
+		r.openJournal()
+	}
+	defer r.closeJournal()
 
 	var workers sync.WaitGroup
 	for range opt.Workers {
@@ -276,6 +322,12 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			break
 		}
 		target := targetFor(src, dest, destIsDir)
+		if opt.Parents {
+			target = filepath.Join(dest, src)
+			if !r.makeParents(src, dest) {
+				continue
+			}
+		}
 		r.copyArg(src, target)
 	}
 	close(r.jobs)
@@ -303,18 +355,24 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		// which finishDirs sets afterwards (with -a) and then flushes.
 		r.settleBatch(r.c.Flush())
 		r.finishDirs()
+		if r.sum.Failed == 0 && r.sum.Mismatched == 0 && r.ctx.Err() == nil {
+			// Complete: the journal goes before the last barrier, which
+			// makes its removal durable with the directories.
+			r.removeJournal(true)
+		}
 		dirErr := r.c.FlushDirs()
 		if dirErr != nil {
 			r.fail("", "", dirErr)
 		}
 		// A source directory goes only once its copy is known durable.
-		if opt.move && dirErr == nil {
+		if opt.move && dirErr == nil && !opt.DryRun {
 			r.removeSources()
 		}
 	}
 	r.eng.land.stop()
 	r.endVerify()
 	sum := r.sum
+	r.removeJournal(false)
 	switch {
 	case sum.Interrupted:
 		return sum, fmt.Errorf("interrupted: %w", ctx.Err())
@@ -354,6 +412,13 @@ func targetFor(src, dest string, destIsDir bool) string {
 	return dest
 }
 
+func (r *run) skip(src, dst, why string) {
+	r.mu.Lock()
+	r.sum.Skipped++
+	r.mu.Unlock()
+	r.events.Skipped(src, dst, why)
+}
+
 func (r *run) fail(src, dst string, err error) {
 	r.mu.Lock()
 	r.sum.Failed++
@@ -368,7 +433,7 @@ func (r *run) copyArg(src, target string) {
 	if target, ok = r.planned(src, target); !ok {
 		return
 	}
-	follow := !r.opt.Recursive && !r.opt.Archive
+	follow := r.opt.followOperand()
 	var info fs.FileInfo
 	var err error
 	if follow {
@@ -438,6 +503,17 @@ func (r *run) copyArg(src, target string) {
 // copyTree walks src and copies it under target, streaming: only the
 // entries of the directory being read are held in memory.
 func (r *run) copyTree(src, target string) {
+	// An operand followed to its directory (-H, -L) is walked through the
+	// link: the walk itself never follows one.
+	if fi, err := os.Lstat(src); err == nil && fi.Mode()&fs.ModeSymlink != 0 && !strings.HasSuffix(src, string(filepath.Separator)) {
+		src += string(filepath.Separator)
+	}
+	var rootDev uint64
+	if r.opt.OneFileSystem {
+		if fi, err := os.Stat(src); err == nil {
+			rootDev, _ = deviceID(fi)
+		}
+	}
 	filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if r.ctx.Err() != nil {
 			return filepath.SkipAll
@@ -468,15 +544,60 @@ func (r *run) copyTree(src, target string) {
 			}
 			return nil
 		}
+		if d.Type()&fs.ModeSymlink != 0 && r.opt.Deref == DerefAll {
+			return r.copyFollowed(path, dst)
+		}
 		if d.IsDir() {
 			if !r.makeDir(path, dst, info) {
 				return filepath.SkipDir
+			}
+			if dev, ok := deviceID(info); r.opt.OneFileSystem && ok && path != src && dev != rootDev {
+				return filepath.SkipDir // -x: the mount point is made, not entered
 			}
 			return nil
 		}
 		r.copyEntry(path, dst, info)
 		return nil
 	})
+}
+
+// copyFollowed copies what the symlink path points to (-L): a directory
+// as a tree, anything else as a file. A link to a directory that holds
+// it is a cycle, refused as cp refuses it.
+func (r *run) copyFollowed(path, dst string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		r.fail(path, dst, err)
+		return nil
+	}
+	if !info.IsDir() {
+		r.copyEntry(path, dst, info)
+		return nil
+	}
+	for p := filepath.Dir(path); p != "." && p != filepath.Dir(p); p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, info) {
+			r.fail(path, dst, fmt.Errorf("cannot copy cyclic symbolic link '%s'", path))
+			return nil
+		}
+	}
+	r.copyTree(path+string(filepath.Separator), dst)
+	return nil
+}
+
+// makeParents creates under dest the directories of src's path
+// (--parents), as makeDir makes a directory of the tree.
+func (r *run) makeParents(src, dest string) bool {
+	for _, d := range parentsDirs(src) {
+		info, err := os.Stat(d)
+		if err != nil {
+			r.fail(src, filepath.Join(dest, d), err)
+			return false
+		}
+		if !r.makeDir(d, filepath.Join(dest, d), info) {
+			return false
+		}
+	}
+	return true
 }
 
 // testHookDirReady, set by tests, runs once a destination directory is
@@ -487,6 +608,13 @@ var testHookDirReady func(dst string)
 // makeDir creates dst for the source directory src, or accepts an existing
 // directory there (trees are merged, as cp does).
 func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
+	if r.opt.DryRun {
+		if fi, err := r.root.Lstat(dst); err == nil && !fi.IsDir() {
+			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
+			return false
+		}
+		return true
+	}
 	created := false
 	var perm fs.FileMode
 	parent, name, err := r.root.Parent(dst)
@@ -548,24 +676,47 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 		existing = nil
 	}
 	if existing != nil && r.opt.NoClobber {
-		r.mu.Lock()
-		r.sum.Skipped++
-		r.mu.Unlock()
-		r.events.Skipped(src, dst, "exists (-n)")
+		r.skip(src, dst, "exists (-n)")
 		return
 	}
 	if existing != nil && existing.IsDir() {
 		r.fail(src, dst, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", dst, src))
 		return
 	}
-	if done, ss := r.complete(info, existing, src, dst); done {
-		// Left complete by an earlier run: the commit protocol never puts
-		// a partial file under a final name, so same size and time mean
-		// done. Its last barrier may not have run; the next one covers it.
+	if existing != nil {
+		switch {
+		case r.opt.Update == UpdateNoneFail:
+			r.fail(src, dst, fmt.Errorf("not replacing '%s'", dst))
+			return
+		case r.opt.Update == UpdateOlder && dstNotOlder(info, existing):
+			r.skip(src, dst, "not older than its source (-u)")
+			return
+		case r.opt.Confirm != nil && !r.opt.Confirm(dst):
+			r.skip(src, dst, "kept (-i)")
+			return
+		}
+	}
+	done, ss := r.complete(info, existing, src, dst)
+	if r.opt.DryRun && (done || info.Mode().IsRegular() || info.Mode()&fs.ModeSymlink != 0) {
+		r.would(src, dst, info, existing, done)
+		return
+	}
+	if done {
+		// Left complete by an earlier run (its journal or the check asked
+		// for says so); the commit protocol never puts a partial file
+		// under a final name. Its last barrier may not have run; the next
+		// one covers it. A copy of sure's own gets no backup either.
 		if err := r.c.InPlace(dst, &job{src: src, dst: dst, info: info, upToDate: true, sums: ss}); err != nil {
 			r.fail(src, dst, err)
 		}
 		return
+	}
+	if existing != nil && r.opt.Backup != BackupNone {
+		if err := r.backup(dst); err != nil {
+			r.fail(src, dst, err)
+			return
+		}
+		existing = nil
 	}
 	switch mode := info.Mode(); {
 	case mode.IsRegular():
@@ -580,7 +731,7 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 	case mode&fs.ModeSymlink != 0:
 		target, err := os.Readlink(src)
 		if err == nil {
-			err = r.c.Symlink(target, dst, r.opt.NoClobber, &job{src: src, dst: dst, info: info})
+			err = r.c.SymlinkWith(target, dst, r.opt.NoClobber, &job{src: src, dst: dst, info: info}, r.symlinkAttrs(info))
 		}
 		if err != nil {
 			r.fail(src, dst, err)
@@ -646,7 +797,7 @@ func (r *run) copyFile(j job) {
 	// the data is written, on a file private until then.
 	perm, createPerm, setMode := newFileMode(before.Mode())
 	switch {
-	case r.opt.Archive:
+	case r.opt.Preserve.Mode:
 		perm = before.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		createPerm, setMode = 0o600, true
 	case j.existing != nil && j.existing.Mode().IsRegular():
@@ -667,10 +818,15 @@ func (r *run) copyFile(j job) {
 	if err == nil {
 		err = checkUnchanged(in, j.src, before, n)
 	}
-	if err == nil && (setMode || r.opt.Archive) {
+	if err == nil && (setMode || r.opt.Preserve.any()) {
 		var notKept bool
-		notKept, err = setAttrs(out, e.Chtimes, before, perm, r.opt.Archive)
-		r.attrsNotKept(notKept && r.opt.Archive)
+		notKept, err = setAttrs(out, e.Chtimes, before, perm, setMode, r.opt.Preserve)
+		if err == nil && r.opt.Preserve.Xattr {
+			var xNotKept bool
+			xNotKept, err = copyXattrs(in, out)
+			notKept = notKept || xNotKept
+		}
+		r.attrsNotKept(notKept && r.opt.Preserve.any())
 	}
 	if err != nil {
 		r.settle(&j, false)
@@ -766,6 +922,10 @@ func (r *run) settleBatch(results []commit.Result) {
 			// did not reach the device is never called durable.
 			res.Err = fmt.Errorf("%s is in place but its data did not reach the device: %w", j.dst, err)
 		}
+	}
+	for i := range results {
+		res := &results[i]
+		j := res.Entry.Tag.(*job)
 		r.settle(j, res.Err == nil && !j.upToDate)
 		switch {
 		case res.Err == nil && j.upToDate:
@@ -794,10 +954,19 @@ func (r *run) settleBatch(results []commit.Result) {
 	// Verify, Manifest: with them a move removes a source only here.
 	checks := r.readBack(results)
 	for i, res := range results {
-		if j := res.Entry.Tag.(*job); res.Err == nil && r.verdict(j, checks, i) && r.opt.move && r.vr != nil && !j.upToDate {
+		j := res.Entry.Tag.(*job)
+		if res.Err != nil || !r.verdict(j, checks, i) {
+			continue
+		}
+		if r.opt.move && r.vr != nil && !j.upToDate {
 			r.removeSource(j.src, j.dst)
 		}
+		if !j.upToDate && r.vr != nil {
+			// Journaled only once read back and found equal.
+			r.journal.record(r.root, j)
+		}
 	}
+	r.journal.flush(false)
 }
 
 // finishDirs gives directories their final mode (and, with -a, owner and
@@ -806,15 +975,15 @@ func (r *run) settleBatch(results []commit.Result) {
 func (r *run) finishDirs() {
 	for i := len(r.dirs) - 1; i >= 0; i-- {
 		d := r.dirs[i]
-		if !d.created && !r.opt.Archive {
+		if !d.created && !r.opt.Preserve.any() {
 			continue
 		}
 		perm := d.perm
-		if r.opt.Archive {
+		if r.opt.Preserve.Mode {
 			perm = d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		}
-		notKept, err := r.setDirAttrs(d.dst, d.info, perm)
-		r.attrsNotKept(notKept && r.opt.Archive)
+		notKept, err := r.setDirAttrs(d.src, d.dst, d.info, perm, d.created || r.opt.Preserve.Mode)
+		r.attrsNotKept(notKept && r.opt.Preserve.any())
 		if err != nil {
 			r.fail(d.src, d.dst, err)
 			continue
@@ -828,7 +997,7 @@ func (r *run) finishDirs() {
 // setDirAttrs sets the attributes of the directory dst through
 // descriptors opened beneath the root: a directory swapped for a link is
 // not reached.
-func (r *run) setDirAttrs(dst string, info fs.FileInfo, perm fs.FileMode) (bool, error) {
+func (r *run) setDirAttrs(src, dst string, info fs.FileInfo, perm fs.FileMode, setMode bool) (bool, error) {
 	dir, err := r.root.Dir(dst)
 	if err != nil {
 		return false, err
@@ -839,7 +1008,17 @@ func (r *run) setDirAttrs(dst string, info fs.FileInfo, perm fs.FileMode) (bool,
 		return false, err
 	}
 	defer parent.Release()
-	return setDirAttrs(dir, parent, name, info, perm, r.opt.Archive)
+	notKept, err := setDirAttrs(dir, parent, name, info, perm, setMode, r.opt.Preserve)
+	if err == nil && r.opt.Preserve.Xattr {
+		var in *os.File
+		if in, err = os.Open(src); err == nil {
+			var x bool
+			x, err = copyXattrs(in, dir.File())
+			in.Close()
+			notKept = notKept || x
+		}
+	}
+	return notKept, err
 }
 
 type nopEvents struct{}

@@ -3,6 +3,7 @@ package copier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -81,10 +82,13 @@ type fileCopy struct {
 	sum      io.Writer
 	buf      []byte
 
-	syncEach bool   // fdatasync each window: sync_file_range does not reach the device here
-	device   string // block device under a FUSE file system, whose writeback is waited for too
-	holes    bool   // the destination keeps holes
-	clone    bool   // source and destination may share extents (FICLONE)
+	syncEach  bool   // fdatasync each window: sync_file_range does not reach the device here
+	device    string // block device under a FUSE file system, whose writeback is waited for too
+	holes     bool   // the destination keeps holes
+	punch     bool   // --sparse=always: runs of zeros become holes too
+	clone     bool   // source and destination may share extents (FICLONE)
+	mustClone bool   // --reflink=always: a copy that cannot be a clone fails
+	written   int64  // end of the last byte written; past it, holes left for zeros (punch)
 
 	charged int64 // end of the last page charged to the budget
 	cur     span  // the window being written
@@ -105,18 +109,23 @@ func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer)
 	defer bufPool.Put(bp)
 	c := &fileCopy{
 		ctx: r.ctx, eng: &r.eng, t: j.track, in: in, out: out, src: j.src, dst: j.dst, sum: sum,
-		buf:      (*bp)[:min(bufSize, r.eng.window)],
-		syncEach: windowNeedsSync(m.FSType, m.IsFUSE()),
-		device:   device,
-		holes:    keepsHoles(m.FSType),
-		clone:    !m.IsFUSE(),
+		buf:       (*bp)[:min(bufSize, r.eng.window)],
+		syncEach:  windowNeedsSync(m.FSType, m.IsFUSE()),
+		device:    device,
+		holes:     keepsHoles(m.FSType) && r.opt.Sparse != Never,
+		clone:     !m.IsFUSE() && r.opt.Reflink != Never,
+		mustClone: r.opt.Reflink == Always,
 	}
+	c.punch = c.holes && r.opt.Sparse == Always
 	return c.run()
 }
 
 func (c *fileCopy) run() (int64, error) {
 	if n, ok, err := c.tryClone(); ok {
 		return n, err
+	}
+	if c.mustClone {
+		return 0, fmt.Errorf("failed to clone '%s' from '%s': %w", c.dst, c.src, errors.ErrUnsupported)
 	}
 	c.src0.open(c.in, c.t.size)
 	if c.holes {
@@ -127,6 +136,12 @@ func (c *fileCopy) run() (int64, error) {
 	n, err := c.copyRange(0, -1)
 	if err != nil {
 		return n, err
+	}
+	if c.punch && c.written < n {
+		// The file ends in zeros left as a hole.
+		if err := c.out.Truncate(n); err != nil {
+			return n, err
+		}
 	}
 	c.src0.dropBehind(n)
 	return n, c.handOff()
@@ -146,7 +161,13 @@ func (c *fileCopy) copyRange(off, end int64) (int64, error) {
 			n = int(min(int64(n), end-off))
 		}
 		k, rerr := c.in.ReadAt(c.buf[:n], off)
-		if k > 0 {
+		if k > 0 && c.punch && allZero(c.buf[:k]) {
+			// Left as a hole: the content hashed is still the file's.
+			if c.sum != nil {
+				c.sum.Write(c.buf[:k])
+			}
+			off += int64(k)
+		} else if k > 0 {
 			if err := c.write(c.buf[:k], off); err != nil {
 				return off, err
 			}
@@ -182,6 +203,7 @@ func (c *fileCopy) write(b []byte, off int64) error {
 	if _, err := c.out.WriteAt(b, off); err != nil {
 		return err
 	}
+	c.written = max(c.written, off+int64(len(b)))
 	c.cur.end = end
 	c.cur.data += int64(len(b))
 	if c.cur.held >= c.eng.window {
@@ -271,4 +293,13 @@ func keepsHoles(fsType string) bool {
 // systems (the kernel sends the server nothing) and ZFS (which ignores it).
 func windowNeedsSync(fsType string, fuse bool) bool {
 	return fuse || fsType == "zfs"
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }

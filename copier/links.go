@@ -38,7 +38,7 @@ type hardLinks struct {
 // linked at the end. Otherwise the file is copied, and j remembers whether
 // later names will link to it.
 func (r *run) linkedLater(j *job) bool {
-	if !r.opt.Archive {
+	if !r.opt.Preserve.Links {
 		return false // cp -r, like coreutils cp without --preserve=links
 	}
 	id, nlink, ok := inodeOf(j.info)

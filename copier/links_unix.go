@@ -29,3 +29,12 @@ func linkUnsupported(err error) bool {
 	}
 	return false
 }
+
+// deviceID is the device holding fi's file, for -x.
+func deviceID(fi fs.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return uint64(st.Dev), true
+}

@@ -29,6 +29,7 @@ import (
 // from the source.
 func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
 	opt.Recursive, opt.Archive, opt.move = true, true, true
+	opt.normalize()
 	if opt.Manifest != "" && opt.man == nil {
 		return moveWithManifest(ctx, srcs, dest, opt)
 	}
@@ -36,7 +37,10 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return Summary{}, &UsageError{"missing file operand"}
 	}
 	destInfo, derr := os.Stat(dest)
-	destIsDir := derr == nil && destInfo.IsDir()
+	destIsDir := derr == nil && destInfo.IsDir() && !opt.NoTargetDir
+	if opt.NoTargetDir && len(srcs) > 1 {
+		return Summary{}, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
+	}
 	if len(srcs) > 1 && !destIsDir {
 		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
 	}
@@ -55,6 +59,18 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		events = nopEvents{}
 	}
 	sum := Summary{Preflight: p}
+	if ask := opt.Confirm; ask != nil {
+		// Operands copied across file systems meet the copier's own
+		// question; one answer per file is enough.
+		asked := map[string]bool{}
+		opt.Confirm = func(dst string) bool {
+			if a, ok := asked[dst]; ok {
+				return a
+			}
+			asked[dst] = ask(dst)
+			return asked[dst]
+		}
+	}
 	c := commit.New()
 	destDir := dest
 	if !destIsDir {
@@ -76,7 +92,23 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			continue
 		}
 		target, _ = p.Target(src, target)
+		if why, err := keepExisting(src, target, opt); why != "" || err != nil {
+			if err != nil {
+				sum.Failed++
+				events.Failed(src, target, err)
+			} else {
+				sum.Skipped++
+				events.Skipped(src, target, why)
+			}
+			continue
+		}
 		rename, err := renameable(src, target, opt.NoClobber)
+		if err == nil && rename && opt.Backup != BackupNone && !opt.DryRun {
+			if tinfo, terr := os.Lstat(target); terr == nil && !tinfo.IsDir() {
+				// The backup is flushed with the rename: same directory.
+				_, err = backupIn(beneath.Unconfined(), target, opt.Backup, opt.BackupSuffix)
+			}
+		}
 		switch {
 		case errors.Is(err, fs.ErrExist) && opt.NoClobber:
 			sum.Skipped++
@@ -89,6 +121,24 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		default:
 			rest = append(rest, src)
 		}
+	}
+	if opt.DryRun {
+		for _, m := range moves {
+			what := "move"
+			if _, err := os.Lstat(m.target); err == nil {
+				what = "replace"
+			}
+			var size int64
+			if fi, err := os.Lstat(m.src); err == nil && fi.Mode().IsRegular() {
+				size = fi.Size()
+			}
+			sum.Would++
+			sum.WouldBytes += size
+			if d, ok := events.(DryRunEvents); ok {
+				d.Would(m.src, m.target, what, size)
+			}
+		}
+		moves = nil
 	}
 	rest = append(rest, renameAll(ctx, c, moves, opt, events, &sum)...)
 	if len(rest) == 0 {
@@ -108,6 +158,8 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	s.Dirs += sum.Dirs
 	s.Failed += sum.Failed
 	s.Skipped += sum.Skipped
+	s.Would += sum.Would
+	s.WouldBytes += sum.WouldBytes
 	if s.Dest.MountPoint == "" {
 		s.Dest, s.Barrier, s.BarrierWhy = sum.Dest, sum.Barrier, sum.BarrierWhy
 	}
@@ -290,6 +342,28 @@ func flushMoved(c *commit.Committer, moves []*moved, opt Options) {
 			m.failed(err)
 		}
 	}
+}
+
+// keepExisting applies -u, -i and --update=none-fail to an existing
+// non-directory target of a move: why it stays, or an error.
+func keepExisting(src, target string, opt Options) (string, error) {
+	tinfo, err := os.Lstat(target)
+	if err != nil || tinfo.IsDir() {
+		return "", nil
+	}
+	info, err := os.Lstat(src)
+	if err != nil || os.SameFile(info, tinfo) {
+		return "", nil
+	}
+	switch {
+	case opt.Update == UpdateNoneFail:
+		return "", fmt.Errorf("not replacing '%s'", target)
+	case opt.Update == UpdateOlder && !info.IsDir() && dstNotOlder(info, tinfo):
+		return "not older than its source (-u)", nil
+	case opt.Confirm != nil && !opt.NoClobber && !opt.Confirm(target):
+		return "kept (-i)", nil
+	}
+	return "", nil
 }
 
 // renameable checks, as mv does, whether src can go to target, and

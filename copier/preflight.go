@@ -4,10 +4,10 @@ import "github.com/sure-tools/sure/preflight"
 
 // preflight describes the job to package preflight as the copier will run
 // it, so that what is judged is what is done.
-func (o Options) preflight() preflight.Options {
+func (o *Options) preflight() preflight.Options {
 	return preflight.Options{
-		Recursive: o.Recursive, Follow: !o.Recursive && !o.Archive,
-		NoClobber: o.NoClobber, Move: o.move, TimesKept: o.Archive || o.move,
+		Recursive: o.Recursive, Follow: o.followOperand(),
+		NoClobber: o.NoClobber, Move: o.move, TimesKept: o.Preserve.Timestamps || o.move,
 		SkipInvalid: o.SkipInvalid, RenameInvalid: o.RenameInvalid,
 		NoSpaceCheck: o.NoSpaceCheck,
 	}

@@ -58,7 +58,7 @@ type srcHasher struct {
 }
 
 func (r *run) newSrcHasher() *srcHasher {
-	if !r.opt.Verify && r.opt.Manifest == "" && r.opt.man == nil {
+	if !r.opt.Verify && r.opt.Manifest == "" && r.opt.man == nil && (r.journal == nil || !r.journal.hashed) {
 		return nil
 	}
 	h := &srcHasher{x: xxh3.New128()}
@@ -164,8 +164,15 @@ func (r *run) complete(info, existing fs.FileInfo, src, dst string) (bool, *sums
 		return false, nil
 	case r.opt.Checksum:
 		return r.sameContent(src, dst, info, existing)
+	case r.opt.SizeOnly:
+		return info.Mode().IsRegular() && existing.Mode().IsRegular() && info.Size() == existing.Size(), nil
+	case r.opt.QuickCheck:
+		return upToDate(info, existing, r.opt.plan.Kind, r.opt.Preserve.Timestamps), nil
 	}
-	return upToDate(info, existing, r.opt.plan.Kind, r.opt.Archive), nil
+	// By default a file is kept only when this job's journal proves it
+	// is a copy an earlier run of sure completed; anything else is
+	// replaced, as cp replaces it.
+	return r.journal.done(src, info, existing, r.rel(dst)), nil
 }
 
 // sameContent is the resume test of --checksum: dst, of src's size, holds

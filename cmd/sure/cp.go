@@ -27,29 +27,38 @@ func newCp() *cobra.Command {
 	var opt copier.Options
 	var verbose, quiet bool
 	cmd := &cobra.Command{
-		Use:   "cp [-r] [-a] [-n] [-v] SRC... DEST",
+		Use:   "cp [OPTION]... SRC... DEST",
 		Short: "Copy files durably and atomically",
 		Long: `Copy SRC to DEST, or several SRCs into the directory DEST, with cp's rules.
 Each file is written under a hidden temporary name (.sure-*.tmp) next to its
 final name, flushed to the media, then renamed into place, and the directory
 is flushed too. An existing file is replaced atomically: at any instant it
 holds its old or its new complete content. sure exits 0 only when every file
-and directory entry is durable on the media.`,
-		Args: minArgs(2, "needs a source and a destination"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if opt.Archive {
-				opt.Recursive = true
-			}
-			return runJob(cmd, args, "cp", copier.Copy, opt, verbose, quiet)
-		},
+and directory entry is durable on the media.
+
+GNU cp's options work as in GNU cp; besides those listed below:
+  -p  same as --preserve=mode,ownership,timestamps
+  -d  same as --no-dereference --preserve=links
+  -H  follow symbolic links on the command line
+  -b  like --backup, without an argument
+With -t DIRECTORY, every operand is a source.`,
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&opt.Recursive, "recursive", "r", false, "copy directories recursively")
 	f.BoolVarP(&opt.Recursive, "R", "R", false, "same as -r")
 	f.Lookup("R").Hidden = true
-	f.BoolVarP(&opt.Archive, "archive", "a", false, "keep mode, owner (as root), times and symlinks; implies -r")
 	jobFlags(cmd, &opt, &verbose, &quiet, "copy", "print each file once it is durable")
-	f.BoolVar(&opt.Checksum, "checksum", false, "resume by content: an existing file of the source's size is kept only if it holds the same bytes (default: same size and time)")
+	gnu := gnuJobFlags(cmd, &opt, false)
+	cpOnly := cpOnlyFlags(cmd, &opt)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := gnu("cp"); err != nil {
+			return err
+		}
+		if err := cpOnly(); err != nil {
+			return err
+		}
+		return runJob(cmd, withTarget(cmd, args), "cp", copier.Copy, opt, verbose, quiet)
+	}
 	return cmd
 }
 
@@ -57,7 +66,6 @@ and directory entry is durable on the media.`,
 // "move") and verboseHelp says what -v prints.
 func jobFlags(cmd *cobra.Command, opt *copier.Options, verbose, quiet *bool, job, verboseHelp string) {
 	f := cmd.Flags()
-	f.BoolVarP(&opt.NoClobber, "no-clobber", "n", false, "never replace an existing file")
 	f.BoolVar(&opt.SkipInvalid, "skip-invalid", false, "leave out files the destination cannot hold (names, sizes), copy the rest, and list them")
 	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
 	f.BoolVarP(verbose, "verbose", "v", false, verboseHelp)
@@ -82,6 +90,9 @@ func jobFlags(cmd *cobra.Command, opt *copier.Options, verbose, quiet *bool, job
 func runJob(cmd *cobra.Command, args []string, verb string,
 	job func(context.Context, []string, string, copier.Options) (copier.Summary, error),
 	opt copier.Options, verbose, quiet bool) error {
+	if opt.DryRun {
+		return runDry(cmd, args, verb, job, opt, verbose)
+	}
 	stderr := cmd.ErrOrStderr()
 	// The ui (progress.go) draws progress and --json events, and prints
 	// each file's fate through a cpReporter.

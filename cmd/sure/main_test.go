@@ -23,6 +23,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
 
+	"github.com/sure-tools/sure/copier"
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/internal/fsimage"
 )
@@ -339,6 +340,9 @@ func tree(root string) (map[string]string, error) {
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.Name() == copier.JournalName {
+			return nil // sure's own, while a job is unfinished
 		}
 		rel, _ := filepath.Rel(root, path)
 		out[rel], err = entry(path)

@@ -10,7 +10,7 @@ func newMv() *cobra.Command {
 	var opt copier.Options
 	var verbose, quiet bool
 	cmd := &cobra.Command{
-		Use:   "mv [-n] [-v] SRC... DEST",
+		Use:   "mv [OPTION]... SRC... DEST",
 		Short: "Move files; a source is removed only once its copy is durable",
 		Long: `Move SRC to DEST, or several SRCs into the directory DEST, with mv's rules.
 On the same file system the data of every file moved (a whole tree for a
@@ -19,12 +19,18 @@ directories are flushed.
 Onto another file system (a stick), each file is copied as 'sure cp -a'
 would, and its source is removed only after the copy is durable; emptied
 source directories are removed last. A file that fails stays in the source.
-At no instant is a file in neither place.`,
-		Args: minArgs(2, "needs a source and a destination"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runJob(cmd, args, "mv", copier.Move, opt, verbose, quiet)
-		},
+At no instant is a file in neither place.
+
+GNU mv's options work as in GNU mv; -b is --backup without an argument.
+With -t DIRECTORY, every operand is a source.`,
 	}
 	jobFlags(cmd, &opt, &verbose, &quiet, "move", "print each file once it is durable at its new place")
+	gnu := gnuJobFlags(cmd, &opt, true)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := gnu("mv"); err != nil {
+			return err
+		}
+		return runJob(cmd, withTarget(cmd, args), "mv", copier.Move, opt, verbose, quiet)
+	}
 	return cmd
 }
