@@ -38,7 +38,7 @@ func (d *dryReporter) Skipped(src, dst, why string) {
 }
 
 func (d *dryReporter) Failed(src, dst string, err error) {
-	fmt.Fprintf(d.err, "sure: %s: %s\n", d.verb, failureText(src, dst, err))
+	fmt.Fprintf(d.err, "sure: %s: %s\n", d.verb, failureText(src, dst, err, d.verbose))
 }
 
 // runDry runs job as a dry run (--dry-run): the pre-flight and every
