@@ -74,6 +74,25 @@ func (c *Client) Cut(o CutOptions) (CutResult, error) {
 	return *r.Cut, err
 }
 
+// Record starts recording every write and flush into a directory; see
+// RecordOptions. Stats.Seq counts the events recorded.
+func (c *Client) Record(o RecordOptions) error {
+	if abs, err := filepath.Abs(o.Dir); err == nil {
+		o.Dir = abs
+	}
+	_, err := c.call(request{Op: "record", Record: &o})
+	return err
+}
+
+// Unrecord ends the recording and returns the number of events in it.
+func (c *Client) Unrecord() (int64, error) {
+	r, err := c.call(request{Op: "unrecord"})
+	if err != nil {
+		return 0, err
+	}
+	return r.Stats.Seq, nil
+}
+
 // Yank pulls the stick: the open epoch is lost and every later I/O fails
 // with EIO.
 func (c *Client) Yank() error {

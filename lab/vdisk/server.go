@@ -255,9 +255,10 @@ func toErrno(err error) syscall.Errno {
 // request is one line of the control protocol; the reply is one JSON line
 // of response.
 type request struct {
-	Op     string      `json:"op"` // stats, cut, yank, faults, quit
-	Cut    *CutOptions `json:"cut,omitempty"`
-	Faults *Faults     `json:"faults,omitempty"`
+	Op     string         `json:"op"` // stats, cut, yank, faults, record, unrecord, quit
+	Cut    *CutOptions    `json:"cut,omitempty"`
+	Faults *Faults        `json:"faults,omitempty"`
+	Record *RecordOptions `json:"record,omitempty"`
 }
 
 type response struct {
@@ -314,6 +315,18 @@ func handle(m *model, req request, quit chan<- struct{}) response {
 			f = *req.Faults
 		}
 		m.setFaults(f)
+	case "record":
+		var o RecordOptions
+		if req.Record != nil {
+			o = *req.Record
+		}
+		if err := m.record(o); err != nil {
+			resp.Error = err.Error()
+		}
+	case "unrecord":
+		if _, err := m.unrecord(); err != nil {
+			resp.Error = err.Error()
+		}
 	case "quit":
 		select {
 		case quit <- struct{}{}:

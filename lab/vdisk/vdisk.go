@@ -54,6 +54,9 @@ type Stats struct {
 	EpochWrites   int64 `json:"epoch_writes"` // writes and zeroes since the last good flush
 	EpochBytes    int64 `json:"epoch_bytes"`
 	Yanked        bool  `json:"yanked"`
+	// Seq is the number of events recorded so far (see RecordOptions), 0
+	// when no recording was ever started.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // CutOptions say how a power cut resolves the open epoch.

@@ -456,3 +456,93 @@ func TestModelPace(t *testing.T) {
 		t.Errorf("unlimited: wait %v", got)
 	}
 }
+
+// TestModelRecordsEveryEvent: a recording holds the durable image at its
+// start, then the open epoch's writes, then every write, zeroing and good
+// flush in order, with payloads, and Seq counts them; a failed flush is
+// not a boundary.
+func TestModelRecordsEveryEvent(t *testing.T) {
+	m := newTestModel(t, 1<<20)
+	a, b, c := pattern(1, 4096), pattern(2, 1024), pattern(3, 512)
+	if _, err := m.write(a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.write(b, 8192); err != nil { // open when recording starts
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "rec")
+	if err := m.record(RecordOptions{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.write(c, 512); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.zero(4096, 2048); err != nil {
+		t.Fatal(err)
+	}
+	m.setFaults(Faults{FailFlush: 1})
+	if err := m.flush(); err == nil {
+		t.Fatal("armed flush failure did not fail")
+	}
+	if got := m.snapshotStats().Seq; got != 4 {
+		t.Errorf("Seq = %d, want 4", got)
+	}
+	n, err := m.unrecord()
+	if err != nil || n != 4 {
+		t.Fatalf("unrecord = %d, %v; want 4 events", n, err)
+	}
+	if _, err := m.write(c, 0); err != nil { // not recorded any more
+		t.Fatal(err)
+	}
+	rec, err := OpenRecording(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	want := []RecEntry{{Kind: RecWrite, Off: 8192, N: 1024}, {Kind: RecFlush}, {Kind: RecWrite, Off: 512, N: 512, Data: 1024}, {Kind: RecZero, Off: 4096, N: 2048}}
+	if len(rec.Entries) != len(want) {
+		t.Fatalf("entries = %+v, want %+v", rec.Entries, want)
+	}
+	for i := range want {
+		if rec.Entries[i] != want[i] {
+			t.Errorf("entry %d = %+v, want %+v", i, rec.Entries[i], want[i])
+		}
+	}
+	if got := readImage(t, rec.Base(), 0, 4096); !bytes.Equal(got, a) {
+		t.Error("base image lacks the write flushed before recording")
+	}
+	if got := readImage(t, rec.Base(), 8192, 1024); !bytes.Equal(got, make([]byte, 1024)) {
+		t.Error("base image holds a write that was not durable when recording started")
+	}
+	img := filepath.Join(t.TempDir(), "img")
+	if err := CopyImage(img, rec.Base()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, e := range rec.Entries {
+		if err := rec.Apply(f, e, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readImage(t, img, 8192, 1024); !bytes.Equal(got, b) {
+		t.Error("replayed recording lacks the epoch's write")
+	}
+	got := readImage(t, img, 0, 4096)
+	wantImg := append(append(append([]byte(nil), a[:512]...), c...), a[1024:]...)
+	if !bytes.Equal(got, wantImg) {
+		t.Error("replayed recording differs from the writes made")
+	}
+	if got := readImage(t, img, 4096, 2048); !bytes.Equal(got, make([]byte, 2048)) {
+		t.Error("replayed zeroing left data")
+	}
+}
