@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -87,6 +88,23 @@ func Serve(cfg Config) error {
 	srv, err := fs.Mount(mnt, root, opts)
 	if err != nil {
 		return fmt.Errorf("vdisk: mount %s: %w", mnt, err)
+	}
+	if cfg.Source != "" {
+		smnt := filepath.Join(cfg.Dir, SourceName)
+		if err := os.MkdirAll(smnt, 0o755); err != nil {
+			srv.Unmount()
+			return fmt.Errorf("vdisk: %w", err)
+		}
+		ssrv, err := mountSource(m, cfg.Source, smnt)
+		if err != nil {
+			srv.Unmount()
+			return fmt.Errorf("vdisk: mount %s: %w", smnt, err)
+		}
+		defer func() {
+			if err := ssrv.Unmount(); err != nil {
+				unix.Unmount(smnt, unix.MNT_DETACH)
+			}
+		}()
 	}
 	sock := sockPath(cfg.Dir)
 	os.Remove(sock)

@@ -5,6 +5,7 @@ package vdisk
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -544,5 +545,79 @@ func TestModelRecordsEveryEvent(t *testing.T) {
 	}
 	if got := readImage(t, img, 4096, 2048); !bytes.Equal(got, make([]byte, 2048)) {
 		t.Error("replayed zeroing left data")
+	}
+}
+
+// TestDiskRecordsSourceRemovals: removals on the source mount land in the
+// recording in order with the disk's own writes, each before it is made,
+// and the mount shows the backing directory.
+func TestDiskRecordsSourceRemovals(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	backing := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(backing, "src", "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"src/a", "src/d/b"} {
+		if err := os.WriteFile(filepath.Join(backing, n), []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := Start(Config{Dir: t.TempDir(), Size: 1 << 20, Source: backing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	dev, err := fsimage.Attach(d.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsimage.Detach(dev)
+	rec := filepath.Join(t.TempDir(), "rec")
+	if err := d.Record(RecordOptions{Dir: rec}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.Source, "src/d/b")); err != nil || string(b) != "src/d/b" {
+		t.Fatalf("source mount reads %q, %v", b, err)
+	}
+	if err := os.Remove(filepath.Join(d.Source, "src/a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := directIO(dev, true, pattern(1, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(d.Source, "src/d")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Unrecord(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(backing, "src/a")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("removal through the source mount left the backing file: %v", err)
+	}
+	r, err := OpenRecording(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	for _, e := range r.Entries {
+		switch e.Kind {
+		case RecRemove:
+			p, err := r.Path(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, "rm "+p)
+		case RecWrite:
+			got = append(got, "write")
+		}
+	}
+	want := []string{"rm src/a", "write", "rm src/d/b", "rm src/d"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("recorded %q, want %q", got, want)
 	}
 }
