@@ -81,8 +81,11 @@ type CrashRun struct {
 	ExitCode int              `json:"exit_code"`
 	ExitSeq  int64            `json:"exit_seq"`       // event count when the command had exited
 	Gone     []string         `json:"gone,omitempty"` // move: source files missing at exit
-	Events   int64            `json:"events"`
-	Output   string           `json:"output"`
+	// SourceOrdered says the source was on the stick's source mount,
+	// whose removals are in the recording.
+	SourceOrdered bool   `json:"source_ordered,omitempty"`
+	Events        int64  `json:"events"`
+	Output        string `json:"output"`
 }
 
 const runFile = "run.json"
@@ -106,7 +109,8 @@ func (c *CrashConfig) defaults() error {
 // trialConfig is the trial configuration that sets up the run's stick.
 func (c CrashConfig) trialConfig() (Config, error) {
 	pc := Config{FS: c.FS, When: After, Work: c.Work, Command: c.Command, Shape: c.Shape, Size: c.Size,
-		Seed: c.Seed, Dir: filepath.Join(c.Dir, "work"), Env: c.Env, Timeout: c.Timeout, AckPattern: c.AckPattern}
+		Seed: c.Seed, Dir: filepath.Join(c.Dir, "work"), Env: c.Env, Timeout: c.Timeout, AckPattern: c.AckPattern,
+		sourceMount: c.Work == Move}
 	return pc, pc.defaults()
 }
 
@@ -141,7 +145,12 @@ func Record(ctx context.Context, c CrashConfig) (*CrashRun, error) {
 		defer pr.Close()
 		cmd := exec.CommandContext(ctx, "sh", "-c", pc.Command)
 		cmd.Dir = s.dir
-		cmd.Env = append(os.Environ(), "SRC="+s.src, "DST="+s.live.Dir, "DEV="+s.dev, fmt.Sprintf("STICK_PID=%d", s.live.ServerPID()))
+		src := s.src
+		if s.disk.Source != "" {
+			src = filepath.Join(s.disk.Source, filepath.Base(s.src))
+			run.SourceOrdered = true
+		}
+		cmd.Env = append(os.Environ(), "SRC="+src, "DST="+s.live.Dir, "DEV="+s.dev, fmt.Sprintf("STICK_PID=%d", s.live.ServerPID()))
 		cmd.Env = append(cmd.Env, pc.Env...)
 		cmd.Stdout, cmd.Stderr = pw, pw
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -252,16 +261,17 @@ func LoadRun(dir string) (*CrashRun, error) {
 }
 
 // epoch is the writes between two flushes: entries [start, end) of the
-// recording, none of them a flush. cut is the number of events the stick
+// recording, of which writes are the writes and zeroings. cut is the number of events the stick
 // had received when a power cut leaving any of them lost could come at the
 // latest: just before the flush that ends the epoch completed, or the end
 // of the recording for the last one.
 type epoch struct {
 	start, end int
+	writes     []int
 	cut        int64
 }
 
-func (e epoch) len() int { return e.end - e.start }
+func (e epoch) len() int { return len(e.writes) }
 
 // epochs splits a recording at its flushes. Flushes with no write since
 // the previous one make no epoch: their state is the next epoch with
@@ -270,16 +280,19 @@ func (e epoch) len() int { return e.end - e.start }
 func epochs(entries []vdisk.RecEntry) []epoch {
 	var out []epoch
 	start := 0
+	var writes []int
 	for i, e := range entries {
-		if e.Kind != vdisk.RecFlush {
-			continue
+		switch e.Kind {
+		case vdisk.RecWrite, vdisk.RecZero:
+			writes = append(writes, i)
+		case vdisk.RecFlush:
+			if len(writes) > 0 {
+				out = append(out, epoch{start: start, end: i, writes: writes, cut: int64(i)})
+				start, writes = i+1, nil
+			}
 		}
-		if i > start {
-			out = append(out, epoch{start: start, end: i, cut: int64(i)})
-		}
-		start = i + 1
 	}
-	return append(out, epoch{start: start, end: len(entries), cut: int64(len(entries))})
+	return append(out, epoch{start: start, end: len(entries), writes: writes, cut: int64(len(entries))})
 }
 
 // CrashState is one state a power cut could leave: the base image, every
@@ -343,7 +356,7 @@ func GenerateStates(entries []vdisk.RecEntry, seed uint64, n int) []CrashState {
 	weights := make([]int, len(eps))
 	for k, ep := range eps {
 		l := ep.len()
-		c := l + tornCap(entries[ep.start:ep.end])
+		c := l + tornCap(entries, ep.writes)
 		if l < 40 {
 			c += 1<<l - l - 1
 		} else {
@@ -392,10 +405,10 @@ func sectors(e vdisk.RecEntry) int64 {
 	return e.N / 512
 }
 
-func tornCap(entries []vdisk.RecEntry) int {
+func tornCap(entries []vdisk.RecEntry, writes []int) int {
 	c := 0
-	for _, e := range entries {
-		if s := sectors(e); s >= 2 {
+	for _, i := range writes {
+		if s := sectors(entries[i]); s >= 2 {
 			c += int(min(s-1, 1<<20))
 		}
 	}
@@ -432,15 +445,15 @@ func epochStates(entries []vdisk.RecEntry, ep epoch, k, q int, rng interface {
 		add(CrashState{Class: ClassPrefix, Keep: prefixBits(l, j), Torn: -1})
 	}
 	var tearable []int
-	for i, e := range entries[ep.start:ep.end] {
-		if sectors(e) >= 2 {
+	for i, w := range ep.writes {
+		if sectors(entries[w]) >= 2 {
 			tearable = append(tearable, i)
 		}
 	}
 	torn := func(target int) {
 		for tries := 0; len(out) < target && len(tearable) > 0 && tries < 10*q+100; tries++ {
 			i := tearable[rng.IntN(len(tearable))]
-			sec := sectors(entries[ep.start+i])
+			sec := sectors(entries[ep.writes[i]])
 			add(CrashState{Class: ClassTorn, Keep: prefixBits(l, i), Torn: i, TornBytes: 512 * (1 + rng.Int64N(sec-1))})
 		}
 	}
@@ -553,6 +566,9 @@ type explorer struct {
 	acks    map[string]int64
 	gone    map[string]bool
 	srcGone bool // move: judge the source
+	// removedAt is the index of the event that removed a source file
+	// (or a directory above it), for runs with SourceOrdered.
+	removedAt map[string]int64
 }
 
 func newExplorer(dir string, run *CrashRun) (*explorer, error) {
@@ -569,6 +585,24 @@ func newExplorer(dir string, run *CrashRun) (*explorer, error) {
 	}
 	for _, g := range run.Gone {
 		x.gone[g] = true
+	}
+	if run.SourceOrdered {
+		x.removedAt = map[string]int64{}
+		for i, e := range rec.Entries {
+			if e.Kind != vdisk.RecRemove {
+				continue
+			}
+			p, err := rec.Path(e)
+			if err != nil {
+				return nil, err
+			}
+			for rel := range x.newTree {
+				full := "src/" + rel
+				if _, seen := x.removedAt[rel]; !seen && (full == p || strings.HasPrefix(full, p+"/")) {
+					x.removedAt[rel] = int64(i)
+				}
+			}
+		}
 	}
 	return x, nil
 }
@@ -617,8 +651,11 @@ func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (Cr
 		workers = 1
 	}
 	workers = max(1, min(workers, len(states)))
+	fmt.Fprintf(log, "crashes: %d events in %d epochs, %d states\n", len(x.rec.Entries), len(x.eps), len(states))
 	results := make([]StateResult, len(states))
 	errs := make([]error, workers)
+	var mu sync.Mutex
+	checked := 0
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -630,8 +667,13 @@ func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (Cr
 			}
 			errs[w] = x.worker(ctx, w, mine, func(r StateResult) {
 				results[r.ID] = r
+				mu.Lock()
+				defer mu.Unlock()
 				if r.Bad() {
 					fmt.Fprintln(log, r)
+				}
+				if checked++; checked%1000 == 0 {
+					fmt.Fprintf(log, "crashes: %d of %d states checked\n", checked, len(states))
 				}
 			})
 		}()
@@ -736,8 +778,8 @@ func (x *explorer) build(img, epochImg string, st CrashState) error {
 		return err
 	}
 	ep := x.eps[st.Epoch]
-	for i := range ep.len() {
-		e := x.rec.Entries[ep.start+i]
+	for i, w := range ep.writes {
+		e := x.rec.Entries[w]
 		switch {
 		case i == st.Torn:
 			err = x.rec.Apply(f, e, st.TornBytes)
@@ -797,11 +839,22 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 		seq, ok := x.acks[rel]
 		return ok && seq <= st.Cut
 	}
-	// A source file missing at exit may have gone at any moment, unless
-	// the command acknowledged it: then from the acknowledgement on.
+	// With the source on the stick's source mount, a file is gone from
+	// the event that removed it. Otherwise a source file missing at exit
+	// may have gone at any moment, unless the command acknowledged it:
+	// then from the acknowledgement on.
 	srcGone := func(rel string) bool {
-		if !x.srcGone || !x.gone[rel] {
+		if !x.srcGone {
 			return false
+		}
+		if at, ok := x.removedAt[rel]; ok {
+			return at < st.Cut
+		}
+		if !x.gone[rel] {
+			return false
+		}
+		if x.removedAt != nil {
+			return true // gone, by a way the mount did not see: assume the worst
 		}
 		seq, ok := x.acks[rel]
 		return !ok || seq <= st.Cut

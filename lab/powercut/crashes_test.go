@@ -179,3 +179,24 @@ func TestGenerateStatesStable(t *testing.T) {
 		t.Error("another seed drew the same states")
 	}
 }
+
+// TestCrashesOrderSourceRemovals: a move's source is on the stick's source
+// mount, so each state knows which source files were already removed. A
+// move that syncs the stick before removing its sources loses nothing
+// from both places; one that removes them first does, in the states cut
+// before the sync's flush.
+func TestCrashesOrderSourceRemovals(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	good := explore(t, crashConfig(t, "ext4", Move, `cp -r "$SRC" "$DST" && sync -f "$DST" && rm -r "$SRC"`, crashStates(t, 100)))
+	if good.Violations != 0 || !good.Run.SourceOrdered || len(good.Run.Gone) == 0 {
+		t.Errorf("cp, sync, rm: %s (source ordered %v, %d sources gone), want no violation", good.Summary(), good.Run.SourceOrdered, len(good.Run.Gone))
+	}
+	bad := explore(t, crashConfig(t, "ext4", Move, `cp -r "$SRC" "$DST" && rm -r "$SRC" && sync -f "$DST"`, crashStates(t, 100)))
+	lost := 0
+	for _, c := range bad.Classes {
+		lost += c.LostBoth
+	}
+	if lost == 0 {
+		t.Errorf("cp, rm, sync: %s, want files lost from both places", bad.Summary())
+	}
+}
