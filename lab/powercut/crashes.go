@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -260,15 +261,15 @@ func LoadRun(dir string) (*CrashRun, error) {
 	return &r, nil
 }
 
-// epoch is the writes between two flushes: entries [start, end) of the
-// recording, of which writes are the writes and zeroings. cut is the number of events the stick
+// epoch is the writes between two flushes: its events start at entry
+// start of the recording, writes lists its writes and zeroings. cut is the number of events the stick
 // had received when a power cut leaving any of them lost could come at the
 // latest: just before the flush that ends the epoch completed, or the end
 // of the recording for the last one.
 type epoch struct {
-	start, end int
-	writes     []int
-	cut        int64
+	start  int
+	writes []int
+	cut    int64
 }
 
 func (e epoch) len() int { return len(e.writes) }
@@ -287,12 +288,12 @@ func epochs(entries []vdisk.RecEntry) []epoch {
 			writes = append(writes, i)
 		case vdisk.RecFlush:
 			if len(writes) > 0 {
-				out = append(out, epoch{start: start, end: i, writes: writes, cut: int64(i)})
+				out = append(out, epoch{start: start, writes: writes, cut: int64(i)})
 				start, writes = i+1, nil
 			}
 		}
 	}
-	return append(out, epoch{start: start, end: len(entries), writes: writes, cut: int64(len(entries))})
+	return append(out, epoch{start: start, writes: writes, cut: int64(len(entries))})
 }
 
 // CrashState is one state a power cut could leave: the base image, every
@@ -415,11 +416,7 @@ func tornCap(entries []vdisk.RecEntry, writes []int) int {
 	return c
 }
 
-func epochStates(entries []vdisk.RecEntry, ep epoch, k, q int, rng interface {
-	IntN(int) int
-	Int64N(int64) int64
-	Float64() float64
-}) []CrashState {
+func epochStates(entries []vdisk.RecEntry, ep epoch, k, q int, rng *rand.Rand) []CrashState {
 	l := ep.len()
 	seen := map[string]bool{}
 	var out []CrashState
