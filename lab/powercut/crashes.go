@@ -525,6 +525,9 @@ type CrashResult struct {
 	// OwedStates counts states in which at least one file was owed: a
 	// campaign where none was proved nothing about acknowledgements.
 	OwedStates int
+	// Unmountable lists the states that did not mount, violations or not
+	// (one where nothing was owed yet is no loss, but worth a look).
+	Unmountable []int
 }
 
 // Summary is the campaign's last line.
@@ -542,6 +545,9 @@ func (r CrashResult) Report(w io.Writer, first int) {
 			cc = &ClassCount{}
 		}
 		fmt.Fprintf(w, "%-7s %7d %10d %10d %6d %9d %11d\n", c, cc.States, cc.Violations, cc.AckedLost, cc.Torn, cc.LostBoth, cc.Unmountable)
+	}
+	if n := len(r.Unmountable); n > 0 {
+		fmt.Fprintf(w, "unmountable states: %v\n", r.Unmountable[:min(n, first)])
 	}
 	for i, b := range r.Bad {
 		if i == first {
@@ -692,6 +698,7 @@ func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (Cr
 		cc.LostBoth += r.LostBoth
 		if !r.Mounted {
 			cc.Unmountable++
+			res.Unmountable = append(res.Unmountable, r.ID)
 		}
 		if r.Owed > 0 {
 			res.OwedStates++
