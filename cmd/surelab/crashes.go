@@ -81,7 +81,7 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 			if res.Run.ExitCode != 0 {
 				fmt.Fprintf(os.Stderr, "crashes: warning: the command exited %d; only the files it listed count as acknowledged\n", res.Run.ExitCode)
 			}
-			if res.Violations > 0 || keep || !tmp {
+			if res.Violations > 0 || len(res.Unmountable) > 0 || keep || !tmp {
 				fmt.Fprintf(os.Stderr, "crashes: run kept in %s; rebuild a state with: surelab crashes --dir %s --replay ID\n", c.Dir, c.Dir)
 			} else {
 				os.RemoveAll(c.Dir)
