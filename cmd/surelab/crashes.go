@@ -24,7 +24,7 @@ func crashesCmd() *cobra.Command {
 $STICK_PID), on a fresh virtual stick that records every write and cache
 flush. It then builds crash states from that one run: for each epoch
 between flushes, prefixes of its writes at a stride, random subsets (a
-reordering cache), torn 512-byte sectors inside a write, and the state with
+reordering cache), torn writes (cut between --tear-unit sectors), and the state with
 every write received at the end. Each state is an image checked on a fresh
 loop device (journal replay, or fsck for exFAT and FAT) against the oracle:
 files acknowledged before the cut (by --ack lines, or all of them once
@@ -99,6 +99,7 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 	fl.IntVar(&c.States, "states", 1000, "crash states to explore")
 	fl.Uint64Var(&c.Seed, "seed", 1, "seed of the source tree and of the states drawn")
 	fl.IntVar(&c.Workers, "workers", 2, "states checked in parallel")
+	fl.Int64Var(&c.TearUnit, "tear-unit", powercut.DefaultTearUnit, "bytes the stick writes atomically: torn writes are cut between units")
 	fl.StringVar(&c.Dir, "dir", "", "directory of the run: recording, run.json, replayed states")
 	fl.IntVar(&replay, "replay", 0, "rebuild and check state ID of the run in --dir, and keep its image")
 	fl.BoolVar(&keep, "keep", false, "keep the run's directory even when nothing was lost")

@@ -39,9 +39,12 @@ import (
 const (
 	ClassPrefix = "prefix" // the earlier epochs, then the first j writes of one epoch
 	ClassSubset = "subset" // the earlier epochs, then any subset of one epoch (a reordering cache)
-	ClassTorn   = "torn"   // a prefix, then the first 512-byte sectors of the next write
+	ClassTorn   = "torn"   // a prefix, then the first sectors of the next write
 	ClassFinal  = "final"  // every write received by the end of the run
 )
+
+// DefaultTearUnit is the sector: what a disk promises to write whole.
+const DefaultTearUnit = 512
 
 // Classes lists the state classes in report order.
 var Classes = []string{ClassPrefix, ClassSubset, ClassTorn, ClassFinal}
@@ -55,7 +58,10 @@ type CrashConfig struct {
 	Size    int64  // stick size; 0 as in Config
 	Seed    uint64 // the source tree and the states drawn
 	States  int    // states to explore; 0 means 1000
-	Workers int    // states checked in parallel; 0 means 2
+	// TearUnit is the size the device writes atomically: torn states cut
+	// a write between units; 0 means DefaultTearUnit.
+	TearUnit int64
+	Workers  int // states checked in parallel; 0 means 2
 	// AckPattern is as Config.AckPattern; a line counts from the moment
 	// it was read from the command's output.
 	AckPattern string
@@ -68,13 +74,16 @@ type CrashConfig struct {
 // CrashRun is what one recorded run did, saved as run.json in the run's
 // directory so that its states can be replayed later.
 type CrashRun struct {
-	FS      string            `json:"fs"`
-	Work    string            `json:"work"`
-	Command string            `json:"command"`
-	Seed    uint64            `json:"seed"`
-	States  int               `json:"states"`
-	New     map[string]string `json:"new"`           // relative path → sha256 of the new content
-	Old     map[string]string `json:"old,omitempty"` // the versions on the stick before the run
+	FS      string `json:"fs"`
+	Work    string `json:"work"`
+	Command string `json:"command"`
+	Seed    uint64 `json:"seed"`
+	States  int    `json:"states"`
+	// TearUnit is the granularity of torn writes: a write tears only
+	// between units, each of which the device writes whole.
+	TearUnit int64             `json:"tear_unit"`
+	New      map[string]string `json:"new"`           // relative path → sha256 of the new content
+	Old      map[string]string `json:"old,omitempty"` // the versions on the stick before the run
 	// Acks gives, for each file the command acknowledged, the stick's
 	// event count when the line naming it was read: the file is owed in
 	// every state cut after that many events.
@@ -97,6 +106,12 @@ func (c *CrashConfig) defaults() error {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 2
+	}
+	if c.TearUnit <= 0 {
+		c.TearUnit = DefaultTearUnit
+	}
+	if c.TearUnit%512 != 0 {
+		return fmt.Errorf("powercut: tear unit %d is not a multiple of 512", c.TearUnit)
 	}
 	if c.Dir == "" {
 		return errors.New("powercut: crash campaign needs a directory")
@@ -129,7 +144,7 @@ func Record(ctx context.Context, c CrashConfig) (*CrashRun, error) {
 	recDir := filepath.Join(c.Dir, "rec")
 	os.RemoveAll(recDir)
 	defer os.RemoveAll(pc.Dir)
-	run := &CrashRun{FS: pc.FS, Work: pc.Work, Command: pc.Command, Seed: c.Seed, States: c.States, Acks: map[string]int64{}}
+	run := &CrashRun{FS: pc.FS, Work: pc.Work, Command: pc.Command, Seed: c.Seed, States: c.States, TearUnit: c.TearUnit, Acks: map[string]int64{}}
 	var re *regexp.Regexp
 	if pc.AckPattern != "" {
 		re = regexp.MustCompile(pc.AckPattern)
@@ -351,13 +366,16 @@ func prefixBits(n, j int) []uint64 {
 // stride (all of them if they fit), a fifth to torn writes, the rest to
 // random subsets, each kept with a probability drawn per state so that
 // nearly empty and nearly full caches both come up.
-func GenerateStates(entries []vdisk.RecEntry, seed uint64, n int) []CrashState {
+func GenerateStates(entries []vdisk.RecEntry, seed uint64, n int, tearUnit int64) []CrashState {
+	if tearUnit <= 0 {
+		tearUnit = DefaultTearUnit
+	}
 	eps := epochs(entries)
 	caps := make([]int, len(eps))
 	weights := make([]int, len(eps))
 	for k, ep := range eps {
 		l := ep.len()
-		c := l + tornCap(entries, ep.writes)
+		c := l + tornCap(entries, ep.writes, tearUnit)
 		if l < 40 {
 			c += 1<<l - l - 1
 		} else {
@@ -389,7 +407,7 @@ func GenerateStates(entries []vdisk.RecEntry, seed uint64, n int) []CrashState {
 	}
 	var out []CrashState
 	for k, ep := range eps {
-		out = append(out, epochStates(entries, ep, k, quota[k], seededRand(seed, uint64(k)+0x632be59bd9b4e019))...)
+		out = append(out, epochStates(entries, ep, k, quota[k], tearUnit, seededRand(seed, uint64(k)+0x632be59bd9b4e019))...)
 	}
 	last := eps[len(eps)-1]
 	out = append(out, CrashState{Class: ClassFinal, Epoch: len(eps) - 1, Cut: last.cut, Keep: prefixBits(last.len(), last.len()), Torn: -1})
@@ -399,24 +417,24 @@ func GenerateStates(entries []vdisk.RecEntry, seed uint64, n int) []CrashState {
 	return out
 }
 
-func sectors(e vdisk.RecEntry) int64 {
+func sectors(e vdisk.RecEntry, unit int64) int64 {
 	if e.Kind != vdisk.RecWrite {
 		return 0
 	}
-	return e.N / 512
+	return e.N / unit
 }
 
-func tornCap(entries []vdisk.RecEntry, writes []int) int {
+func tornCap(entries []vdisk.RecEntry, writes []int, unit int64) int {
 	c := 0
 	for _, i := range writes {
-		if s := sectors(entries[i]); s >= 2 {
+		if s := sectors(entries[i], unit); s >= 2 {
 			c += int(min(s-1, 1<<20))
 		}
 	}
 	return c
 }
 
-func epochStates(entries []vdisk.RecEntry, ep epoch, k, q int, rng *rand.Rand) []CrashState {
+func epochStates(entries []vdisk.RecEntry, ep epoch, k, q int, unit int64, rng *rand.Rand) []CrashState {
 	l := ep.len()
 	seen := map[string]bool{}
 	var out []CrashState
@@ -443,15 +461,15 @@ func epochStates(entries []vdisk.RecEntry, ep epoch, k, q int, rng *rand.Rand) [
 	}
 	var tearable []int
 	for i, w := range ep.writes {
-		if sectors(entries[w]) >= 2 {
+		if sectors(entries[w], unit) >= 2 {
 			tearable = append(tearable, i)
 		}
 	}
 	torn := func(target int) {
 		for tries := 0; len(out) < target && len(tearable) > 0 && tries < 10*q+100; tries++ {
 			i := tearable[rng.IntN(len(tearable))]
-			sec := sectors(entries[ep.writes[i]])
-			add(CrashState{Class: ClassTorn, Keep: prefixBits(l, i), Torn: i, TornBytes: 512 * (1 + rng.Int64N(sec-1))})
+			sec := sectors(entries[ep.writes[i]], unit)
+			add(CrashState{Class: ClassTorn, Keep: prefixBits(l, i), Torn: i, TornBytes: unit * (1 + rng.Int64N(sec-1))})
 		}
 	}
 	torn(len(out) + q/5)
@@ -646,7 +664,7 @@ func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (Cr
 		return CrashResult{}, err
 	}
 	defer x.rec.Close()
-	states := GenerateStates(x.rec.Entries, run.Seed, run.States)
+	states := GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit)
 	res := CrashResult{Run: run, Epochs: len(x.eps), Classes: map[string]*ClassCount{}}
 	if run.FS == "btrfs" {
 		// Two clones of one btrfs mounted at once share an fsid; keep
@@ -724,7 +742,7 @@ func Replay(dir string, id int) (StateResult, string, error) {
 		return StateResult{}, "", err
 	}
 	defer x.rec.Close()
-	states := GenerateStates(x.rec.Entries, run.Seed, run.States)
+	states := GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit)
 	if id < 0 || id >= len(states) {
 		return StateResult{}, "", fmt.Errorf("powercut: no state %d: the run has states 0 to %d", id, len(states)-1)
 	}

@@ -139,8 +139,8 @@ func TestGenerateStatesStable(t *testing.T) {
 		entries = append(entries, vdisk.RecEntry{Kind: vdisk.RecFlush}, vdisk.RecEntry{Kind: vdisk.RecFlush})
 	}
 	entries = append(entries, vdisk.RecEntry{Kind: vdisk.RecWrite, N: 512})
-	a := GenerateStates(entries, 7, 300)
-	b := GenerateStates(entries, 7, 300)
+	a := GenerateStates(entries, 7, 300, 0)
+	b := GenerateStates(entries, 7, 300, 0)
 	if !reflect.DeepEqual(a, b) {
 		t.Fatal("the same recording and seed gave different states")
 	}
@@ -175,7 +175,7 @@ func TestGenerateStatesStable(t *testing.T) {
 			t.Errorf("no %s state among %v", c, classes)
 		}
 	}
-	if c := GenerateStates(entries, 8, 300); reflect.DeepEqual(a, c) {
+	if c := GenerateStates(entries, 8, 300, 0); reflect.DeepEqual(a, c) {
 		t.Error("another seed drew the same states")
 	}
 }
