@@ -938,7 +938,14 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 		}
 		return nil
 	})
-	sort.Strings(r.Problems)
+	// Losses first: a report shows only the first few lines.
+	sort.SliceStable(r.Problems, func(i, j int) bool {
+		si, sj := strings.HasPrefix(r.Problems[i], "stray: "), strings.HasPrefix(r.Problems[j], "stray: ")
+		if si != sj {
+			return sj
+		}
+		return r.Problems[i] < r.Problems[j]
+	})
 	return r, nil
 }
 
