@@ -46,7 +46,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(demoCmd(), powercutCmd(), compareCmd(), vdiskCmd())
+	root.AddCommand(demoCmd(), powercutCmd(), compareCmd(), crashesCmd(), vdiskCmd())
 	return root
 }
 
@@ -178,12 +178,13 @@ func vdiskCmd() *cobra.Command {
 	serve.Flags().Int64Var(&cfg.Size, "size", 256<<20, "size in bytes")
 	serve.Flags().Uint64Var(&cfg.Seed, "seed", 1, "seed for bit flips")
 	serve.Flags().StringVar(&faults, "faults", "", `faults as JSON, e.g. {"flip_every":100,"capacity":1048576}`)
+	serve.Flags().StringVar(&cfg.Source, "source", "", "also serve this directory at DIR/source, recording its removals")
 	serve.MarkFlagRequired("dir")
 
 	var dir string
 	var cut vdisk.CutOptions
 	ctl := &cobra.Command{
-		Use:   "ctl stats|yank|cut OUT|faults JSON",
+		Use:   "ctl stats|yank|cut OUT|faults JSON|record DIR|unrecord",
 		Short: "Talk to a served stick",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -201,6 +202,15 @@ func vdiskCmd() *cobra.Command {
 				}
 				cut.Out = args[1]
 				out, err = c.Cut(cut)
+			case "record":
+				if len(args) != 2 {
+					return fmt.Errorf("record needs a directory")
+				}
+				err = c.Record(vdisk.RecordOptions{Dir: args[1]})
+			case "unrecord":
+				var n int64
+				n, err = c.Unrecord()
+				out = map[string]int64{"events": n}
 			case "faults":
 				var f vdisk.Faults
 				if len(args) == 2 {

@@ -92,6 +92,10 @@ type Config struct {
 	// A line printed after the cut cannot name a file: the stick fails
 	// every I/O from the cut on, so no later flush succeeds.
 	AckPattern string
+
+	// sourceMount serves $SRC through the stick's source mount, so that
+	// a recording orders its removals (crash campaigns of moves).
+	sourceMount bool
 }
 
 // Trial is the outcome of one power cut.
@@ -345,7 +349,11 @@ func withStick(ctx context.Context, c Config, seed uint64, f func(*stick) error)
 	if s.newTree, err = writeTree(s.src, c.Shape, seed); err != nil {
 		return err
 	}
-	s.disk, err = vdisk.Start(vdisk.Config{Dir: filepath.Join(s.dir, "vdisk"), Size: c.Size, Seed: seed})
+	vc := vdisk.Config{Dir: filepath.Join(s.dir, "vdisk"), Size: c.Size, Seed: seed}
+	if c.sourceMount {
+		vc.Source = filepath.Dir(s.src)
+	}
+	s.disk, err = vdisk.Start(vc)
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,25 @@ func (c *Client) Cut(o CutOptions) (CutResult, error) {
 	return *r.Cut, err
 }
 
+// Record starts recording every write and flush into a directory; see
+// RecordOptions. Stats.Seq counts the events recorded.
+func (c *Client) Record(o RecordOptions) error {
+	if abs, err := filepath.Abs(o.Dir); err == nil {
+		o.Dir = abs
+	}
+	_, err := c.call(request{Op: "record", Record: &o})
+	return err
+}
+
+// Unrecord ends the recording and returns the number of events in it.
+func (c *Client) Unrecord() (int64, error) {
+	r, err := c.call(request{Op: "unrecord"})
+	if err != nil {
+		return 0, err
+	}
+	return r.Stats.Seq, nil
+}
+
 // Yank pulls the stick: the open epoch is lost and every later I/O fails
 // with EIO.
 func (c *Client) Yank() error {
@@ -92,8 +111,10 @@ type Disk struct {
 	*Client
 	Dir   string // state directory
 	Image string // path of disk.img, for losetup
-	cmd   *exec.Cmd
-	done  chan struct{}
+	// Source is the mount of Config.Source, "" without one.
+	Source string
+	cmd    *exec.Cmd
+	done   chan struct{}
 }
 
 // Start serves a new disk in a child process: the running binary again,
@@ -120,6 +141,9 @@ func Start(cfg Config) (*Disk, error) {
 		return nil, err
 	}
 	d := &Disk{Client: Dial(cfg.Dir), Dir: cfg.Dir, Image: filepath.Join(mountDir(cfg.Dir), ImageName), done: make(chan struct{})}
+	if cfg.Source != "" {
+		d.Source = filepath.Join(cfg.Dir, SourceName)
+	}
 	os.Remove(d.Socket)
 	d.cmd = exec.Command(exe)
 	d.cmd.Env = append(os.Environ(), childEnv+"="+string(b))
@@ -165,7 +189,10 @@ func (d *Disk) Close() error {
 			d.kill()
 		}
 	}
-	// A killed server leaves its mount behind.
+	// A killed server leaves its mounts behind.
+	if d.Source != "" {
+		unix.Unmount(d.Source, unix.MNT_DETACH)
+	}
 	mnt := mountDir(d.Dir)
 	if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
 		return &os.PathError{Op: "umount", Path: mnt, Err: err}

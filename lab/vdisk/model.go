@@ -37,6 +37,8 @@ type model struct {
 	// linkFree is when the stick's link finishes the transfers already
 	// accepted; see pace.
 	linkFree time.Time
+
+	rec *recorder // nil unless recording
 }
 
 // burst is how much idle link time a write may use up: the host's own
@@ -80,7 +82,12 @@ func makeSparse(name string, size int64) (*os.File, error) {
 }
 
 func (m *model) close() error {
-	return errors.Join(m.cur.Close(), m.dur.Close())
+	var rerr error
+	if m.rec != nil {
+		rerr = m.rec.close()
+		m.rec = nil
+	}
+	return errors.Join(rerr, m.cur.Close(), m.dur.Close())
 }
 
 // setFaults replaces the armed faults and restarts the n-th write/flush
@@ -159,6 +166,7 @@ func (m *model) write(data []byte, off int64) (int, error) {
 		}
 		m.epoch = append(m.epoch, entry{off: s.dev, n: s.n, data: p})
 		m.stats.EpochBytes += s.n
+		m.recordLast()
 	}
 	m.stats.Writes++
 	m.stats.EpochWrites = int64(len(m.epoch))
@@ -204,6 +212,7 @@ func (m *model) zero(off, n int64) error {
 			return syscall.EIO
 		}
 		m.epoch = append(m.epoch, entry{off: s.dev, n: s.n})
+		m.recordLast()
 	}
 	m.stats.Zeroes++
 	m.stats.EpochWrites = int64(len(m.epoch))
@@ -254,7 +263,20 @@ func (m *model) flush() error {
 	}
 	m.epoch = nil
 	m.stats.EpochWrites, m.stats.EpochBytes = 0, 0
+	if m.rec != nil {
+		m.rec.add(RecEntry{Kind: RecFlush}, nil)
+		m.stats.Seq = m.rec.seq
+	}
 	return nil
+}
+
+// recordLast records the newest entry of the epoch, if recording.
+func (m *model) recordLast() {
+	if m.rec == nil {
+		return
+	}
+	m.rec.addEntry(m.epoch[len(m.epoch)-1])
+	m.stats.Seq = m.rec.seq
 }
 
 // cut writes the image a power cut at this instant leaves into out and,

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -87,6 +88,23 @@ func Serve(cfg Config) error {
 	srv, err := fs.Mount(mnt, root, opts)
 	if err != nil {
 		return fmt.Errorf("vdisk: mount %s: %w", mnt, err)
+	}
+	if cfg.Source != "" {
+		smnt := filepath.Join(cfg.Dir, SourceName)
+		if err := os.MkdirAll(smnt, 0o755); err != nil {
+			srv.Unmount()
+			return fmt.Errorf("vdisk: %w", err)
+		}
+		ssrv, err := mountSource(m, cfg.Source, smnt)
+		if err != nil {
+			srv.Unmount()
+			return fmt.Errorf("vdisk: mount %s: %w", smnt, err)
+		}
+		defer func() {
+			if err := ssrv.Unmount(); err != nil {
+				unix.Unmount(smnt, unix.MNT_DETACH)
+			}
+		}()
 	}
 	sock := sockPath(cfg.Dir)
 	os.Remove(sock)
@@ -255,9 +273,10 @@ func toErrno(err error) syscall.Errno {
 // request is one line of the control protocol; the reply is one JSON line
 // of response.
 type request struct {
-	Op     string      `json:"op"` // stats, cut, yank, faults, quit
-	Cut    *CutOptions `json:"cut,omitempty"`
-	Faults *Faults     `json:"faults,omitempty"`
+	Op     string         `json:"op"` // stats, cut, yank, faults, record, unrecord, quit
+	Cut    *CutOptions    `json:"cut,omitempty"`
+	Faults *Faults        `json:"faults,omitempty"`
+	Record *RecordOptions `json:"record,omitempty"`
 }
 
 type response struct {
@@ -314,6 +333,18 @@ func handle(m *model, req request, quit chan<- struct{}) response {
 			f = *req.Faults
 		}
 		m.setFaults(f)
+	case "record":
+		var o RecordOptions
+		if req.Record != nil {
+			o = *req.Record
+		}
+		if err := m.record(o); err != nil {
+			resp.Error = err.Error()
+		}
+	case "unrecord":
+		if _, err := m.unrecord(); err != nil {
+			resp.Error = err.Error()
+		}
 	case "quit":
 		select {
 		case quit <- struct{}{}:

@@ -54,6 +54,9 @@ type Stats struct {
 	EpochWrites   int64 `json:"epoch_writes"` // writes and zeroes since the last good flush
 	EpochBytes    int64 `json:"epoch_bytes"`
 	Yanked        bool  `json:"yanked"`
+	// Seq is the number of events recorded so far (see RecordOptions), 0
+	// when no recording was ever started.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // CutOptions say how a power cut resolves the open epoch.
@@ -82,6 +85,10 @@ type Config struct {
 	// DirectIO makes the kernel send every read of disk.img to the server
 	// instead of keeping its pages cached. On by default (see Start).
 	NoDirectIO bool `json:"no_direct_io,omitempty"`
+	// Source, when set, is a directory on another file system that the
+	// server also shows at Dir/source, recording its removals (RecRemove)
+	// with the disk's events: the source of a move.
+	Source string `json:"source,omitempty"`
 }
 
 // Paths of a disk's state directory.

@@ -5,6 +5,7 @@ package vdisk
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -454,5 +455,169 @@ func TestModelPace(t *testing.T) {
 	m.setFaults(Faults{})
 	if got := m.pace(mb, late); got != 0 {
 		t.Errorf("unlimited: wait %v", got)
+	}
+}
+
+// TestModelRecordsEveryEvent: a recording holds the durable image at its
+// start, then the open epoch's writes, then every write, zeroing and good
+// flush in order, with payloads, and Seq counts them; a failed flush is
+// not a boundary.
+func TestModelRecordsEveryEvent(t *testing.T) {
+	m := newTestModel(t, 1<<20)
+	a, b, c := pattern(1, 4096), pattern(2, 1024), pattern(3, 512)
+	if _, err := m.write(a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.write(b, 8192); err != nil { // open when recording starts
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "rec")
+	if err := m.record(RecordOptions{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.write(c, 512); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.zero(4096, 2048); err != nil {
+		t.Fatal(err)
+	}
+	m.setFaults(Faults{FailFlush: 1})
+	if err := m.flush(); err == nil {
+		t.Fatal("armed flush failure did not fail")
+	}
+	if got := m.snapshotStats().Seq; got != 4 {
+		t.Errorf("Seq = %d, want 4", got)
+	}
+	n, err := m.unrecord()
+	if err != nil || n != 4 {
+		t.Fatalf("unrecord = %d, %v; want 4 events", n, err)
+	}
+	if _, err := m.write(c, 0); err != nil { // not recorded any more
+		t.Fatal(err)
+	}
+	rec, err := OpenRecording(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	want := []RecEntry{{Kind: RecWrite, Off: 8192, N: 1024}, {Kind: RecFlush}, {Kind: RecWrite, Off: 512, N: 512, Data: 1024}, {Kind: RecZero, Off: 4096, N: 2048}}
+	if len(rec.Entries) != len(want) {
+		t.Fatalf("entries = %+v, want %+v", rec.Entries, want)
+	}
+	for i := range want {
+		if rec.Entries[i] != want[i] {
+			t.Errorf("entry %d = %+v, want %+v", i, rec.Entries[i], want[i])
+		}
+	}
+	if got := readImage(t, rec.Base(), 0, 4096); !bytes.Equal(got, a) {
+		t.Error("base image lacks the write flushed before recording")
+	}
+	if got := readImage(t, rec.Base(), 8192, 1024); !bytes.Equal(got, make([]byte, 1024)) {
+		t.Error("base image holds a write that was not durable when recording started")
+	}
+	img := filepath.Join(t.TempDir(), "img")
+	if err := CopyImage(img, rec.Base()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, e := range rec.Entries {
+		if err := rec.Apply(f, e, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readImage(t, img, 8192, 1024); !bytes.Equal(got, b) {
+		t.Error("replayed recording lacks the epoch's write")
+	}
+	got := readImage(t, img, 0, 4096)
+	wantImg := append(append(append([]byte(nil), a[:512]...), c...), a[1024:]...)
+	if !bytes.Equal(got, wantImg) {
+		t.Error("replayed recording differs from the writes made")
+	}
+	if got := readImage(t, img, 4096, 2048); !bytes.Equal(got, make([]byte, 2048)) {
+		t.Error("replayed zeroing left data")
+	}
+}
+
+// TestDiskRecordsSourceRemovals: removals on the source mount land in the
+// recording in order with the disk's own writes, each before it is made,
+// and the mount shows the backing directory.
+func TestDiskRecordsSourceRemovals(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	backing := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(backing, "src", "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"src/a", "src/d/b"} {
+		if err := os.WriteFile(filepath.Join(backing, n), []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := Start(Config{Dir: t.TempDir(), Size: 1 << 20, Source: backing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	dev, err := fsimage.Attach(d.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsimage.Detach(dev)
+	rec := filepath.Join(t.TempDir(), "rec")
+	if err := d.Record(RecordOptions{Dir: rec}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.Source, "src/d/b")); err != nil || string(b) != "src/d/b" {
+		t.Fatalf("source mount reads %q, %v", b, err)
+	}
+	if err := os.Remove(filepath.Join(d.Source, "src/a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := directIO(dev, true, pattern(1, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(d.Source, "src/d")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Unrecord(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(backing, "src/a")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("removal through the source mount left the backing file: %v", err)
+	}
+	r, err := OpenRecording(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	for _, e := range r.Entries {
+		switch e.Kind {
+		case RecRemove:
+			p, err := r.Path(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, "rm "+p)
+		case RecWrite:
+			got = append(got, "write")
+		}
+	}
+	want := []string{"rm src/a", "write", "rm src/d/b", "rm src/d"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("recorded %q, want %q", got, want)
 	}
 }

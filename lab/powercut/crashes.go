@@ -1,0 +1,978 @@
+//go:build linux
+
+package powercut
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/lab/vdisk"
+)
+
+// A crash campaign runs the command once on a recording stick and then
+// explores the states a power cut could have left at any point of that
+// run, instead of re-running the command for every cut. Every state is a
+// real image, checked on a fresh loop device with the same oracle as a
+// trial.
+
+// Crash state classes.
+const (
+	ClassPrefix = "prefix" // the earlier epochs, then the first j writes of one epoch
+	ClassSubset = "subset" // the earlier epochs, then any subset of one epoch (a reordering cache)
+	ClassTorn   = "torn"   // a prefix, then the first sectors of the next write
+	ClassFinal  = "final"  // every write received by the end of the run
+)
+
+// DefaultTearUnit is the sector: what a disk promises to write whole.
+const DefaultTearUnit = 512
+
+// Classes lists the state classes in report order.
+var Classes = []string{ClassPrefix, ClassSubset, ClassTorn, ClassFinal}
+
+// CrashConfig describes a crash campaign.
+type CrashConfig struct {
+	FS      string // ext4, xfs, btrfs, exfat, vfat
+	Work    string // Copy, Overwrite or Move
+	Command string // as Config.Command
+	Shape   Shape
+	Size    int64  // stick size; 0 as in Config
+	Seed    uint64 // the source tree and the states drawn
+	States  int    // states to explore; 0 means 1000
+	// TearUnit is the size the device writes atomically: torn states cut
+	// a write between units; 0 means DefaultTearUnit.
+	TearUnit int64
+	Workers  int // states checked in parallel; 0 means 2
+	// AckPattern is as Config.AckPattern; a line counts from the moment
+	// it was read from the command's output.
+	AckPattern string
+	Dir        string // the run's directory (recording, run.json); required
+	Env        []string
+	Timeout    time.Duration // of the run; 0 means 5 minutes
+	Log        io.Writer     // progress and violations, nil for none
+}
+
+// CrashRun is what one recorded run did, saved as run.json in the run's
+// directory so that its states can be replayed later.
+type CrashRun struct {
+	FS      string `json:"fs"`
+	Work    string `json:"work"`
+	Command string `json:"command"`
+	Seed    uint64 `json:"seed"`
+	States  int    `json:"states"`
+	// TearUnit is the granularity of torn writes: a write tears only
+	// between units, each of which the device writes whole.
+	TearUnit int64             `json:"tear_unit"`
+	New      map[string]string `json:"new"`           // relative path → sha256 of the new content
+	Old      map[string]string `json:"old,omitempty"` // the versions on the stick before the run
+	// Acks gives, for each file the command acknowledged, the stick's
+	// event count when the line naming it was read: the file is owed in
+	// every state cut after that many events.
+	Acks     map[string]int64 `json:"acks,omitempty"`
+	ExitCode int              `json:"exit_code"`
+	ExitSeq  int64            `json:"exit_seq"`       // event count when the command had exited
+	Gone     []string         `json:"gone,omitempty"` // move: source files missing at exit
+	// SourceOrdered says the source was on the stick's source mount,
+	// whose removals are in the recording.
+	SourceOrdered bool   `json:"source_ordered,omitempty"`
+	Events        int64  `json:"events"`
+	Output        string `json:"output"`
+}
+
+const runFile = "run.json"
+
+func (c *CrashConfig) defaults() error {
+	if c.States <= 0 {
+		c.States = 1000
+	}
+	if c.Workers <= 0 {
+		c.Workers = 2
+	}
+	if c.TearUnit <= 0 {
+		c.TearUnit = DefaultTearUnit
+	}
+	if c.TearUnit%512 != 0 {
+		return fmt.Errorf("powercut: tear unit %d is not a multiple of 512", c.TearUnit)
+	}
+	if c.Dir == "" {
+		return errors.New("powercut: crash campaign needs a directory")
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return nil
+}
+
+// trialConfig is the trial configuration that sets up the run's stick.
+func (c CrashConfig) trialConfig() (Config, error) {
+	pc := Config{FS: c.FS, When: After, Work: c.Work, Command: c.Command, Shape: c.Shape, Size: c.Size,
+		Seed: c.Seed, Dir: filepath.Join(c.Dir, "work"), Env: c.Env, Timeout: c.Timeout, AckPattern: c.AckPattern,
+		sourceMount: c.Work == Move}
+	return pc, pc.defaults()
+}
+
+// Record runs the command once on a fresh stick that records every write
+// and flush, and saves what the command acknowledged against the stick's
+// event count.
+func Record(ctx context.Context, c CrashConfig) (*CrashRun, error) {
+	if err := c.defaults(); err != nil {
+		return nil, err
+	}
+	pc, err := c.trialConfig()
+	if err != nil {
+		return nil, err
+	}
+	recDir := filepath.Join(c.Dir, "rec")
+	os.RemoveAll(recDir)
+	defer os.RemoveAll(pc.Dir)
+	run := &CrashRun{FS: pc.FS, Work: pc.Work, Command: pc.Command, Seed: c.Seed, States: c.States, TearUnit: c.TearUnit, Acks: map[string]int64{}}
+	var re *regexp.Regexp
+	if pc.AckPattern != "" {
+		re = regexp.MustCompile(pc.AckPattern)
+	}
+	err = withStick(ctx, pc, c.Seed, func(s *stick) error {
+		run.New, run.Old = hexTree(s.newTree), hexTree(s.oldTree)
+		if err := s.disk.Record(vdisk.RecordOptions{Dir: recDir}); err != nil {
+			return err
+		}
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer pr.Close()
+		cmd := exec.CommandContext(ctx, "sh", "-c", pc.Command)
+		cmd.Dir = s.dir
+		src := s.src
+		if s.disk.Source != "" {
+			src = filepath.Join(s.disk.Source, filepath.Base(s.src))
+			run.SourceOrdered = true
+		}
+		cmd.Env = append(os.Environ(), "SRC="+src, "DST="+s.live.Dir, "DEV="+s.dev, fmt.Sprintf("STICK_PID=%d", s.live.ServerPID()))
+		cmd.Env = append(cmd.Env, pc.Env...)
+		cmd.Stdout, cmd.Stderr = pw, pw
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		if err := cmd.Start(); err != nil {
+			pw.Close()
+			return fmt.Errorf("powercut: %w", err)
+		}
+		pw.Close()
+		dst := filepath.Join(s.live.Dir, "src")
+		var readErr error
+		lines := make(chan struct{})
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(pr)
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				// The stick's count now: everything the line reports
+				// happened before this many events.
+				st, err := s.disk.Stats()
+				if err != nil && readErr == nil {
+					readErr = err
+				}
+				line := sc.Text()
+				s.out.WriteString(line + "\n")
+				if re == nil {
+					continue
+				}
+				if m := re.FindStringSubmatch(line); m != nil {
+					rel, err := filepath.Rel(dst, m[1])
+					if _, ok := s.newTree[rel]; err == nil && ok {
+						if _, dup := run.Acks[rel]; !dup {
+							run.Acks[rel] = st.Seq
+						}
+					}
+				}
+			}
+		}()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(pc.Timeout):
+			killGroup(cmd)
+			<-done
+			<-lines
+			return fmt.Errorf("powercut: %q timed out after %v", pc.Command, pc.Timeout)
+		}
+		st, err := s.disk.Stats()
+		if err != nil {
+			return err
+		}
+		run.ExitSeq, run.ExitCode = st.Seq, cmd.ProcessState.ExitCode()
+		if run.Events, err = s.disk.Unrecord(); err != nil {
+			return err
+		}
+		// A background child of the command could hold the pipe open.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-lines
+		if readErr != nil {
+			return readErr
+		}
+		run.Output = s.output()
+		if pc.Work == Move {
+			for _, rel := range s.newTree.paths() {
+				if sum, ok := hashFile(filepath.Join(s.src, rel)); !ok || sum != s.newTree[rel] {
+					run.Gone = append(run.Gone, rel)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, runFile), b, 0o644); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+func hexTree(t tree) map[string]string {
+	if t == nil {
+		return nil
+	}
+	m := make(map[string]string, len(t))
+	for k, v := range t {
+		m[k] = hex.EncodeToString(v[:])
+	}
+	return m
+}
+
+// LoadRun reads the run saved in dir by Record.
+func LoadRun(dir string) (*CrashRun, error) {
+	b, err := os.ReadFile(filepath.Join(dir, runFile))
+	if err != nil {
+		return nil, err
+	}
+	var r CrashRun
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("powercut: %s: %w", filepath.Join(dir, runFile), err)
+	}
+	return &r, nil
+}
+
+// epoch is the writes between two flushes: its events start at entry
+// start of the recording, writes lists its writes and zeroings. cut is the number of events the stick
+// had received when a power cut leaving any of them lost could come at the
+// latest: just before the flush that ends the epoch completed, or the end
+// of the recording for the last one.
+type epoch struct {
+	start  int
+	writes []int
+	cut    int64
+}
+
+func (e epoch) len() int { return len(e.writes) }
+
+// epochs splits a recording at its flushes. Flushes with no write since
+// the previous one make no epoch: their state is the next epoch with
+// nothing kept, which is cut later and so owes more. The last epoch is
+// always there, even empty, for the state at the end of the run.
+func epochs(entries []vdisk.RecEntry) []epoch {
+	var out []epoch
+	start := 0
+	var writes []int
+	for i, e := range entries {
+		switch e.Kind {
+		case vdisk.RecWrite, vdisk.RecZero:
+			writes = append(writes, i)
+		case vdisk.RecFlush:
+			if len(writes) > 0 {
+				out = append(out, epoch{start: start, writes: writes, cut: int64(i)})
+				start, writes = i+1, nil
+			}
+		}
+	}
+	return append(out, epoch{start: start, writes: writes, cut: int64(len(entries))})
+}
+
+// CrashState is one state a power cut could leave: the base image, every
+// epoch before Epoch in full, then the writes of Epoch whose bits are set
+// in Keep, and Torn (an index into the epoch, -1 for none) cut after
+// TornBytes.
+type CrashState struct {
+	ID        int
+	Class     string
+	Epoch     int
+	Cut       int64 // events received when the power went
+	Keep      []uint64
+	Torn      int
+	TornBytes int64
+}
+
+func (s CrashState) kept(i int) bool { return s.Keep[i/64]&(1<<(i%64)) != 0 }
+
+func (s CrashState) key() string {
+	var b strings.Builder
+	for _, w := range s.Keep {
+		fmt.Fprintf(&b, "%x.", w)
+	}
+	fmt.Fprintf(&b, "%d.%d", s.Torn, s.TornBytes)
+	return b.String()
+}
+
+// Kept is the number of writes of the epoch the state keeps whole.
+func (s CrashState) Kept() int {
+	n := 0
+	for _, w := range s.Keep {
+		for ; w != 0; w &= w - 1 {
+			n++
+		}
+	}
+	return n
+}
+
+func newBits(n int) []uint64 { return make([]uint64, (n+63)/64) }
+
+func setBit(b []uint64, i int) { b[i/64] |= 1 << (i % 64) }
+
+func prefixBits(n, j int) []uint64 {
+	b := newBits(n)
+	for i := range j {
+		setBit(b, i)
+	}
+	return b
+}
+
+// GenerateStates draws up to n distinct crash states of a recording. The
+// list, and so every state's ID (its index), depends only on the
+// recording, seed and n. The budget is shared among epochs by their number
+// of writes; inside an epoch, about a third go to prefixes at an even
+// stride (all of them if they fit), a fifth to torn writes, the rest to
+// random subsets, each kept with a probability drawn per state so that
+// nearly empty and nearly full caches both come up.
+func GenerateStates(entries []vdisk.RecEntry, seed uint64, n int, tearUnit int64) []CrashState {
+	if tearUnit <= 0 {
+		tearUnit = DefaultTearUnit
+	}
+	eps := epochs(entries)
+	caps := make([]int, len(eps))
+	weights := make([]int, len(eps))
+	for k, ep := range eps {
+		l := ep.len()
+		c := l + tornCap(entries, ep.writes, tearUnit)
+		if l < 40 {
+			c += 1<<l - l - 1
+		} else {
+			c = 1 << 40
+		}
+		caps[k], weights[k] = c, max(l, 1)
+	}
+	quota := make([]int, len(eps))
+	for rem := n - 1; rem > 0; {
+		sumw := 0
+		for k := range eps {
+			if quota[k] < caps[k] {
+				sumw += weights[k]
+			}
+		}
+		if sumw == 0 {
+			break
+		}
+		given := 0
+		for k := range eps {
+			if quota[k] >= caps[k] || given == rem {
+				continue
+			}
+			add := min(max(1, rem*weights[k]/sumw), caps[k]-quota[k], rem-given)
+			quota[k] += add
+			given += add
+		}
+		rem -= given
+	}
+	var out []CrashState
+	for k, ep := range eps {
+		out = append(out, epochStates(entries, ep, k, quota[k], tearUnit, seededRand(seed, uint64(k)+0x632be59bd9b4e019))...)
+	}
+	last := eps[len(eps)-1]
+	out = append(out, CrashState{Class: ClassFinal, Epoch: len(eps) - 1, Cut: last.cut, Keep: prefixBits(last.len(), last.len()), Torn: -1})
+	for i := range out {
+		out[i].ID = i
+	}
+	return out
+}
+
+func sectors(e vdisk.RecEntry, unit int64) int64 {
+	if e.Kind != vdisk.RecWrite {
+		return 0
+	}
+	return e.N / unit
+}
+
+func tornCap(entries []vdisk.RecEntry, writes []int, unit int64) int {
+	c := 0
+	for _, i := range writes {
+		if s := sectors(entries[i], unit); s >= 2 {
+			c += int(min(s-1, 1<<20))
+		}
+	}
+	return c
+}
+
+func epochStates(entries []vdisk.RecEntry, ep epoch, k, q int, unit int64, rng *rand.Rand) []CrashState {
+	l := ep.len()
+	seen := map[string]bool{}
+	var out []CrashState
+	add := func(s CrashState) bool {
+		// Everything kept is the next epoch's start, cut later.
+		if s.Torn < 0 && s.Kept() == l {
+			return false
+		}
+		if len(out) >= q || seen[s.key()] {
+			return false
+		}
+		seen[s.key()] = true
+		s.Epoch, s.Cut = k, ep.cut
+		out = append(out, s)
+		return true
+	}
+	np := min(l, max(1, q/3))
+	for i := range np {
+		j := 0
+		if np > 1 {
+			j = i * (l - 1) / (np - 1)
+		}
+		add(CrashState{Class: ClassPrefix, Keep: prefixBits(l, j), Torn: -1})
+	}
+	var tearable []int
+	for i, w := range ep.writes {
+		if sectors(entries[w], unit) >= 2 {
+			tearable = append(tearable, i)
+		}
+	}
+	torn := func(target int) {
+		for tries := 0; len(out) < target && len(tearable) > 0 && tries < 10*q+100; tries++ {
+			i := tearable[rng.IntN(len(tearable))]
+			sec := sectors(entries[ep.writes[i]], unit)
+			add(CrashState{Class: ClassTorn, Keep: prefixBits(l, i), Torn: i, TornBytes: unit * (1 + rng.Int64N(sec-1))})
+		}
+	}
+	torn(len(out) + q/5)
+	for tries := 0; len(out) < q && l >= 2 && tries < 20*q+100; tries++ {
+		p := rng.Float64()
+		b := newBits(l)
+		for i := range l {
+			if rng.Float64() < p {
+				setBit(b, i)
+			}
+		}
+		add(CrashState{Class: ClassSubset, Keep: b, Torn: -1})
+	}
+	// A small epoch has few subsets: spend what is left on tears and the
+	// prefixes the stride skipped.
+	torn(q)
+	for j := 0; j < l && len(out) < q; j++ {
+		add(CrashState{Class: ClassPrefix, Keep: prefixBits(l, j), Torn: -1})
+	}
+	return out
+}
+
+// StateResult is the oracle's verdict on one state.
+type StateResult struct {
+	CrashState
+	Owed      int // files acknowledged before the cut
+	AckedLost int
+	Torn      int
+	LostBoth  int
+	Mounted   bool
+	Problems  []string
+}
+
+// Bad reports whether the state lost or tore anything.
+func (r StateResult) Bad() bool { return r.AckedLost+r.Torn+r.LostBoth > 0 }
+
+func (r StateResult) String() string {
+	s := fmt.Sprintf("state %d %s epoch=%d cut=%d kept=%d", r.ID, r.Class, r.Epoch, r.Cut, r.Kept())
+	if r.CrashState.Torn >= 0 {
+		s += fmt.Sprintf(" torn_write=%d torn_bytes=%d", r.CrashState.Torn, r.TornBytes)
+	}
+	s += fmt.Sprintf(" owed=%d acked_lost=%d torn=%d lost_both=%d", r.Owed, r.AckedLost, r.Torn, r.LostBoth)
+	if !r.Mounted {
+		s += " unmountable"
+	}
+	for i, p := range r.Problems {
+		if i == 5 {
+			s += fmt.Sprintf("\n  ... %d more", len(r.Problems)-5)
+			break
+		}
+		s += "\n  " + p
+	}
+	return s
+}
+
+// ClassCount sums up the states of one class.
+type ClassCount struct {
+	States, Violations        int
+	AckedLost, Torn, LostBoth int
+	Unmountable               int
+}
+
+// CrashResult sums up a crash campaign.
+type CrashResult struct {
+	Run        *CrashRun
+	Epochs     int
+	States     int
+	Violations int // states that lost or tore anything
+	Classes    map[string]*ClassCount
+	Bad        []StateResult // the violating states, by ID
+	// OwedStates counts states in which at least one file was owed: a
+	// campaign where none was proved nothing about acknowledgements.
+	OwedStates int
+	// Unmountable lists the states that did not mount, violations or not
+	// (one where nothing was owed yet is no loss, but worth a look).
+	Unmountable []int
+}
+
+// Summary is the campaign's last line.
+func (r CrashResult) Summary() string {
+	return fmt.Sprintf("crashes: states=%d violations=%d", r.States, r.Violations)
+}
+
+// Report prints the per-class table and the first violations.
+func (r CrashResult) Report(w io.Writer, first int) {
+	fmt.Fprintf(w, "run: exit=%d events=%d epochs=%d acknowledged=%d of %d files\n", r.Run.ExitCode, r.Run.Events, r.Epochs, len(r.Run.Acks), len(r.Run.New))
+	fmt.Fprintf(w, "%-7s %7s %10s %10s %6s %9s %11s\n", "class", "states", "violations", "acked_lost", "torn", "lost_both", "unmountable")
+	for _, c := range Classes {
+		cc := r.Classes[c]
+		if cc == nil {
+			cc = &ClassCount{}
+		}
+		fmt.Fprintf(w, "%-7s %7d %10d %10d %6d %9d %11d\n", c, cc.States, cc.Violations, cc.AckedLost, cc.Torn, cc.LostBoth, cc.Unmountable)
+	}
+	if n := len(r.Unmountable); n > 0 {
+		fmt.Fprintf(w, "unmountable states: %v\n", r.Unmountable[:min(n, first)])
+	}
+	for i, b := range r.Bad {
+		if i == first {
+			fmt.Fprintf(w, "... %d more violating states\n", len(r.Bad)-first)
+			break
+		}
+		fmt.Fprintln(w, b)
+	}
+}
+
+// explorer checks states of one recorded run.
+type explorer struct {
+	run     *CrashRun
+	rec     *vdisk.Recording
+	eps     []epoch
+	dir     string
+	newTree tree
+	oldTree tree
+	acks    map[string]int64
+	gone    map[string]bool
+	srcGone bool // move: judge the source
+	// removedAt is the index of the event that removed a source file
+	// (or a directory above it), for runs with SourceOrdered.
+	removedAt map[string]int64
+}
+
+func newExplorer(dir string, run *CrashRun) (*explorer, error) {
+	rec, err := vdisk.OpenRecording(filepath.Join(dir, "rec"))
+	if err != nil {
+		return nil, err
+	}
+	x := &explorer{run: run, rec: rec, eps: epochs(rec.Entries), dir: dir, acks: run.Acks, gone: map[string]bool{}, srcGone: run.Work == Move}
+	if x.newTree, err = unhexTree(run.New); err != nil {
+		return nil, err
+	}
+	if x.oldTree, err = unhexTree(run.Old); err != nil {
+		return nil, err
+	}
+	for _, g := range run.Gone {
+		x.gone[g] = true
+	}
+	if run.SourceOrdered {
+		x.removedAt = map[string]int64{}
+		for i, e := range rec.Entries {
+			if e.Kind != vdisk.RecRemove {
+				continue
+			}
+			p, err := rec.Path(e)
+			if err != nil {
+				return nil, err
+			}
+			for rel := range x.newTree {
+				full := "src/" + rel
+				if _, seen := x.removedAt[rel]; !seen && (full == p || strings.HasPrefix(full, p+"/")) {
+					x.removedAt[rel] = int64(i)
+				}
+			}
+		}
+	}
+	return x, nil
+}
+
+func unhexTree(m map[string]string) (tree, error) {
+	t := tree{}
+	for k, v := range m {
+		b, err := hex.DecodeString(v)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("powercut: bad hash for %s in %s", k, runFile)
+		}
+		t[k] = [32]byte(b)
+	}
+	return t, nil
+}
+
+// Explore records a run of the command, explores c.States crash states of
+// it over c.Workers parallel checkers, and sums them up.
+func Explore(ctx context.Context, c CrashConfig) (CrashResult, error) {
+	if err := c.defaults(); err != nil {
+		return CrashResult{}, err
+	}
+	fmt.Fprintf(c.Log, "crashes: recording one run of %q on %s\n", c.Command, c.FS)
+	if _, err := Record(ctx, c); err != nil {
+		return CrashResult{}, err
+	}
+	return ExploreRun(ctx, c.Dir, c.Workers, c.Log)
+}
+
+// ExploreRun explores the states of the run recorded in dir.
+func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (CrashResult, error) {
+	run, err := LoadRun(dir)
+	if err != nil {
+		return CrashResult{}, err
+	}
+	x, err := newExplorer(dir, run)
+	if err != nil {
+		return CrashResult{}, err
+	}
+	defer x.rec.Close()
+	states := GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit)
+	res := CrashResult{Run: run, Epochs: len(x.eps), Classes: map[string]*ClassCount{}}
+	if run.FS == "btrfs" {
+		// Two clones of one btrfs mounted at once share an fsid; keep
+		// to one checker rather than trust the kernel to tell them apart.
+		workers = 1
+	}
+	workers = max(1, min(workers, len(states)))
+	fmt.Fprintf(log, "crashes: %d events in %d epochs, %d states\n", len(x.rec.Entries), len(x.eps), len(states))
+	results := make([]StateResult, len(states))
+	errs := make([]error, workers)
+	var mu sync.Mutex
+	checked := 0
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []CrashState
+			for i := w; i < len(states); i += workers {
+				mine = append(mine, states[i])
+			}
+			errs[w] = x.worker(ctx, w, mine, func(r StateResult) {
+				results[r.ID] = r
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Bad() {
+					fmt.Fprintln(log, r)
+				}
+				if checked++; checked%1000 == 0 {
+					fmt.Fprintf(log, "crashes: %d of %d states checked\n", checked, len(states))
+				}
+			})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return res, err
+	}
+	for _, r := range results {
+		cc := res.Classes[r.Class]
+		if cc == nil {
+			cc = &ClassCount{}
+			res.Classes[r.Class] = cc
+		}
+		cc.States++
+		res.States++
+		cc.AckedLost += r.AckedLost
+		cc.Torn += r.Torn
+		cc.LostBoth += r.LostBoth
+		if !r.Mounted {
+			cc.Unmountable++
+			res.Unmountable = append(res.Unmountable, r.ID)
+		}
+		if r.Owed > 0 {
+			res.OwedStates++
+		}
+		if r.Bad() {
+			cc.Violations++
+			res.Violations++
+			res.Bad = append(res.Bad, r)
+		}
+	}
+	return res, nil
+}
+
+// Replay rebuilds state id of the run recorded in dir, checks it and
+// leaves its image (returned) for inspection.
+func Replay(dir string, id int) (StateResult, string, error) {
+	run, err := LoadRun(dir)
+	if err != nil {
+		return StateResult{}, "", err
+	}
+	x, err := newExplorer(dir, run)
+	if err != nil {
+		return StateResult{}, "", err
+	}
+	defer x.rec.Close()
+	states := GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit)
+	if id < 0 || id >= len(states) {
+		return StateResult{}, "", fmt.Errorf("powercut: no state %d: the run has states 0 to %d", id, len(states)-1)
+	}
+	st := states[id]
+	base := filepath.Join(dir, "replay-base.img")
+	defer os.Remove(base)
+	if err := vdisk.CopyImage(base, x.rec.Base()); err != nil {
+		return StateResult{}, "", err
+	}
+	if err := x.applyRange(base, 0, x.eps[st.Epoch].start); err != nil {
+		return StateResult{}, "", err
+	}
+	img := filepath.Join(dir, fmt.Sprintf("state-%d.img", id))
+	if err := x.build(img, base, st); err != nil {
+		return StateResult{}, "", err
+	}
+	// The check mounts, replays and repairs a copy; the state itself
+	// stays as the cut left it.
+	work := img + ".checked"
+	defer os.Remove(work)
+	if err := vdisk.CopyImage(work, img); err != nil {
+		return StateResult{}, "", err
+	}
+	mnt := filepath.Join(dir, "replay.mnt")
+	defer os.Remove(mnt)
+	r, err := x.check(work, mnt, st)
+	return r, img, err
+}
+
+// applyRange applies entries [from, to) of the recording to the image.
+func (x *explorer) applyRange(img string, from, to int) error {
+	if from >= to {
+		return nil
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	for _, e := range x.rec.Entries[from:to] {
+		if err := x.rec.Apply(f, e, -1); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// build makes the image of state st from the image of its epoch's start.
+func (x *explorer) build(img, epochImg string, st CrashState) error {
+	if err := vdisk.CopyImage(img, epochImg); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	ep := x.eps[st.Epoch]
+	for i, w := range ep.writes {
+		e := x.rec.Entries[w]
+		switch {
+		case i == st.Torn:
+			err = x.rec.Apply(f, e, st.TornBytes)
+		case st.kept(i):
+			err = x.rec.Apply(f, e, -1)
+		}
+		if err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// worker checks its states, which come in epoch order, keeping one image
+// of the current epoch's start that it moves forward.
+func (x *explorer) worker(ctx context.Context, w int, states []CrashState, done func(StateResult)) error {
+	epochImg := filepath.Join(x.dir, fmt.Sprintf("w%d-epoch.img", w))
+	img := filepath.Join(x.dir, fmt.Sprintf("w%d-state.img", w))
+	mnt := filepath.Join(x.dir, fmt.Sprintf("w%d.mnt", w))
+	defer os.Remove(epochImg)
+	defer os.Remove(img)
+	defer os.Remove(mnt)
+	if err := vdisk.CopyImage(epochImg, x.rec.Base()); err != nil {
+		return err
+	}
+	applied := 0
+	for _, st := range states {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		start := x.eps[st.Epoch].start
+		if err := x.applyRange(epochImg, applied, start); err != nil {
+			return err
+		}
+		applied = max(applied, start)
+		if err := x.build(img, epochImg, st); err != nil {
+			return err
+		}
+		r, err := x.check(img, mnt, st)
+		if err != nil {
+			return fmt.Errorf("powercut: state %d: %w", st.ID, err)
+		}
+		done(r)
+	}
+	return nil
+}
+
+// check mounts a state's image as a user's machine would (fsck for FAT and
+// exFAT, journal replay at mount for the others) and applies the oracle.
+func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err error) {
+	r.CrashState = st
+	owed := func(rel string) bool {
+		if x.run.ExitCode == 0 && x.run.ExitSeq <= st.Cut {
+			return true
+		}
+		seq, ok := x.acks[rel]
+		return ok && seq <= st.Cut
+	}
+	// With the source on the stick's source mount, a file is gone from
+	// the event that removed it. Otherwise a source file missing at exit
+	// may have gone at any moment, unless the command acknowledged it:
+	// then from the acknowledgement on.
+	srcGone := func(rel string) bool {
+		if !x.srcGone {
+			return false
+		}
+		if at, ok := x.removedAt[rel]; ok {
+			return at < st.Cut
+		}
+		if !x.gone[rel] {
+			return false
+		}
+		if x.removedAt != nil {
+			return true // gone, by a way the mount did not see: assume the worst
+		}
+		seq, ok := x.acks[rel]
+		return !ok || seq <= st.Cut
+	}
+	for rel := range x.newTree {
+		if owed(rel) {
+			r.Owed++
+		}
+	}
+	if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
+		r.Problems = append(r.Problems, ferr.Error()+": "+lastLine(out))
+	}
+	if x.run.FS == "btrfs" {
+		exec.Command("btrfs", "device", "scan", "--forget").Run()
+	}
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return r, err
+	}
+	unmount, merr := mountState(x.run.FS, img, mnt)
+	paths := x.newTree.paths()
+	if merr != nil {
+		r.Problems = append(r.Problems, "does not mount: "+merr.Error())
+		for _, rel := range paths {
+			if owed(rel) {
+				r.AckedLost++
+			}
+			if srcGone(rel) {
+				r.LostBoth++
+			}
+		}
+		return r, nil
+	}
+	r.Mounted = true
+	defer func() { err = errors.Join(err, unmount()) }()
+	dst := filepath.Join(mnt, "src")
+	for _, rel := range paths {
+		sum, present := hashFile(filepath.Join(dst, rel))
+		intact := present && sum == x.newTree[rel]
+		old, wasOld := x.oldTree[rel]
+		if present && !intact && !(wasOld && sum == old) {
+			r.Torn++
+			r.Problems = append(r.Problems, "torn: "+rel)
+		}
+		if owed(rel) && !intact {
+			r.AckedLost++
+			r.Problems = append(r.Problems, "acknowledged, lost: "+rel)
+		}
+		if srcGone(rel) && !intact {
+			r.LostBoth++
+			r.Problems = append(r.Problems, "lost in both places: "+rel)
+		}
+	}
+	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, werr error) error {
+		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
+			return nil
+		}
+		if rel, _ := filepath.Rel(dst, p); x.newTree[rel] == ([32]byte{}) {
+			r.Problems = append(r.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
+		}
+		return nil
+	})
+	// Losses first: a report shows only the first few lines.
+	sort.SliceStable(r.Problems, func(i, j int) bool {
+		si, sj := strings.HasPrefix(r.Problems[i], "stray: "), strings.HasPrefix(r.Problems[j], "stray: ")
+		if si != sj {
+			return sj
+		}
+		return r.Problems[i] < r.Problems[j]
+	})
+	return r, nil
+}
+
+// mountState attaches img to a fresh loop device and mounts it on mnt.
+// xfs refuses a second mount of one UUID unless told, and the two
+// checkers mount clones of one file system.
+func mountState(kind, img, mnt string) (func() error, error) {
+	if kind == "exfat" || kind == "vfat" {
+		m, err := fsimage.MountImage(kind, img, mnt)
+		if err != nil {
+			return nil, err
+		}
+		return m.Unmount, nil
+	}
+	dev, err := fsimage.Attach(img)
+	if err != nil {
+		return nil, err
+	}
+	opts := ""
+	if kind == "xfs" {
+		opts = "nouuid"
+	}
+	if err := unix.Mount(dev, mnt, kind, 0, opts); err != nil {
+		return nil, errors.Join(&os.PathError{Op: "mount " + kind + " " + dev, Path: mnt, Err: err}, fsimage.Detach(dev))
+	}
+	// Mounted's unmount waits out a transient EBUSY: a child forked by
+	// the other checker may hold a file of this mount for an instant.
+	m := &fsimage.Mounted{Kind: kind, Image: img, Device: dev, Dir: mnt}
+	return m.Unmount, nil
+}

@@ -1,0 +1,202 @@
+//go:build linux
+
+package powercut
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"testing"
+
+	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/lab/vdisk"
+)
+
+// crashStates is the size of the default suite's campaigns for sure;
+// SURE_CRASH_STATES raises it for the long campaigns.
+func crashStates(t *testing.T, def int) int {
+	if v := os.Getenv("SURE_CRASH_STATES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("SURE_CRASH_STATES=%q: %v", v, err)
+		}
+		return n
+	}
+	return def
+}
+
+func crashConfig(t *testing.T, kind, work, command string, states int) CrashConfig {
+	c := CrashConfig{
+		FS: kind, Work: work, Command: command,
+		Shape:  Shape{Files: 24, MaxSmall: 4096, BigSize: 256 << 10},
+		Seed:   1,
+		States: states,
+		Dir:    t.TempDir(),
+	}
+	if testing.Verbose() {
+		c.Log = testWriter{t}
+	}
+	return c
+}
+
+func explore(t *testing.T, c CrashConfig) CrashResult {
+	t.Helper()
+	res, err := Explore(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b testWriter = testWriter{t}
+	res.Report(b, 3)
+	t.Log(res.Summary())
+	return res
+}
+
+// TestCrashesFindCpLosses: cp -r acknowledges nothing while it runs, but
+// its exit 0 says every file is done, and nothing flushed them: the states
+// cut after its exit must lose them.
+func TestCrashesFindCpLosses(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	res := explore(t, crashConfig(t, "ext4", Copy, `cp -r "$SRC" "$DST"`, crashStates(t, 200)))
+	if res.Violations == 0 || res.Classes[ClassFinal].AckedLost == 0 {
+		t.Errorf("cp -r: %s, want acknowledged files lost after its exit", res.Summary())
+	}
+}
+
+// TestCrashesSureNothingLost: sure cp and sure mv, from one recorded run
+// each, survive every explored state: what sure listed as durable, and
+// everything once it exited 0, is intact; no final name is torn; no moved
+// file is lost from both places.
+func TestCrashesSureNothingLost(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	sure := buildSure(t)
+	for _, cp := range []struct{ name, work, command string }{
+		{"cp", Copy, sure + ` cp -rv --batch-files 6 "$SRC" "$DST"`},
+		{"mv", Move, sure + ` mv -v --batch-files 6 "$SRC" "$DST"`},
+	} {
+		t.Run(cp.name, func(t *testing.T) {
+			c := crashConfig(t, "ext4", cp.work, cp.command, crashStates(t, 2000))
+			c.AckPattern = sureAck
+			res := explore(t, c)
+			if res.Violations != 0 {
+				t.Errorf("%s: %s, want none", cp.command, res.Summary())
+			}
+			if res.States < min(c.States, 2000) {
+				t.Errorf("%s: only %d distinct states of %d asked", cp.command, res.States, c.States)
+			}
+			if len(res.Run.Acks) == 0 || res.OwedStates == 0 {
+				t.Errorf("%s: %d files acknowledged, %d states owed any: the campaign proved nothing", cp.command, len(res.Run.Acks), res.OwedStates)
+			}
+		})
+	}
+}
+
+// TestCrashesFindPeerLosses: the losses the trials of the README table
+// show must come out of one recorded run each: rsync --fsync never syncs
+// the directory after its last rename, and mv deletes its sources before
+// anything reached the stick's media.
+func TestCrashesFindPeerLosses(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	t.Run("rsync", func(t *testing.T) {
+		res := explore(t, crashConfig(t, "ext4", Copy, `rsync -a --fsync "$SRC" "$DST"`, crashStates(t, 100)))
+		if res.Classes[ClassFinal].AckedLost == 0 {
+			t.Errorf("rsync -a --fsync: %s, want its last file lost after exit", res.Summary())
+		}
+	})
+	t.Run("mv", func(t *testing.T) {
+		res := explore(t, crashConfig(t, "ext4", Move, `mv "$SRC" "$DST"`, crashStates(t, 100)))
+		if res.Classes[ClassFinal].LostBoth == 0 {
+			t.Errorf("mv: %s, want files lost from both places", res.Summary())
+		}
+	})
+}
+
+// TestCrashesFindFuseSyncLosses: on exFAT and FAT through FUSE, syncfs
+// reaches no server, so cp -r && sync -f leaves the copy in the stick's
+// volatile cache or not even written.
+func TestCrashesFindFuseSyncLosses(t *testing.T) {
+	for _, kind := range []string{"exfat", "vfat"} {
+		t.Run(kind, func(t *testing.T) {
+			fsimage.Require(t, kind)
+			res := explore(t, crashConfig(t, kind, Copy, `cp -r "$SRC" "$DST" && sync -f "$DST"`, crashStates(t, 60)))
+			if res.Violations == 0 {
+				t.Errorf("cp -r && sync -f on %s: %s, want losses", kind, res.Summary())
+			}
+		})
+	}
+}
+
+// TestGenerateStatesStable: the same recording and seed give the same
+// states (so an ID replays), all distinct, of every class, and never a
+// state that keeps a whole epoch (it is the next epoch's start).
+func TestGenerateStatesStable(t *testing.T) {
+	var entries []vdisk.RecEntry
+	for ep := range 5 {
+		for i := range 3 + 4*ep {
+			entries = append(entries, vdisk.RecEntry{Kind: vdisk.RecWrite, Off: int64(i) * 4096, N: 4096})
+		}
+		entries = append(entries, vdisk.RecEntry{Kind: vdisk.RecFlush}, vdisk.RecEntry{Kind: vdisk.RecFlush})
+	}
+	entries = append(entries, vdisk.RecEntry{Kind: vdisk.RecWrite, N: 512})
+	a := GenerateStates(entries, 7, 300, 0)
+	b := GenerateStates(entries, 7, 300, 0)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("the same recording and seed gave different states")
+	}
+	if len(a) != 300 {
+		t.Errorf("%d states, want 300", len(a))
+	}
+	eps := epochs(entries)
+	if len(eps) != 6 {
+		t.Fatalf("%d epochs, want 5 with writes and the last one", len(eps))
+	}
+	seen := map[string]bool{}
+	classes := map[string]int{}
+	for i, s := range a {
+		if s.ID != i {
+			t.Fatalf("state %d has ID %d", i, s.ID)
+		}
+		k := fmt.Sprint(s.Epoch, s.key())
+		if seen[k] {
+			t.Errorf("state %d repeats an earlier one", i)
+		}
+		seen[k] = true
+		classes[s.Class]++
+		if s.Class != ClassFinal && s.Torn < 0 && s.Kept() == eps[s.Epoch].len() {
+			t.Errorf("state %d keeps all of epoch %d", i, s.Epoch)
+		}
+		if s.Cut != eps[s.Epoch].cut {
+			t.Errorf("state %d cut at %d, want its epoch's end %d", i, s.Cut, eps[s.Epoch].cut)
+		}
+	}
+	for _, c := range Classes {
+		if classes[c] == 0 {
+			t.Errorf("no %s state among %v", c, classes)
+		}
+	}
+	if c := GenerateStates(entries, 8, 300, 0); reflect.DeepEqual(a, c) {
+		t.Error("another seed drew the same states")
+	}
+}
+
+// TestCrashesOrderSourceRemovals: a move's source is on the stick's source
+// mount, so each state knows which source files were already removed. A
+// move that syncs the stick before removing its sources loses nothing
+// from both places; one that removes them first does, in the states cut
+// before the sync's flush.
+func TestCrashesOrderSourceRemovals(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	good := explore(t, crashConfig(t, "ext4", Move, `cp -r "$SRC" "$DST" && sync -f "$DST" && rm -r "$SRC"`, crashStates(t, 100)))
+	if good.Violations != 0 || !good.Run.SourceOrdered || len(good.Run.Gone) == 0 {
+		t.Errorf("cp, sync, rm: %s (source ordered %v, %d sources gone), want no violation", good.Summary(), good.Run.SourceOrdered, len(good.Run.Gone))
+	}
+	bad := explore(t, crashConfig(t, "ext4", Move, `cp -r "$SRC" "$DST" && rm -r "$SRC" && sync -f "$DST"`, crashStates(t, 100)))
+	lost := 0
+	for _, c := range bad.Classes {
+		lost += c.LostBoth
+	}
+	if lost == 0 {
+		t.Errorf("cp, rm, sync: %s, want files lost from both places", bad.Summary())
+	}
+}
