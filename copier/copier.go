@@ -458,7 +458,7 @@ func (r *run) copyArg(src, target string) {
 	// only DEST as the user typed it (the target of a single file) is
 	// followed to tell a copy onto itself.
 	tinfo, terr := r.root.Lstat(target)
-	same := terr == nil && os.SameFile(info, tinfo)
+	same := terr == nil && beneath.SameFile(info, tinfo)
 	if target == r.dest {
 		if fi, err := os.Stat(target); err == nil && os.SameFile(info, fi) {
 			same = true

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -273,4 +274,26 @@ func (s *statInfo) Mode() fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
+}
+
+// SameFile reports whether a and b describe the same file. It takes what
+// Lstat here returns as well as what package os returns; os.SameFile
+// knows only its own and says false for anything else.
+func SameFile(a, b fs.FileInfo) bool {
+	da, ia, ok := devIno(a)
+	if !ok {
+		return false
+	}
+	db, ib, ok := devIno(b)
+	return ok && da == db && ia == ib
+}
+
+func devIno(fi fs.FileInfo) (dev, ino uint64, ok bool) {
+	switch st := fi.Sys().(type) {
+	case *unix.Stat_t:
+		return uint64(st.Dev), uint64(st.Ino), true
+	case *syscall.Stat_t:
+		return uint64(st.Dev), uint64(st.Ino), true
+	}
+	return 0, 0, false
 }

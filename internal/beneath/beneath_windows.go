@@ -95,3 +95,7 @@ func (d *Dir) Rename(oldname, newname string, noReplace bool) error {
 }
 
 func (d *Dir) RemoveDir(name string) error { return os.Remove(d.Name(name)) }
+
+// SameFile reports whether a and b describe the same file; Lstat here
+// returns what package os returns.
+func SameFile(a, b fs.FileInfo) bool { return os.SameFile(a, b) }
