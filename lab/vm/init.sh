@@ -47,7 +47,7 @@ while :; do
 			sync
 			poweroff -f
 		fi
-		chroot $H /bin/sh "${n#$H}.run" > "$n.out" 2>&1 < /dev/null
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin chroot $H /bin/sh "${n#$H}.run" > "$n.out" 2>&1 < /dev/null
 		echo $? > "$n.rc.tmp"
 		mv "$n.rc.tmp" "$n.rc"
 	done

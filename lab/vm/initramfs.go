@@ -24,8 +24,8 @@ var initScript []byte
 // the 9p root, the USB mass-storage stack and the file systems a stick
 // carries. Optional ones may be missing from a kernel (ntfs3 on 6.1).
 var (
-	requiredModules = []string{"9pnet_virtio", "9p", "xhci_pci", "usb_storage", "uas", "sd_mod", "sg",
-		"fat", "vfat", "msdos", "exfat", "nls_cp437", "nls_iso8859-1", "nls_utf8", "ext4"}
+	requiredModules = []string{"virtio_pci", "9pnet_virtio", "9p", "xhci_pci", "usb_storage", "uas", "sd_mod", "sg",
+		"fat", "vfat", "msdos", "exfat", "nls_cp437", "nls_ascii", "nls_iso8859-1", "nls_utf8", "ext4"}
 	optionalModules = []string{"ntfs3", "loop", "fuse"}
 )
 
