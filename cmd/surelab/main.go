@@ -46,7 +46,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(powercutCmd(), compareCmd(), vdiskCmd())
+	root.AddCommand(powercutCmd(), compareCmd(), vdiskCmd(), vmCmd())
 	return root
 }
 
