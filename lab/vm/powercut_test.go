@@ -1,0 +1,139 @@
+//go:build linux
+
+package vm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sure-tools/sure/lab/vdisk"
+)
+
+// fsckScript repairs a crash image the way a desktop user would before
+// trusting it.
+var fsckScript = map[string]string{
+	"vfat":  "fsck.vfat -a /dev/sda",
+	"exfat": "fsck.exfat -y /dev/sda",
+	"ntfs3": "ntfsfix /dev/sda",
+}
+
+// cutAfter runs command (sh, as uid, $SRC and $DST set) on a fresh fs
+// stick whose image is served by lab/vdisk, so that a guest FLUSH (qemu's
+// fdatasync, FUSE_FSYNC) is the only barrier; cuts the power as soon as it
+// returns, keeping only what the last FLUSH covered; then checks the crash
+// image in a fresh guest (fsck, mount, compare). It returns the files of
+// the source tree and how many are missing or differ.
+func cutAfter(t *testing.T, suite, fs string, uid int, command string) (files, lost int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the VM lab needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	k, err := FetchKernel(ctx, suite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	d, err := vdisk.Start(vdisk.Config{Dir: filepath.Join(dir, "vdisk"), Size: 128 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	sure := sureBinary(t, dir)
+	v, err := Boot(ctx, Config{Kernel: k, Dir: dir, Stick: &Stick{Image: d.Image}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mountStick(ctx, t, v, fs, fmt.Sprintf("uid=%d,gid=%d", uid, uid))
+	if _, err := v.MustRun(ctx, fmt.Sprintf(`set -e
+mkdir -p /tmp/src/a /tmp/src/b
+i=0
+while [ $i -lt 30 ]; do
+	i=$((i+1))
+	head -c $((i*2000)) /dev/urandom > /tmp/src/a/f$i
+	[ $((i%%3)) = 0 ] && head -c 300 /dev/urandom > /tmp/src/b/g$i
+done
+chown -R %d:%d /tmp/src
+cd /tmp/src && find . -type f | sort | xargs md5sum > %s/sums`, uid, uid, dir)); err != nil {
+		t.Fatal(err)
+	}
+	script := "SRC=/tmp/src DST=/mnt/s/dst SURE=" + sure + "\n" + command
+	var r Result
+	if uid == 0 {
+		r, err = v.Run(ctx, script)
+	} else {
+		r, err = v.RunAs(ctx, uid, uid, script)
+	}
+	// The cut: qemu stops at once; the disk keeps what was flushed.
+	v.Kill()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 0 {
+		t.Fatalf("%s exited %d: %s", command, r.Status, r.Output)
+	}
+	crash := filepath.Join(dir, "crash.img")
+	if _, err := d.Cut(vdisk.CutOptions{Out: crash, Mode: vdisk.CutNone}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	os.Remove(filepath.Join(dir, "ready"))
+	w, err := Boot(ctx, Config{Kernel: k, Dir: dir, Stick: &Stick{Image: crash}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	out, err := w.MustRun(ctx, fmt.Sprintf(`%s >/dev/null 2>&1
+mkdir -p /mnt/s && mount -t %s /dev/sda /mnt/s || exit 1
+wc -l < %s
+cd /mnt/s/dst 2>/dev/null && md5sum -c %s 2>/dev/null | grep -c ': OK$'
+true`, fsckScript[fs], fs, dir+"/sums", dir+"/sums"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(out)
+	files, _ = strconv.Atoi(f[0])
+	ok := 0
+	if len(f) > 1 {
+		ok, _ = strconv.Atoi(f[1])
+	}
+	if files == 0 {
+		t.Fatalf("no source files: %q", out)
+	}
+	t.Logf("%s on %s (%s), cut right after it returned (%s): %d of %d files lost", command, fs, k.Version, strings.TrimSpace(r.Output), files-ok, files)
+	return files, files - ok
+}
+
+// TestPowerCutAfterReturn cuts the stick's power right after a command
+// returns: sure cp -r, as a normal user with no access to the device,
+// loses nothing; cp -r && sync -f, whose syncfs sends a vfat stick no
+// FLUSH, loses files, which shows the rig cuts. SURE_VM_LONG=1 adds exfat
+// and ntfs3.
+func TestPowerCutAfterReturn(t *testing.T) {
+	fss := []string{"vfat"}
+	if os.Getenv("SURE_VM_LONG") != "" {
+		fss = append(fss, "exfat", "ntfs3")
+	}
+	for _, fs := range fss {
+		t.Run(fs, func(t *testing.T) {
+			t.Run("sure cp", func(t *testing.T) {
+				if _, lost := cutAfter(t, Trixie, fs, userID, `"$SURE" cp -r "$SRC" "$DST"`); lost != 0 {
+					t.Errorf("sure cp -r returned, then the cut lost %d files", lost)
+				}
+			})
+			t.Run("cp sync -f", func(t *testing.T) {
+				files, lost := cutAfter(t, Trixie, fs, userID, `cp -r "$SRC" "$DST" && sync -f "$DST"`)
+				if fs == "vfat" && lost == 0 {
+					t.Errorf("cp -r && sync -f lost none of %d files on vfat: the cut did not cut", files)
+				}
+			})
+		})
+	}
+}
