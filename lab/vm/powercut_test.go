@@ -20,7 +20,7 @@ import (
 var fsckScript = map[string]string{
 	"vfat":  "fsck.vfat -a /dev/sda",
 	"exfat": "fsck.exfat -y /dev/sda",
-	"ntfs3": "ntfsfix /dev/sda",
+	"ntfs3": "ntfsfix -d /dev/sda",
 }
 
 // cutAfter runs command (sh, as uid, $SRC and $DST set) on a fresh fs
@@ -91,7 +91,7 @@ cd /tmp/src && find . -type f | sort | xargs md5sum > %s/sums`, uid, uid, dir));
 	}
 	defer w.Close()
 	out, err := w.MustRun(ctx, fmt.Sprintf(`%s >/dev/null 2>&1
-mkdir -p /mnt/s && mount -t %s /dev/sda /mnt/s || exit 1
+mkdir -p /mnt/s && mount -t %s /dev/sda /mnt/s || { dmesg | tail -5; exit 1; }
 wc -l < %s
 cd /mnt/s/dst 2>/dev/null && md5sum -c %s 2>/dev/null | grep -c ': OK$'
 true`, fsckScript[fs], fs, dir+"/sums", dir+"/sums"))
