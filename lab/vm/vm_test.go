@@ -4,6 +4,7 @@ package vm
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,5 +76,38 @@ func TestBootRunAs(t *testing.T) {
 	}
 	if s.Flushes != n {
 		t.Fatalf("guest counted %d flushes, qemu %d", n, s.Flushes)
+	}
+}
+
+// TestUASStick attaches the stick as USB Attached SCSI: the uas driver
+// binds it, it is removable with a write-back cache, and an fsync reaches
+// it as a FLUSH that qemu counts too.
+func TestUASStick(t *testing.T) {
+	v := guest(t, Trixie, true)
+	ctx := context.Background()
+	q0, err := v.StickStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := v.MustRun(ctx, `set -e
+ls /sys/bus/usb/drivers/uas | grep -c :
+cat /sys/block/sda/removable /sys/block/sda/queue/write_cache
+f() { set -- $(cat /sys/block/sda/stat); echo ${16}; }
+b=$(f)
+mkfs.vfat /dev/sda >/dev/null; mkdir -p /mnt/s; mount /dev/sda /mnt/s; echo x > /mnt/s/x; sync /mnt/s/x; umount /mnt/s
+echo $(( $(f) - b ))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q1, err := v.StickStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := strings.Split(strings.TrimSpace(out), "\n")
+	if len(l) != 4 || l[0] != "1" || l[1] != "1" || l[2] != "write back" || l[3] == "0" {
+		t.Fatalf("guest says %q", l)
+	}
+	if n := q1.Flushes - q0.Flushes; strings.TrimSpace(l[3]) != fmt.Sprint(n) {
+		t.Errorf("guest counted %s FLUSH requests, qemu %d", l[3], n)
 	}
 }
