@@ -105,7 +105,7 @@ func onlyBootSectorFlushes(evs []BlockEvent) bool {
 func TestFlushCounts(t *testing.T) {
 	for _, suite := range []string{Trixie, Bookworm} {
 		t.Run(suite, func(t *testing.T) {
-			v := guest(t, suite, false)
+			v := sharedGuest(t, suite)
 			ctx := context.Background()
 			for _, fs := range []string{"vfat", "exfat", "ntfs3", "ext4"} {
 				if !v.Kernel.HasModule(fs) {

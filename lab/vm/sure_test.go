@@ -57,7 +57,7 @@ func TestSureFlushesStick(t *testing.T) {
 	}
 	for _, suite := range suites {
 		t.Run(suite, func(t *testing.T) {
-			v := guest(t, suite, false)
+			v := sharedGuest(t, suite)
 			ctx := context.Background()
 			sure := sureBinary(t, v.Dir)
 			if _, err := v.MustRun(ctx, `set -e

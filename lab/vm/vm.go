@@ -28,7 +28,8 @@ type Config struct {
 	Kernel *Kernel
 	// Dir is the host directory shared writable with the guest, mounted
 	// there at the same path; files put in it (test binaries, sure) run in
-	// the guest under the same names. Empty: a new temporary directory.
+	// the guest under the same names; RunAs needs it (and the path to it)
+	// searchable by the user. Empty: a new temporary directory.
 	Dir string
 	// Stick, when set, is a raw image attached at boot as the guest's sda.
 	Stick *Stick
@@ -103,6 +104,9 @@ func Boot(ctx context.Context, c Config) (*VM, error) {
 	v := &VM{Dir: c.Dir, Kernel: c.Kernel, done: make(chan struct{})}
 	if v.Dir == "" {
 		if v.Dir, err = os.MkdirTemp("", "sure-vm-"); err != nil {
+			return nil, fmt.Errorf("vm: %w", err)
+		}
+		if err := os.Chmod(v.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("vm: %w", err)
 		}
 		v.tmpDir = true

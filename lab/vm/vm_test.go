@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -44,8 +45,67 @@ func guest(t *testing.T, suite string, uas bool) *VM {
 	return v
 }
 
+// shared holds one guest per kernel for the tests that only mkfs its
+// stick afresh, so that the suite boots each kernel once for them.
+var shared = struct {
+	sync.Mutex
+	vms map[string]*VM
+}{vms: map[string]*VM{}}
+
+func sharedGuest(t *testing.T, suite string) *VM {
+	t.Helper()
+	shared.Lock()
+	defer shared.Unlock()
+	if v, ok := shared.vms[suite]; ok {
+		if _, err := v.MustRun(context.Background(), "umount /mnt/s 2>/dev/null; true"); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the VM lab needs root (9p passthrough of the host root, loop devices in the guest)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	k, err := FetchKernel(ctx, suite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "sure-vm-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RunAs's users must reach the scripts and binaries in it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "stick.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	v, err := Boot(ctx, Config{Kernel: k, Dir: dir, Stick: &Stick{Image: img}})
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatal(err)
+	}
+	shared.vms[suite] = v
+	return v
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, v := range shared.vms {
+		v.Close()
+		os.RemoveAll(v.Dir)
+	}
+	os.Exit(code)
+}
+
 func TestBootRunAs(t *testing.T) {
-	v := guest(t, Trixie, false)
+	v := sharedGuest(t, Trixie)
 	ctx := context.Background()
 	out, err := v.MustRun(ctx, `uname -r; cat /sys/block/sda/removable /sys/block/sda/queue/write_cache; id -u; echo hi > `+v.Dir+`/x`)
 	if err != nil {
