@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -90,13 +91,16 @@ func (q *qmpClient) blockStats(drive string) (BlockStats, error) {
 	}
 	var all []struct {
 		Device string     `json:"device"`
+		QDev   string     `json:"qdev"`
 		Stats  BlockStats `json:"stats"`
 	}
 	if err := json.Unmarshal(raw, &all); err != nil {
 		return BlockStats{}, fmt.Errorf("vm: query-blockstats: %w", err)
 	}
+	// A drive of -drive has a name; one added by blockdev-add is known
+	// by the device it is attached to.
 	for _, d := range all {
-		if d.Device == drive {
+		if d.Device == drive || d.Device == "" && (d.QDev == drive+"dev" || strings.HasPrefix(d.QDev, "/machine/peripheral/"+drive+"dev/")) {
 			return d.Stats, nil
 		}
 	}

@@ -61,6 +61,8 @@ type VM struct {
 	seq    int
 	mu     sync.Mutex
 	tmpDir bool
+	uas    map[string]bool   // sticks plugged in by AttachStick: UAS or not
+	disks  map[string]string // and their disks in the guest
 }
 
 // Accel is the qemu accelerator the lab uses here: "kvm" only where
@@ -350,4 +352,109 @@ func (v *VM) Kill() {
 
 func shQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// AttachStick plugs another stick into the running guest under id (a
+// name of letters and digits) and returns its disk's name there (sdb,
+// ...). It waits for the guest's kernel to see it.
+func (v *VM) AttachStick(ctx context.Context, id string, s Stick) (string, error) {
+	before, err := v.MustRun(ctx, "cd /sys/block && echo sd*")
+	if err != nil {
+		return "", err
+	}
+	if _, err := v.qmp.execute("blockdev-add", map[string]any{
+		"driver": "raw", "node-name": id,
+		"file":  map[string]any{"driver": "file", "filename": s.Image},
+		"cache": map[string]any{"direct": false, "no-flush": false},
+	}); err != nil {
+		return "", err
+	}
+	devs := []map[string]any{{"driver": "usb-storage", "bus": "xhci.0", "drive": id, "id": id + "dev", "removable": true}}
+	if s.UAS {
+		devs = []map[string]any{
+			{"driver": "usb-uas", "bus": "xhci.0", "id": id + "uas"},
+			{"driver": "scsi-hd", "bus": id + "uas.0", "scsi-id": 0, "lun": 0, "drive": id, "id": id + "dev", "removable": true},
+		}
+	}
+	for _, d := range devs {
+		if _, err := v.qmp.execute("device_add", d); err != nil {
+			return "", err
+		}
+	}
+	v.mu.Lock()
+	if v.uas == nil {
+		v.uas = map[string]bool{}
+	}
+	v.uas[id] = s.UAS
+	v.mu.Unlock()
+	// Enumeration takes a moment; two minutes is far more than TCG needs.
+	out, err := v.MustRun(ctx, fmt.Sprintf(`old=" %s "
+n=0
+while :; do
+	for d in /sys/block/sd*; do
+		b=${d##*/}
+		case "$old" in *" $b "*) continue;; esac
+		[ "$(cat $d/size)" != 0 ] && { echo $b; exit 0; }
+	done
+	n=$((n+1)); [ $n -gt 1200 ] && { echo "no new disk after 120 s" >&2; exit 1; }
+	sleep 0.1
+done`, strings.TrimSpace(before)))
+	if err != nil {
+		return "", err
+	}
+	disk := strings.TrimSpace(out)
+	v.mu.Lock()
+	if v.disks == nil {
+		v.disks = map[string]string{}
+	}
+	v.disks[id] = disk
+	v.mu.Unlock()
+	return disk, nil
+}
+
+// DetachStick unplugs the stick attached as id, as a user pulling it out
+// would: what the guest had not flushed to it may be lost.
+func (v *VM) DetachStick(ctx context.Context, id string) error {
+	dev := id + "dev"
+	v.mu.Lock()
+	if v.uas[id] {
+		dev = id + "uas"
+	}
+	disk := v.disks[id]
+	delete(v.uas, id)
+	delete(v.disks, id)
+	v.mu.Unlock()
+	if _, err := v.qmp.execute("device_del", map[string]any{"id": dev}); err != nil {
+		return err
+	}
+	// The unplug completes asynchronously; the node is free to delete
+	// only once the guest let go of the device.
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		_, err := v.qmp.execute("blockdev-del", map[string]any{"node-name": id})
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("vm: detach %s: %w (last: %v)", id, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+	if disk == "" {
+		return nil
+	}
+	// The guest's kernel handles the disconnect on its own time.
+	_, err := v.MustRun(ctx, fmt.Sprintf(`n=0
+while [ -e /sys/block/%s ]; do
+	n=$((n+1)); [ $n -gt 1200 ] && { echo "still there after 120 s" >&2; exit 1; }
+	sleep 0.1
+done`, disk))
+	return err
+}
+
+// StickStatsOf is StickStats for a stick plugged in by AttachStick.
+func (v *VM) StickStatsOf(id string) (BlockStats, error) {
+	return v.qmp.blockStats(id)
 }

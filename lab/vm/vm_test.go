@@ -171,3 +171,55 @@ echo $(( $(f) - b ))`)
 		t.Errorf("guest counted %s FLUSH requests, qemu %d", l[3], n)
 	}
 }
+
+// TestAttachStick plugs a second stick into a running guest, counts the
+// FLUSH of an fsync on it (guest and qemu agree), and pulls it out.
+func TestAttachStick(t *testing.T) {
+	v := sharedGuest(t, Trixie)
+	ctx := context.Background()
+	img := filepath.Join(v.Dir, "second.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := v.AttachStick(ctx, "second", Stick{Image: img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev == "sda" || !strings.HasPrefix(dev, "sd") {
+		t.Fatalf("the second stick is %q", dev)
+	}
+	q0, err := v.StickStatsOf("second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := v.MustRun(ctx, fmt.Sprintf(`set -e
+cat /sys/block/%[1]s/removable
+f() { set -- $(cat /sys/block/%[1]s/stat); echo ${16}; }
+mkfs.vfat /dev/%[1]s >/dev/null; mkdir -p /mnt/t; mount /dev/%[1]s /mnt/t
+b=$(f); echo x > /mnt/t/x; sync /mnt/t/x; a=$(f)
+umount /mnt/t
+echo $((a-b))`, dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q1, err := v.StickStatsOf("second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := strings.Fields(out)
+	if len(l) != 2 || l[0] != "1" || l[1] == "0" {
+		t.Fatalf("guest says %q", l)
+	}
+	if q1.Flushes <= q0.Flushes || q1.Writes <= q0.Writes {
+		t.Errorf("qemu counted %d FLUSH and %d writes on the second stick", q1.Flushes-q0.Flushes, q1.Writes-q0.Writes)
+	}
+	if err := v.DetachStick(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := v.Run(ctx, "test -e /sys/block/"+dev); err != nil || r.Status == 0 {
+		t.Errorf("/sys/block/%s still there after the unplug (%v)", dev, err)
+	}
+}
