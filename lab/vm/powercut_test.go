@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +31,26 @@ var fsckScript = map[string]string{
 // image in a fresh guest (fsck, mount, compare). It returns the files of
 // the source tree and how many are missing or differ.
 func cutAfter(t *testing.T, suite, fs string, uid int, command string) (files, lost int) {
+	files, lost, _, _ = cutTrial(t, suite, fs, uid, command, false)
+	return files, lost
+}
+
+// ackedFiles lists the destinations of the 'src' -> 'dst' lines of
+// sure -v: files it reported durable.
+func ackedFiles(out string) []string {
+	var l []string
+	for _, m := range ackLine.FindAllStringSubmatch(out, -1) {
+		l = append(l, m[1])
+	}
+	return l
+}
+
+var ackLine = regexp.MustCompile(`(?m)^'[^']*' -> '([^']*)'$`)
+
+// cutTrial is cutAfter, or with during the cut comes at the first file
+// the command acknowledges (sure -v's lines); it then also returns the
+// acknowledged files and how many of them the crash image lost.
+func cutTrial(t *testing.T, suite, fs string, uid int, command string, during bool) (files, lost, acked, ackedLost int) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the VM lab needs root")
@@ -65,19 +86,42 @@ cd /tmp/src && find . -type f | sort | xargs md5sum > %s/sums`, uid, uid, dir));
 		t.Fatal(err)
 	}
 	script := "SRC=/tmp/src DST=/mnt/s/dst SURE=" + sure + "\n" + command
-	var r Result
+	var j *Job
 	if uid == 0 {
-		r, err = v.Run(ctx, script)
+		j, err = v.Start(script)
 	} else {
-		r, err = v.RunAs(ctx, uid, uid, script)
+		j, err = v.StartAs(uid, uid, script)
 	}
-	// The cut: qemu stops at once; the disk keeps what was flushed.
-	v.Kill()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != 0 {
-		t.Fatalf("%s exited %d: %s", command, r.Status, r.Output)
+	var r Result
+	var ackList []string
+	if during {
+		// Cut at the first file the command acknowledges, or when it ends.
+		for !j.Done() {
+			if ackList = ackedFiles(j.Output()); len(ackList) > 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		v.Kill()
+		r.Output = j.Output()
+		ackList = ackedFiles(r.Output)
+	} else {
+		r, err = j.Wait(ctx)
+		// The cut: qemu stops at once; the disk keeps what was flushed.
+		v.Kill()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != 0 {
+			t.Fatalf("%s exited %d: %s", command, r.Status, r.Output)
+		}
 	}
 	crash := filepath.Join(dir, "crash.img")
 	if _, err := d.Cut(vdisk.CutOptions{Out: crash, Mode: vdisk.CutNone}); err != nil {
@@ -90,25 +134,56 @@ cd /tmp/src && find . -type f | sort | xargs md5sum > %s/sums`, uid, uid, dir));
 		t.Fatal(err)
 	}
 	defer w.Close()
+	var ackSums strings.Builder
+	sums, err := os.ReadFile(filepath.Join(dir, "sums"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range ackList {
+		rel, ok := strings.CutPrefix(a, "/mnt/s/dst/")
+		if !ok {
+			t.Fatalf("acknowledged %q, outside the destination", a)
+		}
+		found := false
+		for _, line := range strings.Split(string(sums), "\n") {
+			if strings.HasSuffix(line, "  ./"+rel) {
+				ackSums.WriteString(line + "\n")
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("acknowledged %q, not in the source", a)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "acked"), []byte(ackSums.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, err := w.MustRun(ctx, fmt.Sprintf(`%s >/dev/null 2>&1
 mkdir -p /mnt/s && mount -t %s /dev/sda /mnt/s || { dmesg | tail -5; exit 1; }
 wc -l < %s
-cd /mnt/s/dst 2>/dev/null && md5sum -c %s 2>/dev/null | grep -c ': OK$'
-true`, fsckScript[fs], fs, dir+"/sums", dir+"/sums"))
+cd /mnt/s/dst 2>/dev/null || { echo 0 0; exit 0; }
+md5sum -c %s 2>/dev/null | grep -c ': OK$'
+md5sum -c %s 2>/dev/null | grep -c ': OK$'
+true`, fsckScript[fs], fs, dir+"/sums", dir+"/sums", dir+"/acked"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := strings.Fields(out)
-	files, _ = strconv.Atoi(f[0])
-	ok := 0
-	if len(f) > 1 {
-		ok, _ = strconv.Atoi(f[1])
+	if len(f) != 3 {
+		t.Fatalf("checking the crash image: %q", out)
 	}
+	files, _ = strconv.Atoi(f[0])
+	ok, _ := strconv.Atoi(f[1])
+	ackedOK, _ := strconv.Atoi(f[2])
 	if files == 0 {
 		t.Fatalf("no source files: %q", out)
 	}
-	t.Logf("%s on %s (%s), cut right after it returned (%s): %d of %d files lost", command, fs, k.Version, strings.TrimSpace(r.Output), files-ok, files)
-	return files, files - ok
+	when := "right after it returned"
+	if during {
+		when = fmt.Sprintf("at its first acknowledged file (%d acknowledged by then; it had ended: %v)", len(ackList), j.Done())
+	}
+	t.Logf("%s on %s (%s), cut %s: %d of %d files lost, %d of %d acknowledged ones; output %q", command, fs, k.Version, when, files-ok, files, len(ackList)-ackedOK, len(ackList), lastLines(r.Output, 2))
+	return files, files - ok, len(ackList), len(ackList) - ackedOK
 }
 
 // TestPowerCutAfterReturn cuts the stick's power right after a command
@@ -135,5 +210,18 @@ func TestPowerCutAfterReturn(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestPowerCutAtFirstAck cuts the power at the first file sure cp -rv
+// lists as durable, as a normal user on vfat: every file it listed must be
+// on the crash image, intact.
+func TestPowerCutAtFirstAck(t *testing.T) {
+	_, _, acked, lost := cutTrial(t, Trixie, "vfat", userID, `exec "$SURE" cp -rv "$SRC" "$DST"`, true)
+	if acked == 0 {
+		t.Fatal("sure cp -rv listed no file")
+	}
+	if lost != 0 {
+		t.Errorf("%d of the %d files sure cp -v listed as durable were lost", lost, acked)
 	}
 }

@@ -238,30 +238,78 @@ func (v *VM) Run(ctx context.Context, script string) (Result, error) {
 
 // RunAs is Run as uid and gid, with no supplementary groups.
 func (v *VM) RunAs(ctx context.Context, uid, gid int, script string) (Result, error) {
+	return v.run(ctx, v.asScript(uid, gid, script))
+}
+
+// asScript puts script in a file of the share and returns the job that
+// runs it as uid and gid. The file stays until Close.
+func (v *VM) asScript(uid, gid int, script string) string {
 	v.mu.Lock()
 	v.seq++
 	name := filepath.Join(v.Dir, "jobs", fmt.Sprintf("as%d.sh", v.seq))
 	v.mu.Unlock()
 	if err := os.WriteFile(name, []byte(script), 0o644); err != nil {
-		return Result{}, fmt.Errorf("vm: %w", err)
+		// The job then fails on the missing file and says so.
+		return fmt.Sprintf("echo %s >&2; exit 2\n", shQuote("vm: "+err.Error()))
 	}
-	defer os.Remove(name)
-	return v.run(ctx, fmt.Sprintf("cd /\nexport HOME=/tmp USER=u%d LOGNAME=u%d\nexec setpriv --reuid=%d --regid=%d --clear-groups -- /bin/sh %s\n", uid, uid, uid, gid, shQuote(name)))
+	return fmt.Sprintf("cd /\nexport HOME=/tmp USER=u%d LOGNAME=u%d\nexec setpriv --reuid=%d --regid=%d --clear-groups -- /bin/sh %s\n", uid, uid, uid, gid, shQuote(name))
 }
 
 func (v *VM) run(ctx context.Context, script string) (Result, error) {
+	j, err := v.start(script)
+	if err != nil {
+		return Result{}, err
+	}
+	return j.Wait(ctx)
+}
+
+// Job is a script running in the guest. The guest runs one job at a time:
+// until it ends, later jobs wait.
+type Job struct {
+	v    *VM
+	base string
+}
+
+// Start starts script as Run does and returns without waiting for it.
+func (v *VM) Start(script string) (*Job, error) { return v.start(script) }
+
+// StartAs is Start as uid and gid.
+func (v *VM) StartAs(uid, gid int, script string) (*Job, error) {
+	return v.start(v.asScript(uid, gid, script))
+}
+
+func (v *VM) start(script string) (*Job, error) {
 	v.mu.Lock()
 	v.seq++
 	base := filepath.Join(v.Dir, "jobs", strconv.Itoa(v.seq))
 	v.mu.Unlock()
 	if err := os.WriteFile(base+".tmp", []byte(script), 0o644); err != nil {
-		return Result{}, fmt.Errorf("vm: %w", err)
+		return nil, fmt.Errorf("vm: %w", err)
 	}
 	if err := os.Rename(base+".tmp", base+".job"); err != nil {
-		return Result{}, fmt.Errorf("vm: %w", err)
+		return nil, fmt.Errorf("vm: %w", err)
 	}
-	if err := v.waitFile(ctx, base+".rc"); err != nil {
-		return Result{}, fmt.Errorf("vm: job %s: %w\n%s", base, err, v.consoleTail())
+	return &Job{v: v, base: base}, nil
+}
+
+// Output is what the job has printed so far: the guest writes it to the
+// share as it goes.
+func (j *Job) Output() string {
+	b, _ := os.ReadFile(j.base + ".out")
+	return string(b)
+}
+
+// Done reports whether the job has ended.
+func (j *Job) Done() bool {
+	_, err := os.Stat(j.base + ".rc")
+	return err == nil
+}
+
+// Wait waits for the job to end and returns its output and status.
+func (j *Job) Wait(ctx context.Context) (Result, error) {
+	base := j.base
+	if err := j.v.waitFile(ctx, base+".rc"); err != nil {
+		return Result{}, fmt.Errorf("vm: job %s: %w\n%s", base, err, j.v.consoleTail())
 	}
 	out, _ := os.ReadFile(base + ".out")
 	rc, err := os.ReadFile(base + ".rc")
