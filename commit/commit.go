@@ -16,7 +16,9 @@
 // pays one barrier per batch, not two.
 //
 // On a file system where one syncfs flushes everything and reports errors,
-// a barrier is one syncfs. Elsewhere (FUSE file systems, kernels before
+// a barrier is one syncfs. Where syncfs writes everything but sends the
+// drive no cache flush (vfat, exfat, ntfs3), it is syncfs, then an fsync of
+// a directory there, which flushes the drive. Elsewhere (FUSE file systems, kernels before
 // 5.8, macOS, Windows) each file is flushed on its own when it is staged
 // and each changed directory after the renames, in parallel; under a FUSE
 // file system the block device is then flushed too, since the server may
@@ -532,7 +534,7 @@ func (c *Committer) Step() []Result {
 	defer c.flushMu.Unlock()
 	res := c.step(true)
 	for _, e := range c.renamed {
-		if e.fs.barrier != fsinfo.BarrierSyncFS {
+		if !e.fs.barrier.WholeFS() {
 			return append(res, c.step(false)...)
 		}
 	}
@@ -675,7 +677,8 @@ func (c *Committer) FlushDirs() error {
 }
 
 // barrier flushes every file system of the batch (and of the changed
-// directories) as a whole: one syncfs where that reaches the device, or a
+// directories) as a whole: one syncfs where that reaches the device, syncfs
+// and an fsync of a directory where only the fsync flushes the drive, or a
 // flush of the block device under a FUSE file system, whose server may have
 // ignored the per-file flushes. It returns the failures by file system.
 func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error {
@@ -690,6 +693,8 @@ func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fi
 		switch {
 		case f.barrier == fsinfo.BarrierSyncFS:
 			err = c.syncFS(f)
+		case f.barrier == fsinfo.BarrierSyncFSFlush:
+			err = c.syncFSFlush(f)
 		case f.device != "":
 			err = durable.SyncPath(f.device)
 		}
@@ -715,6 +720,17 @@ func (c *Committer) syncFS(f *fileSystem) error {
 	}
 	defer d.Release()
 	return durable.SyncFSOf(d.File())
+}
+
+// syncFSFlush is syncFS followed by an fsync of that same directory: on
+// file systems whose syncfs sends the drive no FLUSH, the fsync does.
+func (c *Committer) syncFSFlush(f *fileSystem) error {
+	d, err := c.root.Dir(f.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Release()
+	return durable.SyncFSFlushOf(d.File())
 }
 
 // syncDir flushes the directory at path, opened beneath the root.

@@ -115,6 +115,28 @@ func SyncFSOf(f *os.File) error {
 	return syncFSOf(f)
 }
 
+// SyncFSFlush is SyncFS for a file system whose syncfs writes everything
+// and reports the errors but does not flush the drive's cache (vfat,
+// ntfs3; exfat only as a side effect): once syncfs has returned, every
+// write is complete, and an fsync of path (a directory or file on that
+// file system) sends the flush that covers them. Neither step needs access
+// to the block device, so it holds for a normal user too.
+func SyncFSFlush(path string) error {
+	if err := SyncFS(path); err != nil {
+		return err
+	}
+	return SyncPath(path)
+}
+
+// SyncFSFlushOf is SyncFSFlush for an open directory or file: the fsync
+// goes to that very one.
+func SyncFSFlushOf(f *os.File) error {
+	if err := SyncFSOf(f); err != nil {
+		return err
+	}
+	return syncDirOf(f)
+}
+
 // WriteFile writes data to name atomically and durably: at every instant
 // name holds either its old complete content or data, never a mix; when it
 // returns nil, data and the directory entry are on the media.

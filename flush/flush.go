@@ -135,7 +135,13 @@ func PathsWith(paths []string, o Options) []Result {
 		seen[m.MountPoint] = true
 		start := time.Now()
 		r := Result{Mount: m, Method: syncfsMethod()}
-		r.Err = o.watch(m, func() error { return durable.SyncFS(p) })
+		sync := durable.SyncFS
+		if b, _ := fsinfo.BarrierFor(m); b == fsinfo.BarrierSyncFSFlush {
+			// Its syncfs sends the drive no cache flush; the fsync does.
+			sync = durable.SyncFSFlush
+			r.Method += ", then fsync of " + p + " (syncfs on " + m.FSType + " is not trusted to flush the drive's cache)"
+		}
+		r.Err = o.watch(m, func() error { return sync(p) })
 		if r.Err == nil {
 			r.Recorded, r.Err = Record(m, start)
 		}

@@ -66,7 +66,12 @@ func AllWith(o Options) []Result {
 			continue
 		}
 		r := Result{Mount: m, Method: syncfsMethod()}
-		r.Err = o.watch(m, func() error { return syncMount(m.MountPoint) })
+		flushToo := false
+		if b, _ := fsinfo.BarrierFor(m); b == fsinfo.BarrierSyncFSFlush {
+			flushToo = true
+			r.Method += ", then fsync of " + m.MountPoint + " (syncfs on " + m.FSType + " is not trusted to flush the drive's cache)"
+		}
+		r.Err = o.watch(m, func() error { return syncMount(m.MountPoint, flushToo) })
 		if r.Err == nil {
 			r.Recorded, r.Err = Record(m, start)
 		}
@@ -76,13 +81,17 @@ func AllWith(o Options) []Result {
 }
 
 // syncMount opens the mount point without following a symlink placed
-// there and without blocking on an automount.
-func syncMount(dir string) error {
+// there and without blocking on an automount; flushToo adds the fsync that
+// flushes the drive where syncfs does not.
+func syncMount(dir string, flushToo bool) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	unix.Close(fd)
+	if flushToo {
+		return durable.SyncFSFlush(dir)
+	}
 	return durable.SyncFS(dir)
 }
 

@@ -12,6 +12,7 @@ import (
 func TestBarrierForKernel(t *testing.T) {
 	ext4 := Mount{MountPoint: "/media/stick", FSType: "ext4", Source: "/dev/sdb1"}
 	fuse := Mount{MountPoint: "/media/stick", FSType: "fuseblk", Source: "/dev/sdb1"}
+	vfat := Mount{MountPoint: "/media/stick", FSType: "vfat", Source: "/dev/sdb1"}
 	withDev := func(Mount) (string, bool) { return "/dev/sdb1", true }
 	noDev := func(Mount) (string, bool) { return "", false }
 	for _, tc := range []struct {
@@ -27,6 +28,16 @@ func TestBarrierForKernel(t *testing.T) {
 		{"FUSE with a device", fuse, true, withDev, BarrierPerFile, "then the device /dev/sdb1"},
 		{"FUSE without a device", fuse, true, noDev, BarrierPerFile, "rests on its server"},
 		{"FUSE before 5.8", fuse, false, withDev, BarrierPerFile, "FUSE"},
+		{"vfat", vfat, true, noDev, BarrierSyncFSFlush, "sends the drive no cache flush; an fsync of a directory"},
+		{"msdos", Mount{MountPoint: "/m", FSType: "msdos"}, true, noDev, BarrierSyncFSFlush, "no cache flush"},
+		{"ntfs3", Mount{MountPoint: "/m", FSType: "ntfs3"}, true, noDev, BarrierSyncFSFlush, "no cache flush"},
+		{"ntfs", Mount{MountPoint: "/m", FSType: "ntfs"}, true, noDev, BarrierSyncFSFlush, "no cache flush"},
+		{"exfat", Mount{MountPoint: "/m", FSType: "exfat"}, true, noDev, BarrierSyncFSFlush, "only when it clears the volume-dirty flag"},
+		{"vfat before 5.8", vfat, false, noDev, BarrierPerFile, "older than 5.8"},
+		{"exfat-fuse", Mount{MountPoint: "/m", FSType: "fuseblk"}, true, withDev, BarrierPerFile, "FUSE"},
+		{"fusefat", Mount{MountPoint: "/m", FSType: "fuse.fusefat"}, true, withDev, BarrierPerFile, "FUSE"},
+		{"xfs", Mount{MountPoint: "/m", FSType: "xfs"}, true, noDev, BarrierSyncFS, "one syncfs"},
+		{"btrfs", Mount{MountPoint: "/m", FSType: "btrfs"}, true, noDev, BarrierSyncFS, "one syncfs"},
 	} {
 		b, why := barrierFor(tc.m, tc.reports, "5.4.0-old", tc.backing)
 		if b != tc.want || !strings.Contains(why, tc.why) {

@@ -39,11 +39,37 @@ const (
 	// (fsync), because syncfs would not reach the device or would not report
 	// errors.
 	BarrierPerFile
+	// BarrierSyncFSFlush: one syncfs(2) writes every file and reports the
+	// errors but sends the drive no cache flush (vfat, ntfs3), or one only
+	// as a side effect (exfat, when it clears its volume-dirty flag); an
+	// fsync of a directory on the file system, once syncfs has returned,
+	// then flushes the drive's cache, with no access to the device needed.
+	BarrierSyncFSFlush
 )
 
 func (b Barrier) String() string {
-	if b == BarrierSyncFS {
+	switch b {
+	case BarrierSyncFS:
 		return "syncfs"
+	case BarrierSyncFSFlush:
+		return "syncfs + fsync"
 	}
 	return "per-file fsync"
+}
+
+// WholeFS reports whether one barrier covers every write on the file
+// system, so that batches can share it.
+func (b Barrier) WholeFS() bool { return b == BarrierSyncFS || b == BarrierSyncFSFlush }
+
+// syncFSSendsNoFlush lists the in-kernel drivers whose syncfs sends the
+// drive no cache flush, measured in the VM lab (lab/vm): vfat, msdos and
+// ntfs3 never do; exfat does only through the write that clears its
+// volume-dirty flag, a side effect no barrier may rest on. ntfs is the
+// name ntfs3 also answers to.
+var syncFSSendsNoFlush = map[string]string{
+	"vfat":  "its syncfs sends the drive no cache flush",
+	"msdos": "its syncfs sends the drive no cache flush",
+	"ntfs3": "its syncfs sends the drive no cache flush",
+	"ntfs":  "its syncfs sends the drive no cache flush",
+	"exfat": "its syncfs flushes the drive's cache only when it clears the volume-dirty flag",
 }

@@ -46,7 +46,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(demoCmd(), powercutCmd(), compareCmd(), crashesCmd(), vdiskCmd())
+	root.AddCommand(demoCmd(), powercutCmd(), compareCmd(), crashesCmd(), vdiskCmd(), vmCmd())
 	return root
 }
 
