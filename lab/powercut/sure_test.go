@@ -77,7 +77,7 @@ func TestSureSurvivesPowerCuts(t *testing.T) {
 				if tearsReplacements(kind, cp.work, cp.when) {
 					bad = res.AckedLost+res.LostBoth > 0
 					if res.Torn > 0 {
-						t.Logf("%s %s cut %s: %d files torn, a known gap of FAT (README, Status): %s", cp.work, kind, cp.when, res.Torn, res.Summary())
+						t.Logf("%s %s cut %s: %d files torn, a known gap of FAT and exFAT (README, Status): %s", cp.work, kind, cp.when, res.Torn, res.Summary())
 					}
 				}
 				if bad {
@@ -109,6 +109,9 @@ func TestSureSurvivesPowerCuts(t *testing.T) {
 // --bandwidth 10 --flush-latency 5ms -- 'sure cp -r --batch-files 6 ...'`:
 // 3 to 6 of 40 trials tore files, before and after the pipelined barriers.
 // Files sure reported durable are never among them; that is still checked.
+// exFAT (exfat-fuse) has no journal either and did it once: 1 of the 4
+// trials of a default-suite run under load tore a file it was replacing;
+// the same campaign then found none in 80 trials (seeds 1 and 100).
 func tearsReplacements(kind, work, when string) bool {
-	return kind == "vfat" && work == Overwrite && when == During
+	return (kind == "vfat" || kind == "exfat") && work == Overwrite && when == During
 }
