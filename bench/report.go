@@ -106,11 +106,17 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 		fmt.Fprintf(b, "%d files, %s in all.\n\n", sr.source.files, fmtBytes(sr.source.bytes))
 	}
 	b.WriteString("| command |")
+	cols := 1
 	for _, d := range sr.dests {
 		fmt.Fprintf(b, " %s: s | MB/s | × sure |", d)
+		cols += 3
+		if d == onStick {
+			b.WriteString(" flushes |")
+			cols++
+		}
 	}
 	b.WriteString(" peak RSS |\n|---|")
-	b.WriteString(strings.Repeat("---:|", 3*len(sr.dests)+1))
+	b.WriteString(strings.Repeat("---:|", cols))
 	b.WriteString("\n")
 	var errs []string
 	for _, p := range sr.peers {
@@ -121,6 +127,9 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 			sure := sr.cells[d][sureName]
 			if c == nil || c.err != "" || len(c.runs) == 0 {
 				fmt.Fprintf(b, " %s | | |", seconds(c))
+				if d == onStick {
+					b.WriteString(" |")
+				}
 				if c != nil && c.err != "" {
 					errs = append(errs, fmt.Sprintf("`%s` on the %s: %s", p, d, c.err))
 				}
@@ -131,6 +140,9 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 				ratio = fmt.Sprintf("%.2f×", c.median().Seconds()/sure.median().Seconds())
 			}
 			fmt.Fprintf(b, " %s | %.1f | %s |", seconds(c), rate(sr.source.bytes, c.median()), ratio)
+			if d == onStick {
+				fmt.Fprintf(b, " %d |", c.flushes())
+			}
 			rss = max(rss, c.maxRSS())
 		}
 		fmt.Fprintf(b, " %s |\n", fmtBytes(rss))
@@ -144,6 +156,9 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 	}
 	if len(early) > 0 {
 		fmt.Fprintf(b, "%s return with the data still in RAM: their figures measure the page cache, not the destination.\n\n", strings.Join(early, " and "))
+	}
+	if slices.Contains(sr.dests, onStick) {
+		b.WriteString("Flushes: the cache flushes (FUSE_FSYNC) the stick received from the command's start to its exit, median over the runs; the file system's own periodic commits in that time are counted too.\n\n")
 	}
 	if len(sr.ceiling) > 0 {
 		b.WriteString("Bare device (direct 4 MiB writes of up to 1 GiB, then a flush; no file system):")

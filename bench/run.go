@@ -78,8 +78,9 @@ func (c *config) wantPeer(key string) bool {
 
 // run is one timed run of one peer.
 type runResult struct {
-	took   time.Duration
-	maxRSS int64 // bytes, largest over the steps (wait4 rusage)
+	took    time.Duration
+	maxRSS  int64 // bytes, largest over the steps (wait4 rusage)
+	flushes int64 // cache flushes the stick received during the run; -1 off the stick
 }
 
 // cell is a peer on one destination: its runs, or why it has none.
@@ -102,6 +103,20 @@ func (c cell) median() time.Duration {
 		return d[len(d)/2]
 	}
 	return (d[len(d)/2-1] + d[len(d)/2]) / 2
+}
+
+// flushes is the median count of cache flushes the device received per
+// run, or -1 where the device does not count them.
+func (c cell) flushes() int64 {
+	if len(c.runs) == 0 {
+		return -1
+	}
+	f := make([]int64, len(c.runs))
+	for i, r := range c.runs {
+		f[i] = r.flushes
+	}
+	slices.Sort(f)
+	return f[len(f)/2]
 }
 
 func (c cell) maxRSS() int64 {
@@ -193,7 +208,7 @@ func (e *env) compare(ctx context.Context, title, src string, t tree, single boo
 					e.logf("%s: %s on %s: %v", title, p.name, kind, err)
 					break
 				}
-				e.logf("%s: %s on %s: %.2f s, peak RSS %s", title, p.name, kind, r.took.Seconds(), fmtBytes(r.maxRSS))
+				e.logf("%s: %s on %s: %.2f s, %s, peak RSS %s", title, p.name, kind, r.took.Seconds(), fmtFlushes(r.flushes), fmtBytes(r.maxRSS))
 				c.runs = append(c.runs, r)
 				if i == 0 && e.runs > 1 && e.onceOver > 0 && r.took > e.onceOver {
 					c.once = true
@@ -217,6 +232,13 @@ func (e *env) timed(ctx context.Context, spec destSpec, p peer, src string, t tr
 	}
 	var out bytes.Buffer
 	rssFile := filepath.Join(d.state, "maxrss")
+	res.flushes = -1
+	var before vdisk.Stats
+	if d.disk != nil {
+		if before, err = d.disk.Stats(); err != nil {
+			return res, err
+		}
+	}
 	start := time.Now()
 	for _, argv := range p.steps(e.sure, src, d.dir) {
 		run := argv
@@ -236,6 +258,13 @@ func (e *env) timed(ctx context.Context, spec destSpec, p peer, src string, t tr
 		res.maxRSS = max(res.maxRSS, rss)
 	}
 	res.took = time.Since(start)
+	if d.disk != nil {
+		after, err := d.disk.Stats()
+		if err != nil {
+			return res, err
+		}
+		res.flushes = after.Flushes - before.Flushes
+	}
 	got, err := measure(filepath.Join(d.dir, filepath.Base(src)))
 	if err != nil {
 		return res, fmt.Errorf("checking the copy: %w", err)
@@ -336,4 +365,11 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+func fmtFlushes(n int64) string {
+	if n < 0 {
+		return "flushes not counted"
+	}
+	return fmt.Sprintf("%d flushes", n)
 }

@@ -777,7 +777,7 @@ func (r *run) copyFile(j job) {
 	if r.ctx.Err() != nil {
 		return
 	}
-	in, err := os.Open(j.src)
+	in, err := openSource(j.src)
 	if err != nil {
 		r.fail(j.src, j.dst, err)
 		return

@@ -267,6 +267,12 @@ type tail struct {
 	held  int64
 }
 
+// keepCached is the size up to which a landed file's clean pages stay in
+// the page cache, as cp leaves them: dropping them costs a call per file
+// and frees little, and the kernel reclaims clean pages anyway. Beyond
+// it, a file's pages would push other caches out.
+const keepCached = bufSize
+
 // landerQueue bounds the files whose writeback the lander has still to
 // wait for, and so the descriptors it holds open.
 const landerQueue = 256
@@ -293,7 +299,7 @@ func (l *lander) landTail(tl tail) {
 				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 			if err != nil {
 				err = &os.PathError{Op: "sync_file_range", Path: tl.name, Err: err}
-			} else {
+			} else if s.end > keepCached {
 				unix.Fadvise(tl.fd, s.start, s.end-s.start, unix.FADV_DONTNEED)
 			}
 		}
