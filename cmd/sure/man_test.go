@@ -7,12 +7,14 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+
+	"github.com/sure-tools/sure/internal/tempdir"
 )
 
 // Every page sure man writes has the sections of man-pages(7), in its
 // order.
 func TestManSections(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.ForTest(t)
 	var out, errb bytes.Buffer
 	if code := run([]string{"man", dir}, &out, &errb); code != 0 {
 		t.Fatalf("sure man: exit %d: %s", code, errb.String())
