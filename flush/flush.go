@@ -95,6 +95,14 @@ func Record(m fsinfo.Mount, start time.Time) (recorded, err error) {
 	var ferr error
 	recorded = drivecache.MarkFlushed(d, start, func() error {
 		ferr = durable.SyncPath(d.Path)
+		if errors.Is(ferr, fs.ErrPermission) {
+			// A desktop user may not open the device, but on the file
+			// systems whose fsync always flushes the drive an fsync of
+			// the mount point does the same; MarkFlushed's counters
+			// prove whether a flush reached the drive and nothing was
+			// written meanwhile, so elsewhere it only records nothing.
+			ferr = durable.SyncPath(m.MountPoint)
+		}
 		return ferr
 	})
 	if ferr != nil && !errors.Is(ferr, fs.ErrPermission) {
