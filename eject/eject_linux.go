@@ -343,6 +343,12 @@ func powerOff(ctx context.Context, d device.Disk, r reporter) error {
 		return r.fail(what, err)
 	}
 	r.done(what, "USB device "+filepath.Base(usb)+" removed ("+remove+")")
+	return waitGone(ctx, d, r)
+}
+
+// waitGone waits for the kernel to drop the disk after its power-off:
+// only then has nothing more to say to it.
+func waitGone(ctx context.Context, d device.Disk, r reporter) error {
 	w := "wait for " + d.Path + " to leave"
 	block := filepath.Join("/sys/block", d.Name)
 	deadline := time.Now().Add(goneTimeout)
@@ -352,7 +358,7 @@ func powerOff(ctx context.Context, d device.Disk, r reporter) error {
 			break
 		}
 		if time.Now().After(deadline) {
-			return r.fail(w, fmt.Errorf("%s is still there %v after its USB device was removed", block, goneTimeout))
+			return r.fail(w, fmt.Errorf("%s is still there %v after its power-off", block, goneTimeout))
 		}
 		select {
 		case <-ctx.Done():

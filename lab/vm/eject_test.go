@@ -87,3 +87,134 @@ true`, dev, id, sure))
 		})
 	}
 }
+
+// desktopSetup starts, in a guest without an init system, what a desktop
+// runs for a stick: the system bus, udevd (with the device database
+// filled), polkitd with a rule granting user the udisks2 actions as a
+// desktop grants its active session, and udisksd. It also makes the
+// user's runtime directory, as logind would.
+func desktopSetup(user string, uid int) string {
+	return fmt.Sprintf(`set -e
+mkdir -p /run/sure-rules /run/dbus /run/udisks2-lib /run/user/%[2]d
+chown %[2]d:%[2]d /run/user/%[2]d; chmod 700 /run/user/%[2]d
+cat > /run/sure-rules/50-sure-test.rules <<'R'
+polkit.addRule(function(action, subject) {
+	if (action.id.indexOf("org.freedesktop.udisks2.") == 0 && subject.user == "%[1]s")
+		return polkit.Result.YES;
+});
+R
+mount --bind /run/sure-rules /etc/polkit-1/rules.d
+mount --bind /run/udisks2-lib /var/lib/udisks2
+dbus-daemon --system --fork
+export SYSTEMD_IGNORE_CHROOT=1
+/lib/systemd/systemd-udevd --daemon
+udevadm trigger --action=add
+udevadm settle
+setsid /usr/lib/polkit-1/polkitd --no-debug > /tmp/polkitd.log 2>&1 < /dev/null &
+setsid /usr/libexec/udisks2/udisksd --no-debug > /tmp/udisksd.log 2>&1 < /dev/null &
+n=0
+until udisksctl info -b /dev/sda > /dev/null 2>&1; do
+	n=$((n+1)); [ $n -gt 600 ] && { echo "udisksd did not come up"; cat /tmp/udisksd.log; exit 1; }
+	sleep 0.1
+done
+echo desktop up`, user, uid)
+}
+
+// TestDesktopFlow is a desktop user's session with a vfat stick, no root
+// anywhere: udisksctl mount, sure cp -r and sure mv onto it (each ending
+// with a FLUSH the drive completed after the last write), sure status
+// (no after a plain cp; after sure's flush it finds sure's record but
+// cannot read the device's page cache), and sure eject, which
+// powers the drive off through UDisks2 and says "safe to remove" once the
+// disk is gone.
+func TestDesktopFlow(t *testing.T) {
+	v := guest(t, Trixie, false)
+	ctx := context.Background()
+	sure := sureBinary(t, v.Dir)
+	user, err := v.MustRun(ctx, fmt.Sprintf("getent passwd %d | cut -d: -f1", userID))
+	if err != nil || strings.TrimSpace(user) == "" {
+		t.Skipf("no user with uid %d on this host: %v", userID, err)
+	}
+	user = strings.TrimSpace(user)
+	if out, err := v.MustRun(ctx, desktopSetup(user, userID)); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := v.MustRun(ctx, `set -e
+mkfs.vfat -F 32 -n SURETEST /dev/sda >/dev/null
+udevadm settle
+rm -rf /tmp/src; mkdir -p /tmp/src/a/b /tmp/src/c
+i=0
+while [ $i -lt 24 ]; do
+	i=$((i+1))
+	head -c $((i*3000)) /dev/urandom > /tmp/src/a/f$i
+	[ $((i%4)) = 0 ] && head -c 100 /dev/urandom > /tmp/src/a/b/g$i
+done
+echo hello > /tmp/src/c/h
+cp -r /tmp/src /tmp/mvsrc
+head -c 100000 /dev/urandom > /tmp/one
+chown -R `+fmt.Sprint(userID)+` /tmp/src /tmp/mvsrc /tmp/one`); err != nil {
+		t.Fatal(err)
+	}
+	as := func(script string) func() (Result, error) {
+		return func() (Result, error) {
+			return v.RunAs(ctx, userID, userID, fmt.Sprintf("export XDG_RUNTIME_DIR=/run/user/%d\n%s", userID, script))
+		}
+	}
+	r, err := as("udisksctl mount -b /dev/sda")()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt := "/media/" + user + "/SURETEST"
+	if r.Status != 0 || !strings.Contains(r.Output, mnt) {
+		t.Fatalf("udisksctl mount (%d): %s", r.Status, r.Output)
+	}
+	if out, err := v.MustRun(ctx, "stat -c %u "+mnt); err != nil || strings.TrimSpace(out) != fmt.Sprint(userID) {
+		t.Fatalf("%s is owned by %q (%v), not the user", mnt, out, err)
+	}
+	for _, c := range []struct{ name, cmd string }{
+		{"sure cp -r", fmt.Sprintf("%s cp -r /tmp/src %s/cp", sure, mnt)},
+		{"sure mv", fmt.Sprintf("%s mv /tmp/mvsrc %s/mv", sure, mnt)},
+	} {
+		r, evs, err := v.Trace(ctx, "8,0", as(c.cmd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, writes, flushes := Covered(evs)
+		t.Logf("%s as %s: %d writes, %d FLUSH, last write covered: %v; %s", c.name, user, writes, flushes, ok, strings.TrimSpace(r.Output))
+		if r.Status != 0 || writes == 0 || !ok {
+			t.Errorf("%s exited %d (%s) with %d writes and %d FLUSH requests, the last write covered: %v", c.name, r.Status, strings.TrimSpace(r.Output), writes, flushes, ok)
+		}
+	}
+	if _, err := v.MustRun(ctx, fmt.Sprintf("cmp /tmp/src/a/f24 %[1]s/cp/a/f24 && cmp /tmp/src/c/h %[1]s/mv/c/h && ! test -e /tmp/mvsrc", mnt)); err != nil {
+		t.Error(err)
+	}
+	r, err = as(fmt.Sprintf("%s status %s/cp", sure, mnt))()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sure status after sure mv (%d):\n%s", r.Status, r.Output)
+	// The record of sure's flush is there; what keeps the answer from
+	// yes is the device's page cache (the file system's metadata
+	// buffers), which only an opener of /dev/sda can read.
+	if strings.Contains(r.Output, "flush first") || strings.Contains(r.Output, "pull it now? no") ||
+		!strings.Contains(r.Output, "the page cache of /dev/sda cannot be read") {
+		t.Errorf("sure status after a sure flush (%d): want only the device's page cache in doubt", r.Status)
+	}
+	r, err = as(fmt.Sprintf("cp /tmp/one %[2]s/one && %[1]s status %[2]s/one", sure, mnt))()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sure status after a plain cp (%d):\n%s", r.Status, r.Output)
+	if r.Status != 1 {
+		t.Errorf("sure status after a plain cp exited %d, want 1 (no)", r.Status)
+	}
+	r, err = as(fmt.Sprintf("%s eject /dev/sda; echo \"exit $?\"; test -e /sys/block/sda && echo 'still in /sys/block'; true", sure))()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sure eject as %s:\n%s", user, r.Output)
+	if !strings.Contains(r.Output, "exit 0") || !strings.Contains(r.Output, "safe to remove /dev/sda\n") ||
+		strings.Contains(r.Output, "still in /sys/block") || !strings.Contains(r.Output, "through UDisks2: Drive.PowerOff") {
+		t.Errorf("sure eject as the user did not power the stick off through UDisks2")
+	}
+}
