@@ -120,13 +120,21 @@ done
 echo desktop up`, user, uid)
 }
 
-// TestDesktopFlow is a desktop user's session with a vfat stick, no root
-// anywhere: udisksctl mount, sure cp -r and sure mv onto it (each ending
-// with a FLUSH the drive completed after the last write), sure status
-// (no after a plain cp; after sure's flush it finds sure's record but
-// cannot read the device's page cache), and sure eject, which
-// powers the drive off through UDisks2 and says "safe to remove" once the
-// disk is gone.
+// desktopMkfs formats a stick with label SURETEST (%s: the disk).
+var desktopMkfs = map[string]string{
+	"vfat":  "mkfs.vfat -F 32 -n SURETEST /dev/%s >/dev/null",
+	"exfat": "mkfs.exfat -L SURETEST /dev/%s >/dev/null",
+	"ntfs3": "mkntfs -Q -F -L SURETEST /dev/%s >/dev/null",
+}
+
+// TestDesktopFlow is a desktop user's session with a vfat, an exfat and
+// an ntfs3 stick (one guest, the sticks plugged in one after the other),
+// no root anywhere: udisksctl mount, sure cp -r and sure mv onto it (each
+// ending with a FLUSH the drive completed after the last write), sure
+// status (no after a plain cp; after sure's flush it finds sure's record
+// but cannot read the device's page cache), and sure eject, which powers
+// the drive off through UDisks2 and says "safe to remove" once the disk is
+// gone.
 func TestDesktopFlow(t *testing.T) {
 	v := guest(t, Trixie, false)
 	ctx := context.Background()
@@ -139,28 +147,50 @@ func TestDesktopFlow(t *testing.T) {
 	if out, err := v.MustRun(ctx, desktopSetup(user, userID)); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if _, err := v.MustRun(ctx, `set -e
-mkfs.vfat -F 32 -n SURETEST /dev/sda >/dev/null
-udevadm settle
-rm -rf /tmp/src; mkdir -p /tmp/src/a/b /tmp/src/c
-i=0
-while [ $i -lt 24 ]; do
-	i=$((i+1))
-	head -c $((i*3000)) /dev/urandom > /tmp/src/a/f$i
-	[ $((i%4)) = 0 ] && head -c 100 /dev/urandom > /tmp/src/a/b/g$i
-done
-echo hello > /tmp/src/c/h
-cp -r /tmp/src /tmp/mvsrc
-head -c 100000 /dev/urandom > /tmp/one
-chown -R `+fmt.Sprint(userID)+` /tmp/src /tmp/mvsrc /tmp/one`); err != nil {
-		t.Fatal(err)
-	}
 	as := func(script string) func() (Result, error) {
 		return func() (Result, error) {
 			return v.RunAs(ctx, userID, userID, fmt.Sprintf("export XDG_RUNTIME_DIR=/run/user/%d\n%s", userID, script))
 		}
 	}
-	r, err := as("udisksctl mount -b /dev/sda")()
+	for i, fs := range []string{"vfat", "exfat", "ntfs3"} {
+		t.Run(fs, func(t *testing.T) {
+			if !v.Kernel.HasModule(fs) {
+				t.Skipf("kernel %s has no %s", v.Kernel.Version, fs)
+			}
+			dev := "sda"
+			if i > 0 {
+				id := "desk" + fs
+				dev = plugStick(ctx, t, v, id, false)
+				defer v.DetachStick(ctx, id)
+			}
+			desktopFlow(ctx, t, v, as, sure, user, fs, dev)
+		})
+	}
+}
+
+func desktopFlow(ctx context.Context, t *testing.T, v *VM, as func(string) func() (Result, error), sure, user, fs, dev string) {
+	mm, err := v.MustRun(ctx, fmt.Sprintf(`set -e
+`+desktopMkfs[fs]+`
+udevadm settle
+rm -rf /tmp/src /tmp/mvsrc; mkdir -p /tmp/src/a/b /tmp/src/c
+i=0
+while [ $i -lt 24 ]; do
+	i=$((i+1))
+	head -c $((i*3000)) /dev/urandom > /tmp/src/a/f$i
+	[ $((i%%4)) = 0 ] && head -c 100 /dev/urandom > /tmp/src/a/b/g$i
+done
+echo hello > /tmp/src/c/h
+cp -r /tmp/src /tmp/mvsrc
+head -c 100000 /dev/urandom > /tmp/one
+chown -R %d /tmp/src /tmp/mvsrc /tmp/one
+tr : , < /sys/block/%s/dev`, dev, userID, dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The disk's major,minor is the script's last line.
+	mm = strings.TrimSpace(mm)
+	mm = mm[strings.LastIndex(mm, "\n")+1:]
+	r, err := as("udisksctl mount -b /dev/" + dev)()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,12 +205,12 @@ chown -R `+fmt.Sprint(userID)+` /tmp/src /tmp/mvsrc /tmp/one`); err != nil {
 		{"sure cp -r", fmt.Sprintf("%s cp -r /tmp/src %s/cp", sure, mnt)},
 		{"sure mv", fmt.Sprintf("%s mv /tmp/mvsrc %s/mv", sure, mnt)},
 	} {
-		r, evs, err := v.Trace(ctx, "8,0", as(c.cmd))
+		r, evs, err := v.Trace(ctx, mm, as(c.cmd))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ok, writes, flushes := Covered(evs)
-		t.Logf("%s as %s: %d writes, %d FLUSH, last write covered: %v; %s", c.name, user, writes, flushes, ok, strings.TrimSpace(r.Output))
+		t.Logf("%s %s as %s: %d writes, %d FLUSH, last write covered: %v; %s", fs, c.name, user, writes, flushes, ok, strings.TrimSpace(r.Output))
 		if r.Status != 0 || writes == 0 || !ok {
 			t.Errorf("%s exited %d (%s) with %d writes and %d FLUSH requests, the last write covered: %v", c.name, r.Status, strings.TrimSpace(r.Output), writes, flushes, ok)
 		}
@@ -195,9 +225,9 @@ chown -R `+fmt.Sprint(userID)+` /tmp/src /tmp/mvsrc /tmp/one`); err != nil {
 	t.Logf("sure status after sure mv (%d):\n%s", r.Status, r.Output)
 	// The record of sure's flush is there; what keeps the answer from
 	// yes is the device's page cache (the file system's metadata
-	// buffers), which only an opener of /dev/sda can read.
+	// buffers), which only an opener of the device can read.
 	if strings.Contains(r.Output, "flush first") || strings.Contains(r.Output, "pull it now? no") ||
-		!strings.Contains(r.Output, "the page cache of /dev/sda cannot be read") {
+		!strings.Contains(r.Output, "the page cache of /dev/"+dev+" cannot be read") {
 		t.Errorf("sure status after a sure flush (%d): want only the device's page cache in doubt", r.Status)
 	}
 	r, err = as(fmt.Sprintf("cp /tmp/one %[2]s/one && %[1]s status %[2]s/one", sure, mnt))()
@@ -205,15 +235,28 @@ chown -R `+fmt.Sprint(userID)+` /tmp/src /tmp/mvsrc /tmp/one`); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("sure status after a plain cp (%d):\n%s", r.Status, r.Output)
-	if r.Status != 1 {
+	if r.Status != 1 || !strings.Contains(r.Output, "pull it now? no") {
 		t.Errorf("sure status after a plain cp exited %d, want 1 (no)", r.Status)
 	}
-	r, err = as(fmt.Sprintf("%s eject /dev/sda; echo \"exit $?\"; test -e /sys/block/sda && echo 'still in /sys/block'; true", sure))()
+	// sure devices and sure doctor see what sysfs shows anyone.
+	facts := fmt.Sprintf("%[1]s devices > /tmp/facts.$(id -u) 2>&1; %[1]s doctor %[2]s >> /tmp/facts.$(id -u) 2>&1; true", sure, mnt)
+	if _, err := v.MustRun(ctx, facts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := as(facts)(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := v.Run(ctx, fmt.Sprintf("diff /tmp/facts.0 /tmp/facts.%d", userID)); err != nil {
+		t.Fatal(err)
+	} else if d.Status != 0 {
+		t.Logf("sure devices and doctor, root (<) and the user (>):\n%s", d.Output)
+	}
+	r, err = as(fmt.Sprintf("%[1]s eject /dev/%[2]s; echo \"exit $?\"; test -e /sys/block/%[2]s && echo 'still in /sys/block'; true", sure, dev))()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("sure eject as %s:\n%s", user, r.Output)
-	if !strings.Contains(r.Output, "exit 0") || !strings.Contains(r.Output, "safe to remove /dev/sda\n") ||
+	if !strings.Contains(r.Output, "exit 0") || !strings.Contains(r.Output, "safe to remove /dev/"+dev+"\n") ||
 		strings.Contains(r.Output, "still in /sys/block") || !strings.Contains(r.Output, "through UDisks2: Drive.PowerOff") {
 		t.Errorf("sure eject as the user did not power the stick off through UDisks2")
 	}
