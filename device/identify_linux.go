@@ -19,8 +19,9 @@ func identify(path string, dev uint64) (fstype, label, uuid string) {
 		if fstype != "" && label == "" {
 			// Probe reads no NTFS label (it lives in an MFT record);
 			// udev's blkid does, and a user who may not open the
-			// device sees it there, so root should too.
-			if t, l, _ := fromUdev(dev); t == fstype {
+			// device sees it there, so root should too. The same
+			// serial proves udev's entry is about this volume.
+			if t, l, u := fromUdev(dev); t == fstype && strings.EqualFold(u, uuid) {
 				label = l
 			}
 		}
