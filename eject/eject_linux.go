@@ -166,12 +166,15 @@ func ejectDirect(ctx context.Context, d device.Disk, r reporter) error {
 		r.done("detach "+d.Path, "the loop device let go of "+d.BackingFile)
 		return nil
 	}
+	if err := allowRemoval(f, d, r); err != nil {
+		return err
+	}
 	if err := stopUnit(f, d, r); err != nil {
 		return err
 	}
 	f.Close()
 	f = nil
-	return powerOff(d, r)
+	return powerOff(ctx, d, r)
 }
 
 func isLoop(d device.Disk) bool {
@@ -286,27 +289,57 @@ func synchronizeCache(f *os.File, d device.Disk, r reporter) error {
 	return nil
 }
 
-// stopUnit stops the drive; with removable media it also ejects them.
-func stopUnit(f *os.File, d device.Disk, r reporter) error {
-	what := "SCSI START STOP UNIT (stop) " + d.Path
-	err := scsi.StartStopUnit(f, d.Removable)
+// allowRemoval unlocks the medium, as eject(1) does: the kernel locks a
+// removable medium while its device is open, and sure holds it open, so a
+// drive would refuse to eject it.
+func allowRemoval(f *os.File, d device.Disk, r reporter) error {
+	what := "SCSI PREVENT ALLOW MEDIUM REMOVAL (allow) " + d.Path
+	err := scsi.AllowMediumRemoval(f)
 	var ce *scsi.CommandError
 	switch {
 	case err == nil:
-		r.done(what, "the drive stopped")
+		r.done(what, "the drive unlocked its medium")
 	case errors.Is(err, scsi.ErrNotSCSI):
 		r.skip(what, "not a SCSI device")
 	case errors.As(err, &ce) && ce.Unsupported():
-		r.skip(what, "the drive does not implement it")
+		r.skip(what, "the drive has no lock: "+ce.Meaning())
 	default:
 		return r.fail(what, err)
 	}
 	return nil
 }
 
+// stopUnit stops the drive; with removable media it also ejects them.
+func stopUnit(f *os.File, d device.Disk, r reporter) error {
+	what := "SCSI START STOP UNIT (stop) " + d.Path
+	done := "the drive stopped"
+	if d.Removable {
+		what = "SCSI START STOP UNIT (stop, eject) " + d.Path
+		done = "the drive stopped and released its medium"
+	}
+	err := scsi.StartStopUnit(f, d.Removable)
+	var ce *scsi.CommandError
+	switch {
+	case err == nil:
+		r.done(what, done)
+	case errors.Is(err, scsi.ErrNotSCSI):
+		r.skip(what, "not a SCSI device")
+	case errors.As(err, &ce) && ce.Unsupported():
+		r.skip(what, "the drive does not implement it: "+ce.Meaning())
+	default:
+		return r.fail(what, err)
+	}
+	return nil
+}
+
+// goneTimeout bounds the wait for the kernel to drop the disk once its
+// USB device is removed.
+const goneTimeout = 30 * time.Second
+
 // powerOff removes the drive's USB device, which cuts the power of its
-// port; a drive elsewhere stays powered.
-func powerOff(d device.Disk, r reporter) error {
+// port, and waits for the disk to leave /sys/block; a drive elsewhere
+// stays powered.
+func powerOff(ctx context.Context, d device.Disk, r reporter) error {
 	what := "power off " + d.Path
 	usb := usbParent(d.SysPath)
 	if usb == "" {
@@ -325,6 +358,30 @@ func powerOff(d device.Disk, r reporter) error {
 		return r.fail(what, err)
 	}
 	r.done(what, "USB device "+filepath.Base(usb)+" removed ("+remove+")")
+	return waitGone(ctx, d, r)
+}
+
+// waitGone waits for the kernel to drop the disk after its power-off:
+// only then has nothing more to say to it.
+func waitGone(ctx context.Context, d device.Disk, r reporter) error {
+	w := "wait for " + d.Path + " to leave"
+	block := filepath.Join("/sys/block", d.Name)
+	deadline := time.Now().Add(goneTimeout)
+	for {
+		_, err := os.Lstat(block)
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return r.fail(w, fmt.Errorf("%s is still there %v after its power-off", block, goneTimeout))
+		}
+		select {
+		case <-ctx.Done():
+			return r.fail(w, fmt.Errorf("interrupted while %s was still there: %w", block, ctx.Err()))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	r.done(w, d.Path+" is gone from /sys/block")
 	return nil
 }
 

@@ -107,7 +107,7 @@ func ejectUDisks(ctx context.Context, d device.Disk, r reporter) error {
 		return r.fail(what, err)
 	}
 	r.done(what, "Drive.PowerOff: cache flushed, drive stopped, USB port off")
-	return nil
+	return waitGone(ctx, d, r)
 }
 
 // blockOf finds the UDisks2 object of the block device at path.

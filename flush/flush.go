@@ -95,6 +95,14 @@ func Record(m fsinfo.Mount, start time.Time) (recorded, err error) {
 	var ferr error
 	recorded = drivecache.MarkFlushed(d, start, func() error {
 		ferr = durable.SyncPath(d.Path)
+		if errors.Is(ferr, fs.ErrPermission) {
+			// A desktop user may not open the device, but on the file
+			// systems whose fsync always flushes the drive an fsync of
+			// the mount point does the same; MarkFlushed's counters
+			// prove whether a flush reached the drive and nothing was
+			// written meanwhile, so elsewhere it only records nothing.
+			ferr = durable.SyncPath(m.MountPoint)
+		}
 		return ferr
 	})
 	if ferr != nil && !errors.Is(ferr, fs.ErrPermission) {
@@ -243,4 +251,42 @@ func sameDir(a, b string) bool {
 	ra, err1 = filepath.EvalSymlinks(ra)
 	rb, err2 = filepath.EvalSymlinks(rb)
 	return err1 == nil && err2 == nil && ra == rb
+}
+
+// Unreachable says, before anything is written under path, why this user
+// cannot make writes there durable at all: a FUSE file system reaches the
+// drive only through its block device, which must be opened to be
+// flushed. nil when a flush can reach the drive, or when path's file
+// system cannot be found (the write then reports that itself).
+func Unreachable(path string) error {
+	dir := path
+	var m fsinfo.Mount
+	for {
+		var err error
+		if m, err = fsinfo.ForPath(dir); err == nil {
+			break
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return nil
+		}
+		dir = up
+	}
+	if b, _ := fsinfo.BarrierFor(m); b != fsinfo.BarrierPerFile || !m.IsFUSE() {
+		return nil
+	}
+	dev, ok := fsinfo.BackingDevice(m)
+	if !ok {
+		return nil
+	}
+	f, err := os.Open(dev)
+	if err == nil {
+		f.Close()
+		return nil
+	}
+	if !errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	return fmt.Errorf("%s is a FUSE file system (%s) whose server writes to %s, which this user may not open, so no flush can reach the drive: run sure as root, give this user access to %s, or mount the stick with the kernel's driver (udisksctl mount -b %s): %w",
+		m.MountPoint, m.FSType, dev, dev, dev, err)
 }

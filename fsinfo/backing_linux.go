@@ -1,6 +1,8 @@
 package fsinfo
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,7 +36,15 @@ func BackingDevice(m Mount) (string, bool) {
 		if !namesMountPoint(p.Name(), m.MountPoint) {
 			continue
 		}
-		fds, _ := os.ReadDir(filepath.Join("/proc", p.Name(), "fd"))
+		fds, err := os.ReadDir(filepath.Join("/proc", p.Name(), "fd"))
+		if errors.Is(err, fs.ErrPermission) {
+			// Another user's server: its open files are hidden, but the
+			// device it was given is among its arguments.
+			if dev, ok := deviceArgument(p.Name()); ok {
+				return dev, true
+			}
+			continue
+		}
 		var devs []string
 		for _, fd := range fds {
 			target, err := os.Readlink(filepath.Join("/proc", p.Name(), "fd", fd.Name()))
@@ -45,6 +55,25 @@ func BackingDevice(m Mount) (string, bool) {
 		if len(devs) == 1 {
 			return devs[0], true
 		}
+	}
+	return "", false
+}
+
+// deviceArgument returns the one block device among process pid's
+// arguments.
+func deviceArgument(pid string) (string, bool) {
+	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+	if err != nil {
+		return "", false
+	}
+	var devs []string
+	for _, arg := range strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00") {
+		if isBlockDevice(arg) && !slices.Contains(devs, arg) {
+			devs = append(devs, arg)
+		}
+	}
+	if len(devs) == 1 {
+		return devs[0], true
 	}
 	return "", false
 }

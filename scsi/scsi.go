@@ -57,7 +57,33 @@ func (e *CommandError) Error() string {
 	if e.SenseKey == 0 && e.ASC == 0 {
 		return fmt.Sprintf("%s: SCSI status 0x%02x, host 0x%02x, driver 0x%02x", e.Command, e.Status, e.HostStatus, e.DriverStatus)
 	}
-	return fmt.Sprintf("%s: %s (sense key 0x%x, ASC/ASCQ 0x%02x/0x%02x)", e.Command, senseKeyName(e.SenseKey), e.SenseKey, e.ASC, e.ASCQ)
+	msg := fmt.Sprintf("%s: %s", e.Command, senseKeyName(e.SenseKey))
+	if m := e.Meaning(); m != "" {
+		msg += ", " + m
+	}
+	return msg + fmt.Sprintf(" (sense key 0x%x, ASC/ASCQ 0x%02x/0x%02x)", e.SenseKey, e.ASC, e.ASCQ)
+}
+
+// Meaning says in words what the additional sense code means, for the
+// codes an eject meets; "" for the others.
+func (e *CommandError) Meaning() string {
+	switch {
+	case e.ASC == 0x20 && e.ASCQ == 0:
+		return "the drive has no such command"
+	case e.ASC == 0x24 && e.ASCQ == 0:
+		return "the drive refuses a field of the command"
+	case e.ASC == 0x53 && e.ASCQ == 0x02:
+		return "medium removal is prevented (the medium is locked)"
+	case e.ASC == 0x3a:
+		return "no medium present"
+	case e.ASC == 0x04:
+		return "the drive is not ready"
+	case e.ASC == 0x29:
+		return "the drive was reset"
+	case e.ASC == 0x28:
+		return "the medium changed"
+	}
+	return ""
 }
 
 func senseKeyName(k uint8) string {

@@ -55,6 +55,13 @@ func SynchronizeCache(f *os.File) error {
 	return command(f, "SYNCHRONIZE CACHE", []byte{0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}, syncTimeoutMs)
 }
 
+// AllowMediumRemoval sends PREVENT ALLOW MEDIUM REMOVAL with PREVENT=0:
+// the drive unlocks its medium. The kernel locks a removable medium while
+// its device is open, and a locked drive refuses START STOP UNIT's eject.
+func AllowMediumRemoval(f *os.File) error {
+	return command(f, "PREVENT ALLOW MEDIUM REMOVAL", []byte{0x1e, 0, 0, 0, 0, 0}, stopTimeoutMs)
+}
+
 // StartStopUnit sends START STOP UNIT with START=0 to the device open as
 // f: the drive stops (a disk parks its heads). With loadEject, a drive
 // with removable media also ejects the medium (a card reader lets go of

@@ -13,3 +13,8 @@ func SynchronizeCache(f *os.File) error {
 func StartStopUnit(f *os.File, loadEject bool) error {
 	return &os.PathError{Op: "START STOP UNIT", Path: f.Name(), Err: ErrUnsupported}
 }
+
+// AllowMediumRemoval is Linux-only: SG_IO is a Linux interface.
+func AllowMediumRemoval(f *os.File) error {
+	return &os.PathError{Op: "PREVENT ALLOW MEDIUM REMOVAL", Path: f.Name(), Err: ErrUnsupported}
+}

@@ -98,6 +98,14 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	// each file's fate through a cpReporter.
 	u := newUI(cmd, verb, args, verbose, quiet)
 	opt.Events = u
+	// Said once, before anything is written, rather than after every
+	// file has failed its flush.
+	if err := flush.Unreachable(args[len(args)-1]); err != nil {
+		u.stop()
+		fmt.Fprintf(stderr, "sure: %s: nothing was written: %v\n", verb, err)
+		u.finished(copier.Summary{}, exitFailed, err)
+		return exitError{exitFailed}
+	}
 	// A stop cleans up and ends with the summary; a repeated signal must
 	// not cut that short.
 	holdSignals(cmd.Context(), &heldJob{

@@ -21,8 +21,9 @@ func newEject() *cobra.Command {
 partition or a whole disk) safe to remove: flush and unmount every file
 system on it (never lazily: when one is in use, sure names the processes
 holding it and stops), flush the block device, send a SCSI drive
-SYNCHRONIZE CACHE and START STOP UNIT (reporting what the drive answers),
-then cut the power of its USB port. A loop device is detached instead.
+SYNCHRONIZE CACHE, PREVENT ALLOW MEDIUM REMOVAL (allow) and START STOP
+UNIT (reporting what the drive answers), then cut the power of its USB
+port and wait for the disk to go. A loop device is detached instead.
 Without root, or with --udisks, the same is done through UDisks2 over
 D-Bus, which lets the desktop session's user do it.
 Each step is printed as it ends; the last line says whether the drive is
