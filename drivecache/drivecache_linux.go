@@ -100,12 +100,17 @@ func parseStat(path, s string) (Counters, error) {
 // runtime directory of the boot.
 var recordBase string
 
+// rootRecords is where root's records are kept. A user's status reads
+// them too: a flush made by root (sudo sure cp) covers the drive for
+// everyone, and trusted still checks that root wrote them.
+var rootRecords = "/run/sure/flushed"
+
 func recordDir() (string, error) {
 	if recordBase != "" {
 		return filepath.Join(recordBase, "sure", "flushed"), nil
 	}
 	if os.Geteuid() == 0 {
-		return "/run/sure/flushed", nil
+		return rootRecords, nil
 	}
 	// Only a directory that is the user's own: a record another user
 	// could write would let them make sure say "safe".
@@ -227,12 +232,26 @@ func save(d Disk, r Record) error {
 }
 
 // Last returns the disk's record, if one was made in this boot for the
-// medium the device number now holds.
+// medium the device number now holds: the newer of this user's and root's.
 func Last(d Disk) (Record, bool) {
-	path, err := recordPath(d)
-	if err != nil {
-		return Record{}, false
+	var dirs []string
+	if own, err := recordDir(); err == nil {
+		dirs = append(dirs, own)
 	}
+	if len(dirs) == 0 || dirs[0] != rootRecords {
+		dirs = append(dirs, rootRecords)
+	}
+	var best Record
+	found := false
+	for _, dir := range dirs {
+		if r, ok := readRecord(d, filepath.Join(dir, d.Dev)); ok && (!found || r.Made.After(best.Made)) {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+func readRecord(d Disk, path string) (Record, bool) {
 	if trusted(filepath.Dir(path), true) != nil || trusted(path, false) != nil {
 		return Record{}, false
 	}

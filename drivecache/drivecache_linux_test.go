@@ -3,6 +3,7 @@
 package drivecache
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -191,5 +192,35 @@ func TestRecordTrust(t *testing.T) {
 		if _, ok := Last(d); !ok {
 			t.Fatalf("%s: record not trusted again once healed", c.name)
 		}
+	}
+}
+
+// A user's status also believes root's record (a flush made with sudo),
+// and of two records takes the newer.
+func TestRootRecordSeen(t *testing.T) {
+	recordBase = t.TempDir()
+	root := filepath.Join(t.TempDir(), "flushed")
+	old := rootRecords
+	rootRecords = root
+	t.Cleanup(func() { recordBase, rootRecords = "", old })
+	d := Disk{Dev: "7:998", DiskSeq: "7"}
+	if _, ok := Last(d); ok {
+		t.Fatal("a record found where none was made")
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(Record{BootID: bootID(), DiskSeq: d.DiskSeq, Writes: 5, Made: time.Now()})
+	if err := os.WriteFile(filepath.Join(root, d.Dev), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := Last(d); !ok || r.Writes != 5 {
+		t.Fatalf("root's record: %+v, %v; want it found", r, ok)
+	}
+	if err := save(d, Record{BootID: bootID(), DiskSeq: d.DiskSeq, Writes: 9, Made: time.Now().Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := Last(d); !ok || r.Writes != 9 {
+		t.Fatalf("with a newer own record: %+v, %v; want the newer", r, ok)
 	}
 }
