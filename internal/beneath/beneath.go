@@ -38,15 +38,8 @@ type Root struct {
 // Open opens the directory path as the root of a job's writes. path itself
 // is followed like any path the user typed.
 func Open(path string) (*Root, error) {
-	f, err := os.Open(path)
+	f, err := openDir(path)
 	if err != nil {
-		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.IsDir() {
-		f.Close()
-		if err == nil {
-			err = &os.PathError{Op: "open", Path: path, Err: errNotDir}
-		}
 		return nil, err
 	}
 	return &Root{path: filepath.Clean(path), f: f, dirs: map[string]*Dir{}, budget: dirBudget()}, nil
@@ -116,18 +109,7 @@ func (r *Root) Dir(path string) (*Dir, error) {
 
 func (r *Root) open(path string) (*os.File, error) {
 	if r.f == nil {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		if fi, err := f.Stat(); err != nil || !fi.IsDir() {
-			f.Close()
-			if err == nil {
-				err = &os.PathError{Op: "open", Path: path, Err: errNotDir}
-			}
-			return nil, err
-		}
-		return f, nil
+		return openDir(path)
 	}
 	rel, err := r.rel(path)
 	if err != nil {
@@ -212,4 +194,20 @@ func (d *Dir) Spare() bool {
 // Sub returns the directory name in d, as Root.Dir does.
 func (d *Dir) Sub(name string) (*Dir, error) {
 	return d.root.Dir(d.Name(name))
+}
+
+// openDir opens path, following it, and fails unless it is a directory.
+func openDir(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.IsDir() {
+		f.Close()
+		if err == nil {
+			err = &os.PathError{Op: "open", Path: path, Err: errNotDir}
+		}
+		return nil, err
+	}
+	return f, nil
 }
