@@ -284,7 +284,9 @@ func Unreachable(path string) error {
 		f.Close()
 		return nil
 	}
-	if !errors.Is(err, fs.ErrPermission) {
+	// exfat-fuse flushes its device on every fsync: the per-file flushes
+	// reach the drive without this user opening it.
+	if !errors.Is(err, fs.ErrPermission) || fsinfo.FsyncReachesDevice(m) {
 		return nil
 	}
 	return fmt.Errorf("%s is a FUSE file system (%s) whose server writes to %s, which this user may not open, so no flush can reach the drive: run sure as root, give this user access to %s, or mount the stick with the kernel's driver (udisksctl mount -b %s): %w",
