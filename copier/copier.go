@@ -98,7 +98,8 @@ type Options struct {
 // several goroutines, never at once.
 type Events interface {
 	// Durable: dst is on the media under its final name, directory entry
-	// included.
+	// included. Where later writes could still undo that (fusefat), it
+	// comes only after the job's last barrier.
 	Durable(src, dst string, size int64)
 	// Skipped: dst was left as it was, on purpose (-n and dst exists).
 	Skipped(src, dst, why string)
