@@ -133,3 +133,70 @@ func TestFusefatReportsOnlyAtEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestFusefatInterruptedReportsAfterBarrier interrupts a move onto
+// fusefat once its second barrier has begun: what the barriers covered is
+// reported after the job's last one, each reported file's source is
+// removed, and every other source is left in place.
+func TestFusefatInterruptedReportsAfterBarrier(t *testing.T) {
+	m := fsimage.ForTest(t, "vfat")
+	src := filepath.Join(t.TempDir(), "src")
+	rec := &barrierRecorder{atFirst: -1, barrier: []chan struct{}{make(chan struct{}), make(chan struct{})}}
+	for i := range 10 {
+		p := filepath.Join(src, fmt.Sprintf("f%02d", i))
+		writeFile(t, p, 4096+int64(i), uint64(i))
+		rec.srcs = append(rec.srcs, p)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var started atomic.Int32
+	testHookFileStart = func(string) {
+		switch started.Add(1) {
+		case 3:
+			<-rec.barrier[0]
+		case 5:
+			<-rec.barrier[1]
+			cancel()
+		}
+	}
+	t.Cleanup(func() { testHookFileStart = nil })
+	sum, err := Move(ctx, []string{src}, m.Dir, Options{Workers: 1, BatchFiles: 2, Events: rec})
+	if err == nil || !sum.Interrupted {
+		t.Fatalf("Move = %v, interrupted %v; want interrupted", err, sum.Interrupted)
+	}
+	log := rec.events()
+	lastFlush := -1
+	for i, e := range log {
+		if e.kind == "flushing" {
+			lastFlush = i
+		}
+	}
+	reported := map[string]bool{}
+	for i, e := range log {
+		if e.kind != "durable" {
+			continue
+		}
+		if i < lastFlush {
+			t.Errorf("%s reported (event %d) before the last barrier began (event %d)", e.dst, i, lastFlush)
+		}
+		reported[e.src] = true
+	}
+	// The first batch's barrier was done before the cut.
+	if len(reported) < 2 {
+		t.Errorf("%d files reported, want at least the first batch's 2", len(reported))
+	}
+	for i, n := range rec.inPlace {
+		if n != len(rec.srcs) {
+			t.Errorf("barrier %d: %d of %d sources left, want all", i+1, n, len(rec.srcs))
+		}
+	}
+	for _, s := range rec.srcs {
+		_, err := os.Lstat(s)
+		if reported[s] && err == nil {
+			t.Errorf("%s: reported durable, source still there", s)
+		}
+		if !reported[s] && err != nil {
+			t.Errorf("%s: not reported, source gone: %v", s, err)
+		}
+	}
+}
