@@ -98,7 +98,8 @@ type Options struct {
 // several goroutines, never at once.
 type Events interface {
 	// Durable: dst is on the media under its final name, directory entry
-	// included.
+	// included. Where later writes could still undo that (fusefat), it
+	// comes only after the job's last barrier.
 	Durable(src, dst string, size int64)
 	// Skipped: dst was left as it was, on purpose (-n and dst exists).
 	Skipped(src, dst, why string)
@@ -217,6 +218,12 @@ type run struct {
 	eng       engine                   // dirty budget, write-behind, progress (data.go)
 	links     hardLinks                // -a: names of multiply linked source files (links.go)
 	vr        *verifyRun               // Verify, Manifest (verify.go)
+
+	// holdReports: files are reported (and a move's sources removed)
+	// only after the job's last barrier (fsinfo.ReportsOnlyAtEnd); held
+	// are the files barriers covered until then.
+	holdReports bool
+	held        []commit.Result
 }
 
 // Copy copies srcs to dest as `cp` would (dest is a directory when there
@@ -289,6 +296,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	r.destDir, r.dest = destDir, dest
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
+		r.holdReports = fsinfo.ReportsOnlyAtEnd(m)
 	}
 	r.sum.Preflight = opt.plan
 	// Before the engine: a job refused here must leave no lander running.
@@ -350,6 +358,9 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		// Files already renamed onto their final names get the barrier
 		// they were waiting for, so that they can be reported.
 		r.settleBatch(r.c.Flush())
+		if r.holdReports {
+			r.releaseHeld(r.lastBarrier())
+		}
 	} else {
 		// Files first: their renames change their directories' times,
 		// which finishDirs sets afterwards (with -a) and then flushes.
@@ -360,10 +371,11 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			// makes its removal durable with the directories.
 			r.removeJournal(true)
 		}
-		dirErr := r.c.FlushDirs()
+		dirErr := r.lastBarrier()
 		if dirErr != nil {
 			r.fail("", "", dirErr)
 		}
+		r.releaseHeld(dirErr)
 		// A source directory goes only once its copy is known durable.
 		if opt.move && dirErr == nil && !opt.DryRun {
 			r.removeSources()
@@ -605,6 +617,10 @@ func (r *run) makeParents(src, dest string) bool {
 // hostile stick could swap it for a link.
 var testHookDirReady func(dst string)
 
+// testHookFileStart, set by tests, runs as a worker takes a file, before
+// anything of it is written: tests hold files back to span barriers.
+var testHookFileStart func(src string)
+
 // makeDir creates dst for the source directory src, or accepts an existing
 // directory there (trees are merged, as cp does).
 func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
@@ -777,6 +793,9 @@ func (r *run) copyFile(j job) {
 	if r.ctx.Err() != nil {
 		return
 	}
+	if testHookFileStart != nil {
+		testHookFileStart(j.src)
+	}
 	in, err := openSource(j.src)
 	if err != nil {
 		r.fail(j.src, j.dst, err)
@@ -922,11 +941,55 @@ func (r *run) settleBatch(results []commit.Result) {
 			// did not reach the device is never called durable.
 			res.Err = fmt.Errorf("%s is in place but its data did not reach the device: %w", j.dst, err)
 		}
+		r.settle(j, res.Err == nil && !j.upToDate)
 	}
+	if !r.holdReports {
+		r.report(results)
+		return
+	}
+	// Failures are told now (a dead stick stops the job); what the
+	// barrier covered waits for the job's last one (releaseHeld).
+	var failed []commit.Result
+	for _, res := range results {
+		if res.Err == nil {
+			r.held = append(r.held, res)
+		} else {
+			failed = append(failed, res)
+		}
+	}
+	r.report(failed)
+}
+
+// releaseHeld reports the files held back for the job's last barrier,
+// once it is done: err is its failure, and then none of them is durable.
+func (r *run) releaseHeld(err error) {
+	held := r.held
+	r.held = nil
+	if err != nil {
+		for i := range held {
+			held[i].Err = fmt.Errorf("%s is in place but not known durable: %w", held[i].Entry.Final, err)
+		}
+	}
+	r.report(held)
+}
+
+// lastBarrier flushes the directories changed since the last Flush; where
+// reports wait for it, it flushes the destination's file system even when
+// no directory changed, since everything is reported on its success.
+func (r *run) lastBarrier() error {
+	if r.holdReports {
+		if err := r.c.DirChanged(r.destDir); err != nil {
+			return err
+		}
+	}
+	return r.c.FlushDirs()
+}
+
+// report tells the outcome of files whose barrier is done.
+func (r *run) report(results []commit.Result) {
 	for i := range results {
 		res := &results[i]
 		j := res.Entry.Tag.(*job)
-		r.settle(j, res.Err == nil && !j.upToDate)
 		switch {
 		case res.Err == nil && j.upToDate:
 			r.mu.Lock()

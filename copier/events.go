@@ -16,7 +16,8 @@ type Progress interface {
 	OnDevice(dst string, n int64)
 	// Flushing: a barrier is under way that makes files staged so far
 	// durable (the drive is told to flush its cache); Durable events
-	// follow for each of them.
+	// follow for each of them (on fusefat only after the job's last
+	// barrier).
 	Flushing(files int, bytes int64)
 }
 

@@ -7,3 +7,12 @@ package fsinfo
 func NoFsync(m Mount) bool {
 	return m.FSType == "fuse.fusefat"
 }
+
+// ReportsOnlyAtEnd reports whether a file on m is known durable only once
+// the job that wrote it has written everything and made it durable: on
+// fusefat, later directory and FAT writes, half applied at a power cut,
+// can take an already flushed file with them (fsck drops it as a
+// duplicate), so no file is called durable before the job's last barrier.
+func ReportsOnlyAtEnd(m Mount) bool {
+	return m.FSType == "fuse.fusefat"
+}
