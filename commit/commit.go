@@ -79,6 +79,7 @@ type Result struct {
 
 type fileSystem struct {
 	mount   fsinfo.Mount
+	caps    fsinfo.Caps
 	barrier fsinfo.Barrier
 	why     string
 	dir     string // a directory on it, opened beneath the root for syncfs
@@ -160,7 +161,7 @@ func (c *Committer) fileSystemOf(d *beneath.Dir) (*fileSystem, error) {
 		return nil, err
 	}
 	b, why := fsinfo.BarrierFor(m)
-	f := &fileSystem{mount: m, barrier: b, why: why, dir: d.Path()}
+	f := &fileSystem{mount: m, caps: fsinfo.CapsOf(m), barrier: b, why: why, dir: d.Path()}
 	if b == fsinfo.BarrierPerFile {
 		f.device = fsinfo.FlushDevice(m)
 	}
@@ -168,11 +169,12 @@ func (c *Committer) fileSystemOf(d *beneath.Dir) (*fileSystem, error) {
 	return f, nil
 }
 
-// FileSystem says how the entry's file system is made durable, and the
-// block device under it when it is a FUSE file system ("" if unknown), so
-// that the writer of the data can wait for its writeback the same way.
-func (e *Entry) FileSystem() (fsinfo.Mount, fsinfo.Barrier, string) {
-	return e.fs.mount, e.fs.barrier, e.fs.device
+// FileSystem says what the entry's file system can do, how it is made
+// durable, and the block device under it when it is a FUSE file system
+// ("" if unknown), so that the writer of the data can wait for its
+// writeback the same way.
+func (e *Entry) FileSystem() (fsinfo.Caps, fsinfo.Barrier, string) {
+	return e.fs.caps, e.fs.barrier, e.fs.device
 }
 
 // fileSystemAt is fileSystemOf for the directory at path.
@@ -192,6 +194,15 @@ func (c *Committer) Describe(dir string) (fsinfo.Mount, fsinfo.Barrier, string, 
 		return fsinfo.Mount{}, 0, "", err
 	}
 	return f.mount, f.barrier, f.why, nil
+}
+
+// Caps says what the file system holding dir can do and promise.
+func (c *Committer) Caps(dir string) (fsinfo.Caps, error) {
+	f, err := c.fileSystemAt(dir)
+	if err != nil {
+		return fsinfo.Caps{}, err
+	}
+	return f.caps, nil
 }
 
 // Create opens a new temporary file for final in final's directory. The

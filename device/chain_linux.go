@@ -29,18 +29,12 @@ func trace(path string, depth int) (Chain, error) {
 	if err != nil {
 		return Chain{}, err
 	}
-	c := Chain{Path: path, Mount: m, Kind: fsinfo.Kind(m)}
+	c := Chain{Path: path, Mount: m, Kind: fsinfo.KindOf(m)}
 	c.Barrier, c.BarrierReason = fsinfo.BarrierFor(m)
 	if m.IsFUSE() {
 		c.Server = fuseServer(m.MountPoint)
 	}
-	// fuseblk mounts name their bdi after the block device, with a
-	// suffix, so that it does not clash with the device's own.
-	id := fmt.Sprintf("%d:%d", m.Major, m.Minor)
-	if m.FSType == "fuseblk" {
-		id += "-fuseblk"
-	}
-	if b, err := readBDI(id); err == nil {
+	if b, err := readBDI(m.BDI()); err == nil {
 		c.MountBDI = &b
 	}
 	dev, ok := mountDev(m)

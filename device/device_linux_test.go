@@ -302,7 +302,7 @@ func TestTraceFUSEStick(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Kind != kind || c.Barrier != fsinfo.BarrierPerFile {
+			if string(c.Kind) != kind || c.Barrier != fsinfo.BarrierPerFile {
 				t.Errorf("Trace(%s): kind %q barrier %v, want %s and per-file", m.Dir, c.Kind, c.Barrier, kind)
 			}
 			if c.Server == nil || c.Server.PID != m.ServerPID() {

@@ -173,7 +173,7 @@ func barrierFor(m Mount, syncfsReports bool, release string, backing func(Mount)
 	if !syncfsReports {
 		return BarrierPerFile, fmt.Sprintf("kernel %s is older than 5.8: syncfs does not report write errors", release)
 	}
-	if why, ok := syncFSSendsNoFlush[m.FSType]; ok {
+	if why := capsOf(m.FSType, "", "").SyncFSNoFlush; why != "" {
 		return BarrierSyncFSFlush, fmt.Sprintf("%s (%s): one syncfs writes the batch and reports its errors, but %s; an fsync of a directory on it then flushes the drive", m.MountPoint, m.FSType, why)
 	}
 	return BarrierSyncFS, fmt.Sprintf("%s (%s): one syncfs flushes the batch and reports its errors", m.MountPoint, m.FSType)

@@ -1,18 +1,24 @@
 package fsinfo
 
-// NoFsync reports whether m's FUSE server is known to implement no fsync:
-// the kernel then answers every fsync there with success and sends the
-// server nothing, so only a flush of the block device under it reaches
-// the media. fusefat is such a server.
-func NoFsync(m Mount) bool {
-	return m.FSType == "fuse.fusefat"
+import "sync"
+
+// CapsOf returns what the file system mounted at m can do and promise.
+// Under fuseblk it reads the device's boot sector or finds the server,
+// so callers ask once per mount.
+func CapsOf(m Mount) Caps {
+	server := sync.OnceValue(func() string { return fuseServer(m) })
+	kind := kindOf(m, server)
+	s := ""
+	if m.FSType == "fuseblk" {
+		s = server()
+	}
+	return capsOf(m.FSType, kind, s)
 }
 
-// ReportsOnlyAtEnd reports whether a file on m is known durable only once
-// the job that wrote it has written everything and made it durable: on
-// fusefat, later directory and FAT writes, half applied at a power cut,
-// can take an already flushed file with them (fsck drops it as a
-// duplicate), so no file is called durable before the job's last barrier.
-func ReportsOnlyAtEnd(m Mount) bool {
-	return m.FSType == "fuse.fusefat"
+// KindOf names the format on m (see the type Kind). FUSE mounts hide the
+// real format behind "fuseblk" (exfat-fuse, ntfs-3g), so for those the boot
+// sector of the device underneath decides: the name limits of a stick
+// depend on what is on it, not on who serves it.
+func KindOf(m Mount) Kind {
+	return kindOf(m, func() string { return fuseServer(m) })
 }

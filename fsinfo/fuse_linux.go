@@ -14,7 +14,7 @@ import (
 // per-file fsyncs are then the flush that reaches the media).
 func FlushDevice(m Mount) string {
 	dev, ok := BackingDevice(m)
-	if !ok || !CanOpen(dev) && FsyncReachesDevice(m) {
+	if !ok || !CanOpen(dev) && capsOf(m.FSType, "", fuseServer(m)).FsyncReachesDevice {
 		return ""
 	}
 	return dev
@@ -24,17 +24,6 @@ func FlushDevice(m Mount) string {
 // flush (fsync of the device) needs.
 func CanOpen(dev string) bool {
 	return unix.Access(dev, unix.R_OK) == nil
-}
-
-// FsyncReachesDevice reports whether every fsync and fsyncdir on m reaches
-// the media without sure flushing the device itself: exfat-fuse writes its
-// metadata and fsyncs its device on each one.
-func FsyncReachesDevice(m Mount) bool {
-	return m.FSType == "fuseblk" && exfatServer(fuseServer(m))
-}
-
-func exfatServer(program string) bool {
-	return program == "mount.exfat-fuse" || program == "mount.exfat" || program == "exfat-fuse"
 }
 
 // fuseServer names the program that serves the FUSE mount m (the base of

@@ -267,7 +267,7 @@ func BDINames(m fsinfo.Mount) []string {
 	}
 	dev := fmt.Sprintf("%d:%d", m.Major, m.Minor)
 	switch {
-	case m.FSType == "btrfs":
+	case !m.IsFUSE() && fsinfo.CapsOf(m).OwnBDI:
 		if l, err := btrfsBDI(m); err == nil {
 			add(l)
 		}
