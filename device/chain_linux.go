@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/proc"
 	"github.com/sure-tools/sure/pagecache"
 )
 
@@ -32,7 +33,7 @@ func trace(path string, depth int) (Chain, error) {
 	c := Chain{Path: path, Mount: m, Kind: fsinfo.KindOf(m)}
 	c.Barrier, c.BarrierReason = fsinfo.BarrierFor(m)
 	if m.IsFUSE() {
-		c.Server = fuseServer(m.MountPoint)
+		c.Server = fuseServer(m)
 	}
 	if b, err := readBDI(m.BDI()); err == nil {
 		c.MountBDI = &b
@@ -70,57 +71,12 @@ func trace(path string, depth int) (Chain, error) {
 	return c, nil
 }
 
-// fuseServer finds the process serving the FUSE mount at dir: one that
-// holds /dev/fuse open and names dir among its arguments.
-func fuseServer(dir string) *Process {
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		args := cmdline(pid)
-		if !namesDir(pid, args, dir) || !holdsFUSE(pid) {
-			continue
-		}
-		return &Process{PID: pid, Command: args}
+// fuseServer finds the process serving the FUSE mount m.
+func fuseServer(m fsinfo.Mount) *Process {
+	if ps := proc.FUSEServers(m.MountPoint, m.Source); len(ps) > 0 {
+		return &Process{PID: ps[0].PID, Command: ps[0].Args}
 	}
 	return nil
-}
-
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(b) == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-}
-
-func namesDir(pid int, args []string, dir string) bool {
-	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-	for _, a := range args {
-		if a == "" {
-			continue
-		}
-		if !filepath.IsAbs(a) {
-			a = filepath.Join(cwd, a)
-		}
-		if filepath.Clean(a) == dir {
-			return true
-		}
-	}
-	return false
-}
-
-func holdsFUSE(pid int) bool {
-	dir := fmt.Sprintf("/proc/%d/fd", pid)
-	fds, _ := os.ReadDir(dir)
-	for _, fd := range fds {
-		if t, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && t == "/dev/fuse" {
-			return true
-		}
-	}
-	return false
 }
 
 // ReadBDI reads the writeback control of device major:minor.

@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/proc"
 )
 
 const sysBlock = "/sys/class/block"
@@ -351,20 +351,12 @@ func (d Disk) Swaps() []string {
 	for _, p := range d.Partitions {
 		devs = append(devs, unix.Mkdev(p.Major, p.Minor))
 	}
-	f, err := os.Open("/proc/swaps")
+	swaps, err := proc.Swaps()
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	var out []string
-	s := bufio.NewScanner(f)
-	s.Scan() // the header
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		name := fsinfo.Unescape(fields[0])
+	for _, name := range swaps {
 		var st unix.Stat_t
 		if unix.Stat(name, &st) != nil {
 			continue

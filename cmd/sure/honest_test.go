@@ -76,19 +76,9 @@ func mountFusefatRelative(t *testing.T) string {
 // serverOf finds the daemon running program on dev.
 func serverOf(t *testing.T, program, dev string) int {
 	t.Helper()
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if filepath.Base(args[0]) == program && slices.Contains(args, dev) {
-			return pid
+	for _, p := range proc.FUSEServers("", dev) {
+		if filepath.Base(p.Args[0]) == program {
+			return p.PID
 		}
 	}
 	t.Fatalf("no %s process serves %s", program, dev)
