@@ -1,17 +1,15 @@
 package device
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/sysfs"
 	"github.com/sure-tools/sure/pagecache"
 )
 
@@ -42,7 +40,7 @@ func trace(path string, depth int) (Chain, error) {
 	if !ok {
 		return c, nil
 	}
-	name, err := sysName(dev)
+	name, err := sysfs.Name(unix.Major(dev), unix.Minor(dev))
 	if err != nil {
 		return c, nil
 	}
@@ -85,56 +83,25 @@ func ReadBDI(major, minor uint32) (BDI, error) {
 }
 
 func readBDI(id string) (BDI, error) {
-	dir := filepath.Join("/sys/class/bdi", id)
+	dir := filepath.Join(sysfs.BDIs, id)
 	if _, err := os.Stat(dir); err != nil {
 		return BDI{}, err
 	}
 	b := BDI{
 		ID:           id,
-		StrictLimit:  readInt(dir, "strict_limit") != 0,
-		MaxRatio:     int(readInt(dir, "max_ratio")),
-		MinRatio:     int(readInt(dir, "min_ratio")),
-		ReadAheadKB:  readInt(dir, "read_ahead_kb"),
-		StableWrites: readInt(dir, "stable_pages_required") != 0,
+		StrictLimit:  sysfs.Int(dir, "strict_limit") != 0,
+		MaxRatio:     int(sysfs.Int(dir, "max_ratio")),
+		MinRatio:     int(sysfs.Int(dir, "min_ratio")),
+		ReadAheadKB:  sysfs.Int(dir, "read_ahead_kb"),
+		StableWrites: sysfs.Int(dir, "stable_pages_required") != 0,
 	}
-	if s := readStr(dir, "max_bytes"); s != "" {
+	if s := sysfs.Str(dir, "max_bytes"); s != "" {
 		b.HasBytes = true
-		b.MaxBytes = readInt(dir, "max_bytes")
-		b.MinBytes = readInt(dir, "min_bytes")
+		b.MaxBytes = sysfs.Int(dir, "max_bytes")
+		b.MinBytes = sysfs.Int(dir, "min_bytes")
 	}
-	b.Stats = readBDIStats(filepath.Join("/sys/kernel/debug/bdi", id, "stats"))
+	b.Stats, _ = sysfs.BDIStats(filepath.Join("/sys/kernel/debug/bdi", id, "stats"))
 	return b, nil
-}
-
-// readBDIStats parses lines such as "BdiWriteback:   12 kB" and
-// "b_dirty: 3"; sizes in kB become bytes, rates in kBps bytes per second.
-func readBDIStats(path string) map[string]int64 {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	stats := map[string]int64{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(fields[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		if len(fields) > 1 && (fields[1] == "kB" || fields[1] == "kBps") {
-			n *= 1024
-		}
-		stats[strings.TrimSpace(k)] = n
-	}
-	return stats
 }
 
 // SystemDirty reads Dirty and Writeback from /proc/meminfo.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
 
 // matcher decides whether a file a process uses is one we look for.
@@ -185,11 +186,11 @@ func otherUsers(dir string) []string {
 			}
 		}
 	}
-	loops, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	loops, _ := filepath.Glob(sysfs.DiskDir("loop*"))
 	for _, l := range loops {
-		b, err := os.ReadFile(l)
-		if err == nil && within(strings.TrimSpace(string(b)), dir) {
-			out = append(out, fmt.Sprintf("/dev/%s (a loop device on %s)", filepath.Base(filepath.Dir(filepath.Dir(l))), strings.TrimSpace(string(b))))
+		b, err := sysfs.Attr(l, "loop/backing_file")
+		if err == nil && within(b, dir) {
+			out = append(out, fmt.Sprintf("/dev/%s (a loop device on %s)", filepath.Base(l), b))
 		}
 	}
 	swaps, _ := proc.Swaps()

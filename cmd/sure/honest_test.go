@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sure-tools/sure/internal/fsimage"
 	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/sysfs"
 	"github.com/sure-tools/sure/internal/vstick"
 	"github.com/sure-tools/sure/lab/vdisk"
 	"github.com/sure-tools/sure/udisks/udiskstest"
@@ -373,15 +373,14 @@ func mountAsStick(t *testing.T, dir, kind string) (string, string) {
 // loopFlushes is the count of cache flushes dev has completed.
 func loopFlushes(t *testing.T, dev string) uint64 {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "stat"))
+	st, err := sysfs.ReadStat(sysfs.DiskDir(filepath.Base(dev)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 17 {
+	n, ok := st.Flushes()
+	if !ok {
 		t.Skipf("%s: the kernel counts no flushes", dev)
 	}
-	n, _ := strconv.ParseUint(f[15], 10, 64)
 	return n
 }
 
