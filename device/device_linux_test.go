@@ -15,6 +15,7 @@ import (
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/device/devicetest"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/blkid"
 	"github.com/sure-tools/sure/internal/fsimage"
 )
 
@@ -260,7 +261,7 @@ func TestProbeMatchesBlkid(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			typ, label, uuid := device.Probe(f)
+			typ, label, uuid := blkid.Probe(f)
 			if want["LABEL"] == "" {
 				t.Fatalf("blkid found no label on %s: %s", kind, out)
 			}

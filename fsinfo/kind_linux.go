@@ -1,9 +1,10 @@
 package fsinfo
 
 import (
-	"bytes"
 	"io"
 	"os"
+
+	"github.com/sure-tools/sure/internal/blkid"
 )
 
 // kindOf is Kind, with the FUSE server's program name asked of server
@@ -26,7 +27,7 @@ func kindOf(m Mount, server func() string) Kind {
 	return Kind(m.FSType)
 }
 
-// probeBootSector reads the signatures mkfs writes into the first sector.
+// probeBootSector reads the signatures mkfs writes at the start of dev.
 // An unreadable device yields "": the caller falls back to the mount type.
 func probeBootSector(dev string) Kind {
 	f, err := os.Open(dev)
@@ -34,23 +35,19 @@ func probeBootSector(dev string) Kind {
 		return ""
 	}
 	defer f.Close()
-	b := make([]byte, 512)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return ""
-	}
-	return bootSectorKind(b)
+	return bootSectorKind(f)
 }
 
-func bootSectorKind(b []byte) Kind {
-	switch {
-	case len(b) < 90:
-		return ""
-	case bytes.Equal(b[3:11], []byte("EXFAT   ")):
-		return KindExFAT
-	case bytes.Equal(b[3:11], []byte("NTFS    ")):
-		return KindNTFS
-	case bytes.Equal(b[82:90], []byte("FAT32   ")), bytes.Equal(b[54:58], []byte("FAT1")):
+// bootSectorKind is the format of the Windows file systems, whose limits
+// depend on it; "" for the others, which the mount type names.
+func bootSectorKind(r io.ReaderAt) Kind {
+	switch fstype, _, _ := blkid.Probe(r); fstype {
+	case "vfat":
 		return KindFAT
+	case "exfat":
+		return KindExFAT
+	case "ntfs":
+		return KindNTFS
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package fsinfo_test
 
 import (
+	"bytes"
 	"os"
 	"testing"
 
@@ -49,7 +50,7 @@ func TestBootSectorKind(t *testing.T) {
 			if kind == "ext4" {
 				want = "" // no boot-sector signature: the mount type decides
 			}
-			if got := fsinfo.BootSectorKind(b[:512]); string(got) != want {
+			if got := fsinfo.BootSectorKind(bytes.NewReader(b[:512])); string(got) != want {
 				t.Errorf("bootSectorKind(%s image) = %q, want %q", kind, got, want)
 			}
 		})
