@@ -169,6 +169,21 @@ func (c *Committer) fileSystemOf(d *beneath.Dir) (*fileSystem, error) {
 	return f, nil
 }
 
+// parent opens final's directory beneath the root, and finds the file
+// system it is on; the caller releases the directory.
+func (c *Committer) parent(final string) (*beneath.Dir, string, *fileSystem, error) {
+	d, name, err := c.root.Parent(final)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	f, err := c.fileSystemOf(d)
+	if err != nil {
+		d.Release()
+		return nil, "", nil, err
+	}
+	return d, name, f, nil
+}
+
 // FileSystem says what the entry's file system can do, how it is made
 // durable, and the block device under it when it is a FUSE file system
 // ("" if unknown), so that the writer of the data can wait for its
@@ -208,13 +223,8 @@ func (c *Committer) Caps(dir string) (fsinfo.Caps, error) {
 // Create opens a new temporary file for final in final's directory. The
 // caller writes the data and attributes, then calls Stage or Abort.
 func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Entry, *os.File, error) {
-	d, name, err := c.root.Parent(final)
+	d, name, f, err := c.parent(final)
 	if err != nil {
-		return nil, nil, err
-	}
-	f, err := c.fileSystemOf(d)
-	if err != nil {
-		d.Release()
 		return nil, nil, err
 	}
 	file, err := d.CreateTemp(perm)
@@ -362,13 +372,8 @@ func (c *Committer) SymlinkWith(target, final string, noReplace bool, tag any, a
 // stageNew stages an entry that create makes at a fresh temporary name in
 // final's directory (a symlink, a hard link).
 func (c *Committer) stageNew(final string, noReplace bool, tag any, create func(d *beneath.Dir, temp string) error) error {
-	d, name, err := c.root.Parent(final)
+	d, name, f, err := c.parent(final)
 	if err != nil {
-		return err
-	}
-	f, err := c.fileSystemOf(d)
-	if err != nil {
-		d.Release()
 		return err
 	}
 	// The name is random; one taken (by an earlier run's leftover) is
@@ -437,13 +442,8 @@ func (c *Committer) Link(from *Entry, final string, noReplace bool, tag any) err
 // run) into the next batch, so that it is reported only once the barriers
 // have covered it.
 func (c *Committer) InPlace(final string, tag any) error {
-	d, name, err := c.root.Parent(final)
+	d, name, f, err := c.parent(final)
 	if err != nil {
-		return err
-	}
-	f, err := c.fileSystemOf(d)
-	if err != nil {
-		d.Release()
 		return err
 	}
 	if f.barrier == fsinfo.BarrierPerFile {
