@@ -81,6 +81,9 @@ type Caps struct {
 	// OwnBDI: a block file system whose writeback runs on a backing
 	// device of its own, not on its disk's (btrfs).
 	OwnBDI bool
+	// Network: its data lives on a server, which a flush reaches though
+	// no block device is under the mount.
+	Network bool
 }
 
 // windowsFormat is what FAT, exFAT and NTFS share.
@@ -143,6 +146,13 @@ var drivers = map[string]driver{
 	"bcachefs": {caps: kernelFS},
 	"zfs":      {caps: Caps{ChangeTimes: true, Holes: true, MayClone: true, SyncEachWindow: true}},
 
+	"nfs":      {caps: network},
+	"nfs4":     {caps: network},
+	"cifs":     {caps: network},
+	"smb3":     {caps: network},
+	"9p":       {caps: network},
+	"virtiofs": {caps: network},
+
 	"vfat":  {kind: KindFAT, caps: Caps{MayClone: true, SyncFSNoFlush: noFlushWhy}},
 	"msdos": {kind: KindFAT, caps: Caps{MayClone: true, SyncFSNoFlush: noFlushWhy}},
 	"exfat": {kind: KindExFAT, caps: Caps{MayClone: true, SyncFSNoFlush: exfatNoFlushWhy}},
@@ -160,6 +170,9 @@ var drivers = map[string]driver{
 	// fuseblk hides the format and the server: see CapsOf.
 	"fuseblk": {caps: fuseFS},
 }
+
+// network is a file system served over a network or by a hypervisor.
+var network = Caps{ChangeTimes: true, MayClone: true, Network: true}
 
 // fuseFS is a FUSE file system sure knows nothing more about.
 var fuseFS = Caps{FUSE: true, SyncEachWindow: true}

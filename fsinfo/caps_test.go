@@ -20,7 +20,7 @@ func flags(c Caps) string {
 		{c.ChangeTimes, "ctime"}, {c.Holes, "holes"}, {c.MayClone, "clone"},
 		{c.SyncEachWindow, "syncwin"}, {c.SyncFSNoFlush != "", "noflush"},
 		{c.NoFsync, "nofsync"}, {c.FsyncReachesDevice, "fsyncdev"},
-		{c.ReportsOnlyAtEnd, "atend"}, {c.LosesRenamedDirs, "losesdirs"}, {c.OwnBDI, "ownbdi"},
+		{c.ReportsOnlyAtEnd, "atend"}, {c.LosesRenamedDirs, "losesdirs"}, {c.OwnBDI, "ownbdi"}, {c.Network, "network"},
 	} {
 		if x.on {
 			f = append(f, x.name)
@@ -51,7 +51,13 @@ func TestCaps(t *testing.T) {
 		{"tmpfs", "", "tmpfs", "tmpfs", 0, nil, "ctime holes clone"},
 		{"bcachefs", "", "bcachefs", "bcachefs", 0, nil, "ctime holes clone"},
 		{"zfs", "", "zfs", "zfs", 0, nil, "ctime holes clone syncwin"},
-		{"nfs", "", "nfs", "nfs", 0, nil, "ctime clone"},
+		{"nfs", "", "nfs", "nfs", 0, nil, "ctime clone network"},
+		{"nfs4", "", "nfs4", "nfs4", 0, nil, "ctime clone network"},
+		{"cifs", "", "cifs", "cifs", 0, nil, "ctime clone network"},
+		{"smb3", "", "smb3", "smb3", 0, nil, "ctime clone network"},
+		{"9p", "", "9p", "9p", 0, nil, "ctime clone network"},
+		{"virtiofs", "", "virtiofs", "virtiofs", 0, nil, "ctime clone network"},
+		{"overlay", "", "overlay", "overlay", 0, nil, "ctime clone"},
 		{"vfat", "", KindFAT, "FAT", gib4, fat, "winnames folds clone noflush"},
 		{"msdos", "", KindFAT, "FAT", gib4, fat, "winnames folds clone noflush"},
 		{"exfat", "", KindExFAT, "exFAT", 0, exfat, "winnames folds clone noflush"},
