@@ -75,15 +75,11 @@ func resolve(arg string) (Disk, *Partition, error) {
 	if err != nil {
 		return Disk{}, nil, &os.PathError{Op: "resolve", Path: arg, Err: err}
 	}
-	diskName := name
-	if sysfs.IsPartition(sysfs.Dir(name)) {
-		// A partition's sysfs directory sits inside its disk's.
-		real, err := filepath.EvalSymlinks(filepath.Join(sysfs.Block, name))
-		if err != nil {
-			return Disk{}, nil, &os.PathError{Op: "resolve", Path: arg, Err: err}
-		}
-		diskName = filepath.Base(filepath.Dir(real))
+	disk, err := sysfs.Disk(sysfs.Dir(name))
+	if err != nil {
+		return Disk{}, nil, &os.PathError{Op: "resolve", Path: arg, Err: err}
 	}
+	diskName := filepath.Base(disk)
 	d, err := readDisk(diskName, mountsByDev())
 	if err != nil {
 		return Disk{}, nil, &os.PathError{Op: "resolve", Path: arg, Err: err}
