@@ -1,5 +1,6 @@
 // Package fsinfo answers what holds a path: which mount, which file system,
-// and what that file system can promise about flushing.
+// and what that file system can do and promise (Caps, the one place where
+// sure names file systems), flushing above all.
 package fsinfo
 
 import "fmt"
