@@ -79,6 +79,7 @@ type Result struct {
 
 type fileSystem struct {
 	mount   fsinfo.Mount
+	caps    fsinfo.Caps
 	barrier fsinfo.Barrier
 	why     string
 	dir     string // a directory on it, opened beneath the root for syncfs
@@ -109,6 +110,7 @@ type Committer struct {
 	AfterRenames func(entries []*Entry)
 
 	root *beneath.Root
+	ops  ops
 
 	mu      sync.Mutex
 	byDev   map[devID]*fileSystem
@@ -132,7 +134,7 @@ func New() *Committer {
 // NewIn returns an empty Committer for files beneath root, none of which
 // is reached through a link.
 func NewIn(root *beneath.Root) *Committer {
-	return &Committer{root: root, byDev: map[devID]*fileSystem{}, dirs: map[string]*fileSystem{}, renamedDirs: map[string]*fileSystem{}}
+	return &Committer{root: root, ops: osOps{}, byDev: map[devID]*fileSystem{}, dirs: map[string]*fileSystem{}, renamedDirs: map[string]*fileSystem{}}
 }
 
 // fileSystemOf finds (once per device) how the file system holding d is
@@ -155,24 +157,36 @@ func (c *Committer) fileSystemOf(d *beneath.Dir) (*fileSystem, error) {
 			where = c.root.Path()
 		}
 	}
-	m, err := fsinfo.ForPath(where)
+	f, err := c.ops.describe(where)
 	if err != nil {
 		return nil, err
 	}
-	b, why := fsinfo.BarrierFor(m)
-	f := &fileSystem{mount: m, barrier: b, why: why, dir: d.Path()}
-	if b == fsinfo.BarrierPerFile {
-		f.device = fsinfo.FlushDevice(m)
-	}
+	f.dir = d.Path()
 	c.byDev[id] = f
 	return f, nil
 }
 
-// FileSystem says how the entry's file system is made durable, and the
-// block device under it when it is a FUSE file system ("" if unknown), so
-// that the writer of the data can wait for its writeback the same way.
-func (e *Entry) FileSystem() (fsinfo.Mount, fsinfo.Barrier, string) {
-	return e.fs.mount, e.fs.barrier, e.fs.device
+// parent opens final's directory beneath the root, and finds the file
+// system it is on; the caller releases the directory.
+func (c *Committer) parent(final string) (*beneath.Dir, string, *fileSystem, error) {
+	d, name, err := c.root.Parent(final)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	f, err := c.fileSystemOf(d)
+	if err != nil {
+		d.Release()
+		return nil, "", nil, err
+	}
+	return d, name, f, nil
+}
+
+// FileSystem says what the entry's file system can do, how it is made
+// durable, and the block device under it when it is a FUSE file system
+// ("" if unknown), so that the writer of the data can wait for its
+// writeback the same way.
+func (e *Entry) FileSystem() (fsinfo.Caps, fsinfo.Barrier, string) {
+	return e.fs.caps, e.fs.barrier, e.fs.device
 }
 
 // fileSystemAt is fileSystemOf for the directory at path.
@@ -194,19 +208,23 @@ func (c *Committer) Describe(dir string) (fsinfo.Mount, fsinfo.Barrier, string, 
 	return f.mount, f.barrier, f.why, nil
 }
 
+// Caps says what the file system holding dir can do and promise.
+func (c *Committer) Caps(dir string) (fsinfo.Caps, error) {
+	f, err := c.fileSystemAt(dir)
+	if err != nil {
+		return fsinfo.Caps{}, err
+	}
+	return f.caps, nil
+}
+
 // Create opens a new temporary file for final in final's directory. The
 // caller writes the data and attributes, then calls Stage or Abort.
 func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Entry, *os.File, error) {
-	d, name, err := c.root.Parent(final)
+	d, name, f, err := c.parent(final)
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := c.fileSystemOf(d)
-	if err != nil {
-		d.Release()
-		return nil, nil, err
-	}
-	file, err := d.CreateTemp(perm)
+	file, err := c.ops.createTemp(d, perm)
 	if err != nil {
 		d.Release()
 		return nil, nil, err
@@ -260,7 +278,7 @@ func (e *Entry) release() {
 // staged. The error, a *TempLeftError, says the file is still there.
 func (c *Committer) Abort(e *Entry, file *os.File) error {
 	if file != nil {
-		file.Close()
+		c.ops.close(file)
 	}
 	defer e.release()
 	return removeTemp(e)
@@ -282,7 +300,7 @@ func (e *TempLeftError) Unwrap() error { return e.Err }
 
 // removeTemp removes an entry's temporary file; one already gone is fine.
 func removeTemp(e *Entry) error {
-	err := e.inDir(func(d *beneath.Dir) error { return d.Remove(e.tempName) })
+	err := e.inDir(func(d *beneath.Dir) error { return e.c.ops.remove(d, e.tempName) })
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -310,9 +328,9 @@ func failTemp(err error, e *Entry) error {
 func (c *Committer) Stage(e *Entry, file *os.File) error {
 	var err error
 	if e.fs.barrier == fsinfo.BarrierPerFile {
-		err = durable.SyncFile(file)
+		err = c.ops.syncFile(file)
 	}
-	if cerr := file.Close(); err == nil && cerr != nil {
+	if cerr := c.ops.close(file); err == nil && cerr != nil {
 		err = &os.PathError{Op: "close", Path: e.Final, Err: cerr}
 	}
 	if err != nil {
@@ -337,11 +355,11 @@ func (c *Committer) Symlink(target, final string, noReplace bool, tag any) error
 // attributes (owner, times) on its temporary name before it is staged.
 func (c *Committer) SymlinkWith(target, final string, noReplace bool, tag any, attrs func(d *beneath.Dir, temp string) error) error {
 	return c.stageNew(final, noReplace, tag, func(d *beneath.Dir, temp string) error {
-		if err := d.Symlink(target, temp); err != nil || attrs == nil {
+		if err := c.ops.symlink(d, target, temp); err != nil || attrs == nil {
 			return err
 		}
 		if err := attrs(d, temp); err != nil {
-			d.Remove(temp)
+			c.ops.remove(d, temp)
 			return err
 		}
 		return nil
@@ -351,13 +369,8 @@ func (c *Committer) SymlinkWith(target, final string, noReplace bool, tag any, a
 // stageNew stages an entry that create makes at a fresh temporary name in
 // final's directory (a symlink, a hard link).
 func (c *Committer) stageNew(final string, noReplace bool, tag any, create func(d *beneath.Dir, temp string) error) error {
-	d, name, err := c.root.Parent(final)
+	d, name, f, err := c.parent(final)
 	if err != nil {
-		return err
-	}
-	f, err := c.fileSystemOf(d)
-	if err != nil {
-		d.Release()
 		return err
 	}
 	// The name is random; one taken (by an earlier run's leftover) is
@@ -417,7 +430,7 @@ func (c *Committer) Link(from *Entry, final string, noReplace bool, tag any) err
 		fromDir = d
 	}
 	return c.stageNew(final, noReplace, tag, func(d *beneath.Dir, temp string) error {
-		return d.Link(fromDir, old, temp)
+		return c.ops.link(d, fromDir, old, temp)
 	})
 }
 
@@ -426,20 +439,15 @@ func (c *Committer) Link(from *Entry, final string, noReplace bool, tag any) err
 // run) into the next batch, so that it is reported only once the barriers
 // have covered it.
 func (c *Committer) InPlace(final string, tag any) error {
-	d, name, err := c.root.Parent(final)
+	d, name, f, err := c.parent(final)
 	if err != nil {
-		return err
-	}
-	f, err := c.fileSystemOf(d)
-	if err != nil {
-		d.Release()
 		return err
 	}
 	if f.barrier == fsinfo.BarrierPerFile {
-		file, err := d.OpenFile(name, syncOpenFlag)
+		file, err := c.ops.openInPlace(d, name)
 		if err == nil {
-			err = durable.SyncFile(file)
-			file.Close()
+			err = c.ops.syncFile(file)
+			c.ops.close(file)
 		}
 		if err != nil {
 			d.Release()
@@ -625,7 +633,7 @@ func (c *Committer) step(take bool) []Result {
 		case !e.inPlace:
 			// Within the one directory held since the file was created:
 			// a link now at the final name is replaced, not followed.
-			if err := e.inDir(func(d *beneath.Dir) error { return d.Rename(e.tempName, e.name, e.noReplace) }); err != nil {
+			if err := e.inDir(func(d *beneath.Dir) error { return c.ops.rename(d, e.tempName, e.name, e.noReplace) }); err != nil {
 				if errors.Is(err, fs.ErrExist) && e.noReplace {
 					r.Exists = true
 				}
@@ -696,7 +704,7 @@ func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fi
 		case f.barrier == fsinfo.BarrierSyncFSFlush:
 			err = c.syncFSFlush(f)
 		case f.device != "":
-			err = durable.SyncPath(f.device)
+			err = c.ops.syncDevice(f.device)
 		}
 		if err != nil {
 			failed[f] = err
@@ -719,7 +727,7 @@ func (c *Committer) syncFS(f *fileSystem) error {
 		return err
 	}
 	defer d.Release()
-	return durable.SyncFSOf(d.File())
+	return c.ops.syncFS(d.File())
 }
 
 // syncFSFlush is syncFS followed by an fsync of that same directory: on
@@ -730,7 +738,7 @@ func (c *Committer) syncFSFlush(f *fileSystem) error {
 		return err
 	}
 	defer d.Release()
-	return durable.SyncFSFlushOf(d.File())
+	return c.ops.syncFSFlush(d.File())
 }
 
 // syncDir flushes the directory at path, opened beneath the root.
@@ -740,7 +748,7 @@ func (c *Committer) syncDir(path string) error {
 		return err
 	}
 	defer d.Release()
-	return durable.SyncDirOf(d.File())
+	return c.ops.syncDir(d.File())
 }
 
 // syncDirs flushes, in parallel, the directories of per-file file systems

@@ -152,12 +152,12 @@ type job struct {
 
 // upToDate reports whether dst already holds src as a copy with its times
 // kept (-a, mv) leaves it: a regular file of the same size and mtime. A
-// destination that stores times coarsely (kind as fsinfo.Kind names it)
-// holds the source's time cut down to its granularity, so that exact cut
+// destination that stores times coarsely (f, its format) holds the
+// source's time cut down to its granularity, so that exact cut
 // also counts, but only when the earlier run kept times (timesKept): a
 // copy stamped with the time it was made could otherwise match a source
 // changed within the same second.
-func upToDate(src, dst fs.FileInfo, kind string, timesKept bool) bool {
+func upToDate(src, dst fs.FileInfo, f fsinfo.Format, timesKept bool) bool {
 	if !src.Mode().IsRegular() || !dst.Mode().IsRegular() || src.Size() != dst.Size() {
 		return false
 	}
@@ -167,24 +167,12 @@ func upToDate(src, dst fs.FileInfo, kind string, timesKept bool) bool {
 	if !timesKept {
 		return false
 	}
-	for _, g := range timeGranularity(kind) {
+	for _, g := range f.TimeGranularity {
 		if dst.ModTime().Equal(src.ModTime().Truncate(g)) {
 			return true
 		}
 	}
 	return false
-}
-
-// timeGranularity is how finely a file system stores modification times:
-// FAT in 2 seconds; exFAT in 10 ms, though exfat-fuse keeps whole seconds.
-func timeGranularity(kind string) []time.Duration {
-	switch kind {
-	case "vfat":
-		return []time.Duration{2 * time.Second}
-	case "exfat":
-		return []time.Duration{10 * time.Millisecond, time.Second}
-	}
-	return nil
 }
 
 type dirJob struct {
@@ -220,10 +208,13 @@ type run struct {
 	vr        *verifyRun               // Verify, Manifest (verify.go)
 
 	// holdReports: files are reported (and a move's sources removed)
-	// only after the job's last barrier (fsinfo.ReportsOnlyAtEnd); held
+	// only after the job's last barrier (fsinfo.Caps.ReportsOnlyAtEnd); held
 	// are the files barriers covered until then.
 	holdReports bool
 	held        []commit.Result
+	// hashJournal: the destination's change times do not tell a copy
+	// written since, so the journal holds hashes (journal.go).
+	hashJournal bool
 }
 
 // Copy copies srcs to dest as `cp` would (dest is a directory when there
@@ -296,7 +287,10 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	r.destDir, r.dest = destDir, dest
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
-		r.holdReports = fsinfo.ReportsOnlyAtEnd(m)
+		if caps, err := r.c.Caps(destDir); err == nil {
+			r.holdReports = caps.ReportsOnlyAtEnd
+			r.hashJournal = !caps.ChangeTimes
+		}
 	}
 	r.sum.Preflight = opt.plan
 	// Before the engine: a job refused here must leave no lander running.

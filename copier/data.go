@@ -104,16 +104,16 @@ type fileCopy struct {
 // manifests hash the source in the same pass; a cloned file's source is
 // read for that alone. It returns the source size it copied.
 func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer) (int64, error) {
-	m, _, device := e.FileSystem()
+	caps, _, device := e.FileSystem()
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	c := &fileCopy{
 		ctx: r.ctx, eng: &r.eng, t: j.track, in: in, out: out, src: j.src, dst: j.dst, sum: sum,
 		buf:       (*bp)[:min(bufSize, r.eng.window)],
-		syncEach:  windowNeedsSync(m.FSType, m.IsFUSE()),
+		syncEach:  caps.SyncEachWindow,
 		device:    device,
-		holes:     keepsHoles(m.FSType) && r.opt.Sparse != Never,
-		clone:     !m.IsFUSE() && r.opt.Reflink != Never,
+		holes:     caps.Holes && r.opt.Sparse != Never,
+		clone:     caps.MayClone && r.opt.Reflink != Never,
 		mustClone: r.opt.Reflink == Always,
 	}
 	c.punch = c.holes && r.opt.Sparse == Always
@@ -274,25 +274,6 @@ func (c *fileCopy) hashSource() (int64, error) {
 			c.src0.dropBehind(off)
 		}
 	}
-}
-
-// keepsHoles reports whether a file system stores holes, so that skipping
-// the source's holes leaves the copy sparse. Elsewhere (FAT, exFAT, NTFS
-// through FUSE) zeros are written as data: the file system would write
-// them anyway, and then outside the dirty budget and write-behind.
-func keepsHoles(fsType string) bool {
-	switch fsType {
-	case "ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs", "zfs", "bcachefs":
-		return true
-	}
-	return false
-}
-
-// windowNeedsSync reports whether each window must be flushed with
-// fdatasync because sync_file_range does not reach the device: FUSE file
-// systems (the kernel sends the server nothing) and ZFS (which ignores it).
-func windowNeedsSync(fsType string, fuse bool) bool {
-	return fuse || fsType == "zfs"
 }
 
 func allZero(b []byte) bool {

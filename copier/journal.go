@@ -62,7 +62,7 @@ func (r *run) openJournal() {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	j := &journal{f: f, entries: map[string]journalEntry{}, root: r.root, hashed: noChangeTime(r.sum.Dest)}
+	j := &journal{f: f, entries: map[string]journalEntry{}, root: r.root, hashed: r.hashJournal}
 	j.cwd, _ = os.Getwd()
 	// Created with its first line: a job that makes nothing durable
 	// leaves its destination as it was.
@@ -279,18 +279,4 @@ func (jl *journal) sameHash(dst string, want xxh3.Uint128) bool {
 		return false
 	}
 	return h.Sum128() == want
-}
-
-// noChangeTime reports a file system whose change times do not tell a
-// copy written since: FAT and exFAT keep none on the media, and FUSE
-// servers make them up.
-func noChangeTime(m fsinfo.Mount) bool {
-	if m.IsFUSE() {
-		return true
-	}
-	switch m.FSType {
-	case "vfat", "msdos", "exfat", "ntfs", "ntfs3":
-		return true
-	}
-	return false
 }

@@ -408,11 +408,11 @@ func renameable(src, target string, noClobber bool) (bool, error) {
 }
 
 // losesRenamedDirs reports a file system whose rename of a directory loses
-// the directory's contents: fusefat does (coreutils mv loses them too).
-// There a directory is moved file by file, through the commit protocol.
+// the directory's contents. There a directory is moved file by file,
+// through the commit protocol.
 func losesRenamedDirs(dir string) bool {
 	m, err := fsinfo.ForPath(dir)
-	return err == nil && m.FSType == "fuse.fusefat"
+	return err == nil && fsinfo.CapsOf(m).LosesRenamedDirs
 }
 
 // removeSources removes, after the last barrier, the source directories a

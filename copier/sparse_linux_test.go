@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sure-tools/sure/commit"
+	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/fsimage"
 )
 
@@ -106,7 +107,11 @@ func TestSparse(t *testing.T) {
 	for _, kind := range fsimage.Kinds {
 		t.Run(kind, func(t *testing.T) {
 			m := fsimage.ForTest(t, kind)
-			holes := keepsHoles(kind)
+			mt, err := fsinfo.ForPath(m.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			holes := fsinfo.CapsOf(mt).Holes
 			size := int64(1 << 30)
 			if !holes {
 				size = 16 << 20 // written in full: it must fit the image

@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"testing"
 	"time"
+
+	"github.com/sure-tools/sure/fsinfo"
 )
 
 type fakeInfo struct {
@@ -24,7 +26,7 @@ func (f fakeInfo) Sys() any           { return nil }
 func TestUpToDate(t *testing.T) {
 	src := time.Date(2001, 2, 3, 4, 5, 7, 789_000_000, time.UTC)
 	cases := []struct {
-		kind      string
+		kind      fsinfo.Kind
 		dst       time.Time
 		timesKept bool
 		want      bool
@@ -40,12 +42,12 @@ func TestUpToDate(t *testing.T) {
 		{"vfat", src.Truncate(2 * time.Second), false, false},
 	}
 	for _, c := range cases {
-		got := upToDate(fakeInfo{5, src}, fakeInfo{5, c.dst}, c.kind, c.timesKept)
+		got := upToDate(fakeInfo{5, src}, fakeInfo{5, c.dst}, c.kind.Format(), c.timesKept)
 		if got != c.want {
 			t.Errorf("%s, dst %v, timesKept %v: upToDate = %v, want %v", c.kind, c.dst.Format("15:04:05.000"), c.timesKept, got, c.want)
 		}
 	}
-	if upToDate(fakeInfo{5, src}, fakeInfo{6, src}, "ext4", true) {
+	if upToDate(fakeInfo{5, src}, fakeInfo{6, src}, fsinfo.Kind("ext4").Format(), true) {
 		t.Error("a different size counts as up to date")
 	}
 }

@@ -167,7 +167,7 @@ func (r *run) complete(info, existing fs.FileInfo, src, dst string) (bool, *sums
 	case r.opt.SizeOnly:
 		return info.Mode().IsRegular() && existing.Mode().IsRegular() && info.Size() == existing.Size(), nil
 	case r.opt.QuickCheck:
-		return upToDate(info, existing, r.opt.plan.Kind, r.opt.Preserve.Timestamps), nil
+		return upToDate(info, existing, r.opt.plan.Kind.Format(), r.opt.Preserve.Timestamps), nil
 	}
 	// By default a file is kept only when this job's journal proves it
 	// is a copy an earlier run of sure completed; anything else is

@@ -8,7 +8,7 @@ import "github.com/sure-tools/sure/fsinfo"
 type Chain struct {
 	Path          string
 	Mount         fsinfo.Mount
-	Kind          string // fsinfo.Kind: what is really on the device (exfat under fuseblk)
+	Kind          fsinfo.Kind // what is really on the device (exfat under fuseblk)
 	Barrier       fsinfo.Barrier
 	BarrierReason string
 	Server        *Process   // the FUSE server; nil for kernel file systems

@@ -1,16 +1,15 @@
 package device
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/sysfs"
 	"github.com/sure-tools/sure/pagecache"
 )
 
@@ -29,25 +28,19 @@ func trace(path string, depth int) (Chain, error) {
 	if err != nil {
 		return Chain{}, err
 	}
-	c := Chain{Path: path, Mount: m, Kind: fsinfo.Kind(m)}
+	c := Chain{Path: path, Mount: m, Kind: fsinfo.KindOf(m)}
 	c.Barrier, c.BarrierReason = fsinfo.BarrierFor(m)
 	if m.IsFUSE() {
-		c.Server = fuseServer(m.MountPoint)
+		c.Server = fuseServer(m)
 	}
-	// fuseblk mounts name their bdi after the block device, with a
-	// suffix, so that it does not clash with the device's own.
-	id := fmt.Sprintf("%d:%d", m.Major, m.Minor)
-	if m.FSType == "fuseblk" {
-		id += "-fuseblk"
-	}
-	if b, err := readBDI(id); err == nil {
+	if b, err := readBDI(m.BDI()); err == nil {
 		c.MountBDI = &b
 	}
 	dev, ok := mountDev(m)
 	if !ok {
 		return c, nil
 	}
-	name, err := sysName(dev)
+	name, err := sysfs.Name(unix.Major(dev), unix.Minor(dev))
 	if err != nil {
 		return c, nil
 	}
@@ -76,57 +69,12 @@ func trace(path string, depth int) (Chain, error) {
 	return c, nil
 }
 
-// fuseServer finds the process serving the FUSE mount at dir: one that
-// holds /dev/fuse open and names dir among its arguments.
-func fuseServer(dir string) *Process {
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		args := cmdline(pid)
-		if !namesDir(pid, args, dir) || !holdsFUSE(pid) {
-			continue
-		}
-		return &Process{PID: pid, Command: args}
+// fuseServer finds the process serving the FUSE mount m.
+func fuseServer(m fsinfo.Mount) *Process {
+	if ps := proc.FUSEServers(m.MountPoint, m.Source); len(ps) > 0 {
+		return &Process{PID: ps[0].PID, Command: ps[0].Args}
 	}
 	return nil
-}
-
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(b) == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-}
-
-func namesDir(pid int, args []string, dir string) bool {
-	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-	for _, a := range args {
-		if a == "" {
-			continue
-		}
-		if !filepath.IsAbs(a) {
-			a = filepath.Join(cwd, a)
-		}
-		if filepath.Clean(a) == dir {
-			return true
-		}
-	}
-	return false
-}
-
-func holdsFUSE(pid int) bool {
-	dir := fmt.Sprintf("/proc/%d/fd", pid)
-	fds, _ := os.ReadDir(dir)
-	for _, fd := range fds {
-		if t, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && t == "/dev/fuse" {
-			return true
-		}
-	}
-	return false
 }
 
 // ReadBDI reads the writeback control of device major:minor.
@@ -135,56 +83,25 @@ func ReadBDI(major, minor uint32) (BDI, error) {
 }
 
 func readBDI(id string) (BDI, error) {
-	dir := filepath.Join("/sys/class/bdi", id)
+	dir := filepath.Join(sysfs.BDIs, id)
 	if _, err := os.Stat(dir); err != nil {
 		return BDI{}, err
 	}
 	b := BDI{
 		ID:           id,
-		StrictLimit:  readInt(dir, "strict_limit") != 0,
-		MaxRatio:     int(readInt(dir, "max_ratio")),
-		MinRatio:     int(readInt(dir, "min_ratio")),
-		ReadAheadKB:  readInt(dir, "read_ahead_kb"),
-		StableWrites: readInt(dir, "stable_pages_required") != 0,
+		StrictLimit:  sysfs.Int(dir, "strict_limit") != 0,
+		MaxRatio:     int(sysfs.Int(dir, "max_ratio")),
+		MinRatio:     int(sysfs.Int(dir, "min_ratio")),
+		ReadAheadKB:  sysfs.Int(dir, "read_ahead_kb"),
+		StableWrites: sysfs.Int(dir, "stable_pages_required") != 0,
 	}
-	if s := readStr(dir, "max_bytes"); s != "" {
+	if s := sysfs.Str(dir, "max_bytes"); s != "" {
 		b.HasBytes = true
-		b.MaxBytes = readInt(dir, "max_bytes")
-		b.MinBytes = readInt(dir, "min_bytes")
+		b.MaxBytes = sysfs.Int(dir, "max_bytes")
+		b.MinBytes = sysfs.Int(dir, "min_bytes")
 	}
-	b.Stats = readBDIStats(filepath.Join("/sys/kernel/debug/bdi", id, "stats"))
+	b.Stats, _ = sysfs.BDIStats(filepath.Join("/sys/kernel/debug/bdi", id, "stats"))
 	return b, nil
-}
-
-// readBDIStats parses lines such as "BdiWriteback:   12 kB" and
-// "b_dirty: 3"; sizes in kB become bytes, rates in kBps bytes per second.
-func readBDIStats(path string) map[string]int64 {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	stats := map[string]int64{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, err := strconv.ParseInt(fields[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		if len(fields) > 1 && (fields[1] == "kB" || fields[1] == "kBps") {
-			n *= 1024
-		}
-		stats[strings.TrimSpace(k)] = n
-	}
-	return stats
 }
 
 // SystemDirty reads Dirty and Writeback from /proc/meminfo.

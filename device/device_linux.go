@@ -1,27 +1,25 @@
 package device
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
-
-const sysBlock = "/sys/class/block"
 
 // List returns the removable disks (all: every disk), sorted by name.
 // Loop devices with nothing attached are never listed.
 func List(all bool) ([]Disk, error) {
-	ents, err := os.ReadDir(sysBlock)
+	ents, err := os.ReadDir(sysfs.Block)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +27,7 @@ func List(all bool) ([]Disk, error) {
 	var disks []Disk
 	for _, e := range ents {
 		name := e.Name()
-		if isPartition(name) {
+		if sysfs.IsPartition(sysfs.Dir(name)) {
 			continue
 		}
 		d, err := readDisk(name, mounts)
@@ -73,19 +71,15 @@ func resolve(arg string) (Disk, *Partition, error) {
 	if err != nil {
 		return Disk{}, nil, err
 	}
-	name, err := sysName(dev)
+	name, err := sysfs.Name(unix.Major(dev), unix.Minor(dev))
 	if err != nil {
 		return Disk{}, nil, &os.PathError{Op: "resolve", Path: arg, Err: err}
 	}
-	diskName := name
-	if isPartition(name) {
-		// A partition's sysfs directory sits inside its disk's.
-		real, err := filepath.EvalSymlinks(filepath.Join(sysBlock, name))
-		if err != nil {
-			return Disk{}, nil, &os.PathError{Op: "resolve", Path: arg, Err: err}
-		}
-		diskName = filepath.Base(filepath.Dir(real))
+	disk, err := sysfs.Disk(sysfs.Dir(name))
+	if err != nil {
+		return Disk{}, nil, &os.PathError{Op: "resolve", Path: arg, Err: err}
 	}
+	diskName := filepath.Base(disk)
 	d, err := readDisk(diskName, mountsByDev())
 	if err != nil {
 		return Disk{}, nil, &os.PathError{Op: "resolve", Path: arg, Err: err}
@@ -104,7 +98,7 @@ func devOf(arg string) (uint64, error) {
 	var st unix.Stat_t
 	err := unix.Stat(arg, &st)
 	if err != nil && !strings.Contains(arg, "/") {
-		if dev, err := readDev(filepath.Join(sysBlock, arg)); err == nil {
+		if dev, err := sysfs.Dev(filepath.Join(sysfs.Block, arg)); err == nil {
 			return dev, nil
 		}
 	}
@@ -133,7 +127,7 @@ func MountDevice(m fsinfo.Mount) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	name, err := sysName(dev)
+	name, err := sysfs.Name(unix.Major(dev), unix.Minor(dev))
 	if err != nil {
 		return "", false
 	}
@@ -154,7 +148,7 @@ func mountDev(m fsinfo.Mount) (uint64, bool) {
 		return 0, false
 	}
 	dev := unix.Mkdev(m.Major, m.Minor)
-	if _, err := sysName(dev); err != nil {
+	if _, err := sysfs.Name(unix.Major(dev), unix.Minor(dev)); err != nil {
 		return 0, false
 	}
 	return dev, true
@@ -166,21 +160,6 @@ func blockDev(path string) (uint64, bool) {
 		return 0, false
 	}
 	return st.Rdev, true
-}
-
-// sysName finds the kernel's name of block device dev ("sdb1").
-func sysName(dev uint64) (string, error) {
-	p := fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(dev), unix.Minor(dev))
-	target, err := os.Readlink(p)
-	if err != nil {
-		return "", fmt.Errorf("device %d:%d is not a block device sysfs knows: %w", unix.Major(dev), unix.Minor(dev), err)
-	}
-	return filepath.Base(target), nil
-}
-
-func isPartition(name string) bool {
-	_, err := os.Stat(filepath.Join(sysBlock, name, "partition"))
-	return err == nil
 }
 
 // mountsByDev maps device numbers to the mounts on them.
@@ -195,19 +174,19 @@ func mountsByDev() map[uint64][]Mount {
 		if !ok {
 			continue
 		}
-		name, _ := sysName(dev)
+		name, _ := sysfs.Name(unix.Major(dev), unix.Minor(dev))
 		out[dev] = append(out[dev], Mount{Device: "/dev/" + name, MountPoint: m.MountPoint, FSType: m.FSType, Options: m.Options})
 	}
 	return out
 }
 
 func readDisk(name string, mounts map[uint64][]Mount) (Disk, error) {
-	dir := filepath.Join(sysBlock, name)
+	dir := filepath.Join(sysfs.Block, name)
 	sys, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return Disk{}, err
 	}
-	devno, err := readDev(dir)
+	devno, err := sysfs.Dev(dir)
 	if err != nil {
 		return Disk{}, err
 	}
@@ -216,34 +195,34 @@ func readDisk(name string, mounts map[uint64][]Mount) (Disk, error) {
 		Path:        "/dev/" + name,
 		Major:       unix.Major(devno),
 		Minor:       unix.Minor(devno),
-		Size:        readInt(dir, "size") * 512,
-		Model:       readStr(dir, "device/model"),
-		Vendor:      readStr(dir, "device/vendor"),
+		Size:        sysfs.Int(dir, "size") * 512,
+		Model:       sysfs.Str(dir, "device/model"),
+		Vendor:      sysfs.Str(dir, "device/vendor"),
 		Transport:   transport(name, sys),
-		ReadOnly:    readInt(dir, "ro") != 0,
-		Rotational:  readInt(dir, "queue/rotational") != 0,
-		WriteCache:  readStr(dir, "queue/write_cache"),
-		FUA:         readInt(dir, "queue/fua") != 0,
-		BackingFile: readStr(dir, "loop/backing_file"),
+		ReadOnly:    sysfs.Int(dir, "ro") != 0,
+		Rotational:  sysfs.Int(dir, "queue/rotational") != 0,
+		WriteCache:  sysfs.Str(dir, "queue/write_cache"),
+		FUA:         sysfs.Int(dir, "queue/fua") != 0,
+		BackingFile: sysfs.Str(dir, "loop/backing_file"),
 		Mounts:      mounts[devno],
-		Holders:     readNames(dir, "holders"),
+		Holders:     sysfs.Names(dir, "holders"),
 		SysPath:     sys,
 	}
 	if d.Model == "" {
-		d.Model = readStr(dir, "device/name") // mmc
+		d.Model = sysfs.Str(dir, "device/name") // mmc
 	}
 	if strings.HasPrefix(d.Vendor, "0x") {
 		d.Vendor = "" // a PCI id (virtio), not a name
 	}
 	d.Serial = serial(dir, sys)
-	d.Removable = readInt(dir, "removable") != 0 || d.Transport == "usb" || d.Transport == "mmc" || d.Transport == "loop"
+	d.Removable = sysfs.Int(dir, "removable") != 0 || d.Transport == "usb" || d.Transport == "mmc" || d.Transport == "loop"
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		pdir := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(pdir, "partition")); err != nil {
+		if !sysfs.IsPartition(pdir) {
 			continue
 		}
-		pdev, err := readDev(pdir)
+		pdev, err := sysfs.Dev(pdir)
 		if err != nil {
 			continue
 		}
@@ -252,10 +231,10 @@ func readDisk(name string, mounts map[uint64][]Mount) (Disk, error) {
 			Path:    "/dev/" + e.Name(),
 			Major:   unix.Major(pdev),
 			Minor:   unix.Minor(pdev),
-			Number:  int(readInt(pdir, "partition")),
-			Size:    readInt(pdir, "size") * 512,
+			Number:  int(sysfs.Int(pdir, "partition")),
+			Size:    sysfs.Int(pdir, "size") * 512,
 			Mounts:  mounts[pdev],
-			Holders: readNames(pdir, "holders"),
+			Holders: sysfs.Names(pdir, "holders"),
 		}
 		p.FSType, p.Label, p.UUID = identify(p.Path, pdev)
 		d.Partitions = append(d.Partitions, p)
@@ -298,50 +277,16 @@ func transport(name, sys string) string {
 // (virtio), the device (nvme, mmc), or the USB device above a stick.
 func serial(dir, sys string) string {
 	for _, f := range []string{"serial", "device/serial"} {
-		if s := readStr(dir, f); s != "" {
+		if s := sysfs.Str(dir, f); s != "" {
 			return s
 		}
 	}
 	for p := sys; strings.HasPrefix(p, "/sys/devices/"); p = filepath.Dir(p) {
 		if _, err := os.Stat(filepath.Join(p, "idVendor")); err == nil {
-			return readStr(p, "serial")
+			return sysfs.Str(p, "serial")
 		}
 	}
 	return ""
-}
-
-func readDev(dir string) (uint64, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "dev"))
-	if err != nil {
-		return 0, err
-	}
-	var ma, mi uint32
-	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d:%d", &ma, &mi); err != nil {
-		return 0, &os.PathError{Op: "parse", Path: filepath.Join(dir, "dev"), Err: err}
-	}
-	return unix.Mkdev(ma, mi), nil
-}
-
-func readStr(dir, name string) string {
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func readInt(dir, name string) int64 {
-	n, _ := strconv.ParseInt(readStr(dir, name), 10, 64)
-	return n
-}
-
-func readNames(dir, sub string) []string {
-	ents, _ := os.ReadDir(filepath.Join(dir, sub))
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 // Swaps lists what on d is in use as swap now, from /proc/swaps: the disk
@@ -351,20 +296,12 @@ func (d Disk) Swaps() []string {
 	for _, p := range d.Partitions {
 		devs = append(devs, unix.Mkdev(p.Major, p.Minor))
 	}
-	f, err := os.Open("/proc/swaps")
+	swaps, err := proc.Swaps()
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	var out []string
-	s := bufio.NewScanner(f)
-	s.Scan() // the header
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) == 0 {
-			continue
-		}
-		name := fsinfo.Unescape(fields[0])
+	for _, name := range swaps {
 		var st unix.Stat_t
 		if unix.Stat(name, &st) != nil {
 			continue

@@ -15,6 +15,7 @@ import (
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/device/devicetest"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/blkid"
 	"github.com/sure-tools/sure/internal/fsimage"
 )
 
@@ -260,7 +261,7 @@ func TestProbeMatchesBlkid(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			typ, label, uuid := device.Probe(f)
+			typ, label, uuid := blkid.Probe(f)
 			if want["LABEL"] == "" {
 				t.Fatalf("blkid found no label on %s: %s", kind, out)
 			}
@@ -302,7 +303,7 @@ func TestTraceFUSEStick(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Kind != kind || c.Barrier != fsinfo.BarrierPerFile {
+			if string(c.Kind) != kind || c.Barrier != fsinfo.BarrierPerFile {
 				t.Errorf("Trace(%s): kind %q barrier %v, want %s and per-file", m.Dir, c.Kind, c.Barrier, kind)
 			}
 			if c.Server == nil || c.Server.PID != m.ServerPID() {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/internal/blkid"
 )
 
 // identify names the file system on a block device: from its superblock
@@ -16,7 +18,7 @@ import (
 // number, left behind when udevd stopped.
 func identify(path string, dev uint64) (fstype, label, uuid string) {
 	if f, err := os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-		fstype, label, uuid = Probe(f)
+		fstype, label, uuid = blkid.Probe(f)
 		f.Close()
 		if fstype != "" && label == "" {
 			// Probe reads no NTFS label (it lives in an MFT record);

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
 
 // DiskFor finds the whole disk under the file system mounted as m: the
@@ -26,7 +26,7 @@ func DiskFor(m fsinfo.Mount) (Disk, error) {
 		}
 		return diskOfPath(dev)
 	}
-	if d, err := diskOfSys(fmt.Sprintf("/sys/dev/block/%d:%d", m.Major, m.Minor)); err == nil {
+	if d, err := diskOfSys(sysfs.DevDir(m.Major, m.Minor)); err == nil {
 		return d, nil
 	}
 	if strings.HasPrefix(m.Source, "/dev/") {
@@ -36,64 +36,44 @@ func DiskFor(m fsinfo.Mount) (Disk, error) {
 }
 
 func diskOfPath(dev string) (Disk, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(dev, &st); err != nil {
-		return Disk{}, &os.PathError{Op: "stat", Path: dev, Err: err}
+	sys, err := sysfs.DevDirOf(dev)
+	if err != nil {
+		return Disk{}, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return Disk{}, &os.PathError{Op: "find disk", Path: dev, Err: fmt.Errorf("not a block device")}
-	}
-	return diskOfSys(fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)))
+	return diskOfSys(sys)
 }
 
 // diskOfSys resolves a /sys/dev/block entry to its whole disk: writes and
 // flushes are both counted there (a flush only there).
 func diskOfSys(sys string) (Disk, error) {
-	real, err := filepath.EvalSymlinks(sys)
+	real, err := sysfs.Disk(sys)
 	if err != nil {
 		return Disk{}, err
 	}
-	if _, err := os.Stat(filepath.Join(real, "partition")); err == nil {
-		real = filepath.Dir(real)
-	}
-	dev, err := os.ReadFile(filepath.Join(real, "dev"))
+	dev, err := sysfs.Attr(real, "dev")
 	if err != nil {
 		return Disk{}, err
 	}
-	d := Disk{Dev: strings.TrimSpace(string(dev)), Name: filepath.Base(real)}
+	d := Disk{Dev: dev, Name: filepath.Base(real)}
 	d.Path = "/dev/" + d.Name
-	if b, err := os.ReadFile(filepath.Join(real, "diskseq")); err == nil {
-		d.DiskSeq = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile(filepath.Join(real, "queue", "write_cache")); err == nil {
-		d.WriteThrough = strings.TrimSpace(string(b)) == "write through"
-	}
+	d.DiskSeq = sysfs.Str(real, "diskseq")
+	d.WriteThrough = sysfs.Str(real, "queue/write_cache") == "write through"
 	return d, nil
 }
 
-// Read reads the disk's counters from /sys/dev/block/MAJ:MIN/stat
-// (Documentation/block/stat.rst: field 5 write I/Os, 7 write sectors, 16
-// flush I/Os).
+// Read reads the disk's counters from /sys/dev/block/MAJ:MIN/stat.
 func Read(d Disk) (Counters, error) {
-	path := filepath.Join("/sys/dev/block", d.Dev, "stat")
-	b, err := os.ReadFile(path)
+	st, err := sysfs.ReadStat(filepath.Join(sysfs.DevBlock, d.Dev))
 	if err != nil {
 		return Counters{}, err
 	}
-	return parseStat(path, string(b))
+	return countersOf(st), nil
 }
 
-func parseStat(path, s string) (Counters, error) {
-	f := strings.Fields(s)
-	if len(f) < 7 {
-		return Counters{}, &os.PathError{Op: "parse", Path: path, Err: fmt.Errorf("%d fields, want at least 7", len(f))}
-	}
-	n := func(i int) uint64 { v, _ := strconv.ParseUint(f[i], 10, 64); return v }
-	c := Counters{Writes: n(4), WriteSectors: n(6)}
-	if len(f) >= 17 {
-		c.Flushes, c.HasFlushes = n(15), true
-	}
-	return c, nil
+func countersOf(st sysfs.Stat) Counters {
+	c := Counters{Writes: st[sysfs.WriteIOs], WriteSectors: st[sysfs.WriteSectors]}
+	c.Flushes, c.HasFlushes = st.Flushes()
+	return c
 }
 
 // recordBase is where records are kept, set by tests; "" means the

@@ -13,7 +13,16 @@ import (
 
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
+
+func parseStat(path, s string) (Counters, error) {
+	st, err := sysfs.ParseStat(path, s)
+	if err != nil {
+		return Counters{}, err
+	}
+	return countersOf(st), nil
+}
 
 func TestParseStat(t *testing.T) {
 	c, err := parseStat("stat", " 1228266 6438 24473644 148736 382888 2287159 93708550 506792 0 213836 682499 1360 0 365239038 451 83346 26518\n")

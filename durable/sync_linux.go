@@ -8,16 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncFile uses fsync, not fdatasync: the file's size and, for a new file,
-// its inode must reach the media with the data. It returns the bare errno:
-// the callers wrap it in the *os.PathError they name, and f.Sync's own
-// wrapping would name the file twice.
+// syncFile is fsync, trusted only while the file system still takes a
+// change (stillWritable).
 func syncFile(f *os.File) error {
-	err := f.Sync()
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
+	err := fsync(f)
 	if err == nil {
 		err = stillWritableFile(f)
 	}

@@ -3,7 +3,6 @@
 package durable
 
 import (
-	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -14,14 +13,7 @@ import (
 // about the drive's cache (fsinfo's barrier reason says so). There is no
 // whole file system flush that waits and reports errors.
 
-func syncFile(f *os.File) error {
-	err := f.Sync()
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
+func syncFile(f *os.File) error { return fsync(f) }
 
 // fileIdentity has no birth time here: a failure remembered for a removed
 // file may then fail a later file given its inode number, never the

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/sysfs"
 
 	"golang.org/x/sys/unix"
 
@@ -365,7 +366,7 @@ func powerOff(ctx context.Context, d device.Disk, r reporter) error {
 // only then has nothing more to say to it.
 func waitGone(ctx context.Context, d device.Disk, r reporter) error {
 	w := "wait for " + d.Path + " to leave"
-	block := filepath.Join("/sys/block", d.Name)
+	block := sysfs.DiskDir(d.Name)
 	deadline := time.Now().Add(goneTimeout)
 	for {
 		_, err := os.Lstat(block)
@@ -381,7 +382,7 @@ func waitGone(ctx context.Context, d device.Disk, r reporter) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	r.done(w, d.Path+" is gone from /sys/block")
+	r.done(w, d.Path+" is gone from "+sysfs.Disks)
 	return nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
 
 // matcher decides whether a file a process uses is one we look for.
@@ -61,14 +63,9 @@ func within(path, dir string) bool {
 // scan walks /proc. Processes whose files this user may not read are
 // counted in hidden, not silently passed over.
 func scan(match matcher) (holders []Holder, hidden int) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, 0
-	}
 	self := os.Getpid()
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+	for _, pid := range proc.PIDs() {
+		if pid == self {
 			continue
 		}
 		h, denied := inspect(pid, match)
@@ -85,10 +82,7 @@ func scan(match matcher) (holders []Holder, hidden int) {
 // inspect looks at one process; denied says some of it could not be read.
 func inspect(pid int, match matcher) (h Holder, denied bool) {
 	base := "/proc/" + strconv.Itoa(pid)
-	h.PID = pid
-	if b, err := os.ReadFile(base + "/comm"); err == nil {
-		h.Command = strings.TrimSpace(string(b))
-	}
+	h.PID, h.Command = pid, proc.Comm(pid)
 	use := func(u string) {
 		if !slices.Contains(h.Uses, u) {
 			h.Uses = append(h.Uses, u)
@@ -192,18 +186,17 @@ func otherUsers(dir string) []string {
 			}
 		}
 	}
-	loops, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	loops, _ := filepath.Glob(sysfs.DiskDir("loop*"))
 	for _, l := range loops {
-		b, err := os.ReadFile(l)
-		if err == nil && within(strings.TrimSpace(string(b)), dir) {
-			out = append(out, fmt.Sprintf("/dev/%s (a loop device on %s)", filepath.Base(filepath.Dir(filepath.Dir(l))), strings.TrimSpace(string(b))))
+		b, err := sysfs.Attr(l, "loop/backing_file")
+		if err == nil && within(b, dir) {
+			out = append(out, fmt.Sprintf("/dev/%s (a loop device on %s)", filepath.Base(l), b))
 		}
 	}
-	if b, err := os.ReadFile("/proc/swaps"); err == nil {
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			if f := strings.Fields(line); len(f) > 0 && within(f[0], dir) {
-				out = append(out, "the swap file "+f[0])
-			}
+	swaps, _ := proc.Swaps()
+	for _, s := range swaps {
+		if within(s, dir) {
+			out = append(out, "the swap file "+s)
 		}
 	}
 	return out

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
 
 // detachLoop detaches the loop device open as f (LOOP_CLR_FD) and closes
@@ -50,15 +50,14 @@ func waitDetached(ctx context.Context, d device.Disk) error {
 
 // loopAttached reports whether loop device name has a backing file.
 func loopAttached(name string) bool {
-	_, err := os.Stat(filepath.Join("/sys/block", name, "loop", "backing_file"))
+	_, err := sysfs.Attr(sysfs.DiskDir(name), "loop/backing_file")
 	return err == nil
 }
 
 // loopAutoclear reports whether loop device name detaches itself once its
 // last user closes it, as mount -o loop sets it up.
 func loopAutoclear(name string) bool {
-	b, err := os.ReadFile(filepath.Join("/sys/block", name, "loop", "autoclear"))
-	return err == nil && strings.TrimSpace(string(b)) == "1"
+	return sysfs.Str(sysfs.DiskDir(name), "loop/autoclear") == "1"
 }
 
 // finishAutoclear ends the eject of a loop device that the kernel detaches

@@ -184,7 +184,7 @@ func fuseTree(m fsinfo.Mount, root string, o Options) Result {
 		if err == nil {
 			err = durable.SyncPath(dev)
 		}
-	} else if fsinfo.NoFsync(m) {
+	} else if fsinfo.CapsOf(m).NoFsync {
 		// Every fsync above was answered by the kernel alone.
 		if err == nil {
 			err = fmt.Errorf("no block device found under the FUSE server, and %s implements no fsync: nothing reached the media", m.FSType)
@@ -286,7 +286,7 @@ func Unreachable(path string) error {
 	}
 	// exfat-fuse flushes its device on every fsync: the per-file flushes
 	// reach the drive without this user opening it.
-	if !errors.Is(err, fs.ErrPermission) || fsinfo.FsyncReachesDevice(m) {
+	if !errors.Is(err, fs.ErrPermission) || fsinfo.CapsOf(m).FsyncReachesDevice {
 		return nil
 	}
 	return fmt.Errorf("%s is a FUSE file system (%s) whose server writes to %s, which this user may not open, so no flush can reach the drive: run sure as root, give this user access to %s, or mount the stick with the kernel's driver (udisksctl mount -b %s): %w",

@@ -103,8 +103,6 @@ func onDevice(m fsinfo.Mount) bool {
 		return true
 	case m.IsFUSE():
 		return true
-	case m.FSType == "nfs" || m.FSType == "nfs4" || m.FSType == "cifs" || m.FSType == "smb3" || m.FSType == "9p" || m.FSType == "virtiofs":
-		return true
 	}
-	return false
+	return fsinfo.CapsOf(m).Network
 }

@@ -3,12 +3,12 @@ package fsinfo
 import (
 	"errors"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/internal/proc"
 )
 
 // BackingDevice finds the block device under a FUSE file system: the mount
@@ -28,76 +28,35 @@ func BackingDevice(m Mount) (string, bool) {
 	if isBlockDevice(m.Source) {
 		return m.Source, true
 	}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		if p.Name()[0] < '0' || p.Name()[0] > '9' {
-			continue
-		}
-		if !namesMountPoint(p.Name(), m.MountPoint) {
-			continue
-		}
-		fds, err := os.ReadDir(filepath.Join("/proc", p.Name(), "fd"))
+	for _, p := range proc.FUSEServers(m.MountPoint, "") {
+		fds, err := proc.FDs(p.PID)
 		if errors.Is(err, fs.ErrPermission) {
 			// Another user's server: its open files are hidden, but the
 			// device it was given is among its arguments.
-			if dev, ok := deviceArgument(p.Name()); ok {
+			if dev, ok := oneBlockDevice(p.Args); ok {
 				return dev, true
 			}
 			continue
 		}
-		var devs []string
-		for _, fd := range fds {
-			target, err := os.Readlink(filepath.Join("/proc", p.Name(), "fd", fd.Name()))
-			if err == nil && isBlockDevice(target) && !slices.Contains(devs, target) {
-				devs = append(devs, target)
-			}
-		}
-		if len(devs) == 1 {
-			return devs[0], true
+		if dev, ok := oneBlockDevice(fds); ok {
+			return dev, true
 		}
 	}
 	return "", false
 }
 
-// deviceArgument returns the one block device among process pid's
-// arguments.
-func deviceArgument(pid string) (string, bool) {
-	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
-	if err != nil {
-		return "", false
-	}
+// oneBlockDevice returns the one block device among paths.
+func oneBlockDevice(paths []string) (string, bool) {
 	var devs []string
-	for _, arg := range strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00") {
-		if isBlockDevice(arg) && !slices.Contains(devs, arg) {
-			devs = append(devs, arg)
+	for _, p := range paths {
+		if isBlockDevice(p) && !slices.Contains(devs, p) {
+			devs = append(devs, p)
 		}
 	}
 	if len(devs) == 1 {
 		return devs[0], true
 	}
 	return "", false
-}
-
-// namesMountPoint reports whether process pid has dir among its
-// arguments, resolving relative ones against its working directory.
-func namesMountPoint(pid, dir string) bool {
-	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
-	if err != nil {
-		return false
-	}
-	cwd, _ := os.Readlink(filepath.Join("/proc", pid, "cwd"))
-	for _, arg := range strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00") {
-		if arg == "" {
-			continue
-		}
-		if !filepath.IsAbs(arg) {
-			arg = filepath.Join(cwd, arg)
-		}
-		if filepath.Clean(arg) == dir {
-			return true
-		}
-	}
-	return false
 }
 
 func isBlockDevice(path string) bool {

@@ -1,10 +1,9 @@
 // Package fsinfo answers what holds a path: which mount, which file system,
-// and what that file system can promise about flushing.
+// and what that file system can do and promise (Caps, the one place where
+// sure names file systems), flushing above all.
 package fsinfo
 
-import (
-	"strings"
-)
+import "fmt"
 
 // Mount is one line of the mount table.
 type Mount struct {
@@ -25,7 +24,18 @@ type Mount struct {
 // syncfs(2) on such a file system writes back the kernel's page cache but
 // sends nothing to the server, so it proves nothing about the device.
 func (m Mount) IsFUSE() bool {
-	return m.FSType == "fuse" || m.FSType == "fuseblk" || strings.HasPrefix(m.FSType, "fuse.")
+	return isFUSEType(m.FSType)
+}
+
+// BDI names the backing device the kernel lists for m in /sys/class/bdi
+// by its device numbers: fuseblk mounts add a suffix, so that theirs does
+// not clash with the block device's own.
+func (m Mount) BDI() string {
+	id := fmt.Sprintf("%d:%d", m.Major, m.Minor)
+	if m.FSType == "fuseblk" {
+		id += "-fuseblk"
+	}
+	return id
 }
 
 // Barrier says how a batch of writes on this mount is made durable.
@@ -60,16 +70,3 @@ func (b Barrier) String() string {
 // WholeFS reports whether one barrier covers every write on the file
 // system, so that batches can share it.
 func (b Barrier) WholeFS() bool { return b == BarrierSyncFS || b == BarrierSyncFSFlush }
-
-// syncFSSendsNoFlush lists the in-kernel drivers whose syncfs sends the
-// drive no cache flush, measured in the VM lab (lab/vm): vfat, msdos and
-// ntfs3 never do; exfat does only through the write that clears its
-// volume-dirty flag, a side effect no barrier may rest on. ntfs is the
-// name ntfs3 also answers to.
-var syncFSSendsNoFlush = map[string]string{
-	"vfat":  "its syncfs sends the drive no cache flush",
-	"msdos": "its syncfs sends the drive no cache flush",
-	"ntfs3": "its syncfs sends the drive no cache flush",
-	"ntfs":  "its syncfs sends the drive no cache flush",
-	"exfat": "its syncfs flushes the drive's cache only when it clears the volume-dirty flag",
-}

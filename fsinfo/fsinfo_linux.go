@@ -1,91 +1,48 @@
 package fsinfo
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/internal/proc"
 )
 
 // Mounts reads /proc/self/mountinfo.
 func Mounts() ([]Mount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	infos, err := proc.Mounts()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var ms []Mount
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 64<<10), 1<<20)
-	for s.Scan() {
-		if m, ok := parseMountInfo(s.Text()); ok {
-			ms = append(ms, m)
-		}
-	}
-	if err := s.Err(); err != nil {
-		return nil, &os.PathError{Op: "read", Path: "/proc/self/mountinfo", Err: err}
+	ms := make([]Mount, len(infos))
+	for i, in := range infos {
+		ms[i] = mountOf(in)
 	}
 	return ms, nil
 }
 
-// parseMountInfo reads a line such as
-// "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue".
+// parseMountInfo reads one line of mountinfo.
 func parseMountInfo(line string) (Mount, bool) {
-	pre, post, ok := strings.Cut(line, " - ")
-	if !ok {
-		return Mount{}, false
-	}
-	a, b := strings.Fields(pre), strings.Fields(post)
-	if len(a) < 5 || len(b) < 2 {
-		return Mount{}, false
-	}
-	var m Mount
-	maj, min, _ := strings.Cut(a[2], ":")
-	ma, _ := strconv.ParseUint(maj, 10, 32)
-	mi, _ := strconv.ParseUint(min, 10, 32)
-	m.Major, m.Minor = uint32(ma), uint32(mi)
-	m.MountPoint = Unescape(a[4])
-	m.FSType = b[0]
-	m.Source = Unescape(b[1])
-	if len(b) > 2 {
-		m.Options = b[2]
-	}
+	in, ok := proc.ParseMountInfo(line)
+	return mountOf(in), ok
+}
+
+func mountOf(in proc.MountInfo) Mount {
+	m := Mount{MountPoint: in.MountPoint, FSType: in.FSType, Source: in.Source, Options: in.SuperOptions, Major: in.Major, Minor: in.Minor}
 	// Read-only either way: the mount (a read-only bind mount) or the file
 	// system itself (mounted so, or turned so after an error).
-	m.MountedReadOnly = len(a) > 5 && firstOption(a[5]) == "ro"
+	m.MountedReadOnly = firstOption(in.MountOptions) == "ro"
 	m.ReadOnly = m.MountedReadOnly || firstOption(m.Options) == "ro"
-	return m, true
+	return m
 }
 
 func firstOption(opts string) string {
 	o, _, _ := strings.Cut(opts, ",")
 	return o
-}
-
-// Unescape undoes the octal escapes the kernel writes for white space and
-// backslashes in paths in mountinfo and /proc/swaps (\040 for space, \011
-// tab, \012 newline, \134 backslash).
-func Unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // ForPath finds the mount that holds path (which must exist): the mount
@@ -173,7 +130,7 @@ func barrierFor(m Mount, syncfsReports bool, release string, backing func(Mount)
 	if !syncfsReports {
 		return BarrierPerFile, fmt.Sprintf("kernel %s is older than 5.8: syncfs does not report write errors", release)
 	}
-	if why, ok := syncFSSendsNoFlush[m.FSType]; ok {
+	if why := capsOf(m.FSType, "", "").SyncFSNoFlush; why != "" {
 		return BarrierSyncFSFlush, fmt.Sprintf("%s (%s): one syncfs writes the batch and reports its errors, but %s; an fsync of a directory on it then flushes the drive", m.MountPoint, m.FSType, why)
 	}
 	return BarrierSyncFS, fmt.Sprintf("%s (%s): one syncfs flushes the batch and reports its errors", m.MountPoint, m.FSType)

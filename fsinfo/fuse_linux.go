@@ -1,11 +1,11 @@
 package fsinfo
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/internal/proc"
 )
 
 // FlushDevice is the block device a barrier on the FUSE file system m
@@ -14,7 +14,7 @@ import (
 // per-file fsyncs are then the flush that reaches the media).
 func FlushDevice(m Mount) string {
 	dev, ok := BackingDevice(m)
-	if !ok || !CanOpen(dev) && FsyncReachesDevice(m) {
+	if !ok || !CanOpen(dev) && capsOf(m.FSType, "", fuseServer(m)).FsyncReachesDevice {
 		return ""
 	}
 	return dev
@@ -26,48 +26,11 @@ func CanOpen(dev string) bool {
 	return unix.Access(dev, unix.R_OK) == nil
 }
 
-// FsyncReachesDevice reports whether every fsync and fsyncdir on m reaches
-// the media without sure flushing the device itself: exfat-fuse writes its
-// metadata and fsyncs its device on each one.
-func FsyncReachesDevice(m Mount) bool {
-	return m.FSType == "fuseblk" && exfatServer(fuseServer(m))
-}
-
-func exfatServer(program string) bool {
-	return program == "mount.exfat-fuse" || program == "mount.exfat" || program == "exfat-fuse"
-}
-
 // fuseServer names the program that serves the FUSE mount m (the base of
-// its argv[0]): the process whose arguments name m's mount point or its
-// source device; "" when none is found. Any user may read another's
-// command line, unlike its open files.
+// its argv[0]); "" when none is found.
 func fuseServer(m Mount) string {
-	src := m.Source
-	if r, err := filepath.EvalSymlinks(src); err == nil {
-		src = r
-	}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		if p.Name()[0] < '0' || p.Name()[0] > '9' {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) < 2 {
-			continue
-		}
-		match := namesMountPoint(p.Name(), m.MountPoint)
-		for _, a := range args[1:] {
-			if r, err := filepath.EvalSymlinks(a); err == nil && strings.HasPrefix(src, "/dev/") && r == src {
-				match = true
-			}
-		}
-		if match {
-			return filepath.Base(args[0])
-		}
+	if ps := proc.FUSEServers(m.MountPoint, m.Source); len(ps) > 0 {
+		return filepath.Base(ps[0].Args[0])
 	}
 	return ""
 }

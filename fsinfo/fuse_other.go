@@ -7,6 +7,3 @@ func FlushDevice(m Mount) string { return "" }
 
 // CanOpen: block devices are not flushed by path here.
 func CanOpen(dev string) bool { return false }
-
-// FsyncReachesDevice: FUSE servers are not identified here.
-func FsyncReachesDevice(m Mount) bool { return false }

@@ -1,24 +1,17 @@
 package fsinfo
 
 import (
-	"bytes"
 	"io"
 	"os"
+
+	"github.com/sure-tools/sure/internal/blkid"
 )
 
-// Kind names the file system on m the way the rest of sure judges it:
-// "vfat", "exfat", "ntfs", or the kernel's type name. FUSE mounts hide the
-// real file system behind "fuseblk" (exfat-fuse, ntfs-3g), so for those the
-// boot sector of the device underneath decides: the name limits of a stick
-// depend on what is on it, not on who serves it.
-func Kind(m Mount) string {
-	switch m.FSType {
-	case "vfat", "msdos", "fuse.fusefat":
-		return "vfat"
-	case "exfat", "fuse.exfat":
-		return "exfat"
-	case "ntfs", "ntfs3", "fuse.ntfs-3g":
-		return "ntfs"
+// kindOf is Kind, with the FUSE server's program name asked of server
+// only when nothing else tells.
+func kindOf(m Mount, server func() string) Kind {
+	if k := knownKind(m.FSType); k != "" {
+		return k
 	}
 	if m.IsFUSE() {
 		if dev, ok := BackingDevice(m); ok {
@@ -27,38 +20,34 @@ func Kind(m Mount) string {
 			}
 		}
 		// A normal user may not read the device; its server tells.
-		if m.FSType == "fuseblk" && exfatServer(fuseServer(m)) {
-			return "exfat"
+		if m.FSType == "fuseblk" && exfatServer(server()) {
+			return KindExFAT
 		}
 	}
-	return m.FSType
+	return Kind(m.FSType)
 }
 
-// probeBootSector reads the signatures mkfs writes into the first sector.
+// probeBootSector reads the signatures mkfs writes at the start of dev.
 // An unreadable device yields "": the caller falls back to the mount type.
-func probeBootSector(dev string) string {
+func probeBootSector(dev string) Kind {
 	f, err := os.Open(dev)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	b := make([]byte, 512)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return ""
-	}
-	return bootSectorKind(b)
+	return bootSectorKind(f)
 }
 
-func bootSectorKind(b []byte) string {
-	switch {
-	case len(b) < 90:
-		return ""
-	case bytes.Equal(b[3:11], []byte("EXFAT   ")):
-		return "exfat"
-	case bytes.Equal(b[3:11], []byte("NTFS    ")):
-		return "ntfs"
-	case bytes.Equal(b[82:90], []byte("FAT32   ")), bytes.Equal(b[54:58], []byte("FAT1")):
-		return "vfat"
+// bootSectorKind is the format of the Windows file systems, whose limits
+// depend on it; "" for the others, which the mount type names.
+func bootSectorKind(r io.ReaderAt) Kind {
+	switch fstype, _, _ := blkid.Probe(r); fstype {
+	case "vfat":
+		return KindFAT
+	case "exfat":
+		return KindExFAT
+	case "ntfs":
+		return KindNTFS
 	}
 	return ""
 }

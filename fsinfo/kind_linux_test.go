@@ -1,6 +1,7 @@
 package fsinfo_test
 
 import (
+	"bytes"
 	"os"
 	"testing"
 
@@ -25,8 +26,8 @@ func TestKindOnRealMounts(t *testing.T) {
 			if mnt.FSType != tc.fstype {
 				t.Fatalf("%s mounted as %q, want %q: the test no longer covers the FUSE case", tc.kind, mnt.FSType, tc.fstype)
 			}
-			if got := fsinfo.Kind(mnt); got != tc.want {
-				t.Errorf("fsinfo.Kind(%+v) = %q, want %q", mnt, got, tc.want)
+			if got := fsinfo.KindOf(mnt); string(got) != tc.want {
+				t.Errorf("fsinfo.KindOf(%+v) = %q, want %q", mnt, got, tc.want)
 			}
 		})
 	}
@@ -49,7 +50,7 @@ func TestBootSectorKind(t *testing.T) {
 			if kind == "ext4" {
 				want = "" // no boot-sector signature: the mount type decides
 			}
-			if got := fsinfo.BootSectorKind(b[:512]); got != want {
+			if got := fsinfo.BootSectorKind(bytes.NewReader(b[:512])); string(got) != want {
 				t.Errorf("bootSectorKind(%s image) = %q, want %q", kind, got, want)
 			}
 		})

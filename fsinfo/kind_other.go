@@ -4,18 +4,21 @@ package fsinfo
 
 import "strings"
 
-// Kind names the file system on m: "vfat", "exfat", "ntfs", or its type
-// as reported. Without a mount table the type is often "unknown", and no
-// limits of FAT or exFAT are then assumed.
-func Kind(m Mount) string {
+// kindOf names the format on m from its type as reported. Without a mount
+// table the type is often "unknown", and no limits of FAT or exFAT are
+// then assumed.
+func kindOf(m Mount, _ func() string) Kind {
 	switch t := strings.ToLower(m.FSType); t {
 	case "msdos", "vfat", "fat", "fat32":
-		return "vfat"
+		return KindFAT
 	case "exfat":
-		return "exfat"
+		return KindExFAT
 	case "ntfs":
-		return "ntfs"
+		return KindNTFS
 	default:
-		return t
+		return Kind(t)
 	}
 }
+
+// fuseServer: FUSE servers are not identified here.
+func fuseServer(m Mount) string { return "" }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
 
 var pageSize = int64(os.Getpagesize())
@@ -255,7 +256,7 @@ func BDINames(m fsinfo.Mount) []string {
 		if n == "" {
 			return
 		}
-		if _, err := os.Stat(filepath.Join("/sys/class/bdi", n)); err != nil {
+		if _, err := os.Stat(filepath.Join(sysfs.BDIs, n)); err != nil {
 			return
 		}
 		for _, have := range names {
@@ -267,7 +268,7 @@ func BDINames(m fsinfo.Mount) []string {
 	}
 	dev := fmt.Sprintf("%d:%d", m.Major, m.Minor)
 	switch {
-	case m.FSType == "btrfs":
+	case !m.IsFUSE() && fsinfo.CapsOf(m).OwnBDI:
 		if l, err := btrfsBDI(m); err == nil {
 			add(l)
 		}
@@ -278,7 +279,7 @@ func BDINames(m fsinfo.Mount) []string {
 			add(diskOf(d))
 		}
 	default:
-		add(diskOf(fmt.Sprintf("/sys/dev/block/%s", dev)))
+		add(diskOf(sysfs.DevDir(m.Major, m.Minor)))
 	}
 	return names
 }
@@ -288,24 +289,16 @@ func BDINames(m fsinfo.Mount) []string {
 func diskOf(dev string) string {
 	sys := dev
 	if strings.HasPrefix(dev, "/dev/") {
-		var st unix.Stat_t
-		if unix.Stat(dev, &st) != nil {
+		var err error
+		if sys, err = sysfs.DevDirOf(dev); err != nil {
 			return ""
 		}
-		sys = fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
 	}
-	real, err := filepath.EvalSymlinks(sys)
+	real, err := sysfs.Disk(sys)
 	if err != nil {
 		return ""
 	}
-	if _, err := os.Stat(filepath.Join(real, "partition")); err == nil {
-		real = filepath.Dir(real)
-	}
-	b, err := os.ReadFile(filepath.Join(real, "dev"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+	return sysfs.Str(real, "dev")
 }
 
 // btrfsBDI finds btrfs's own bdi through /sys/fs/btrfs/UUID/bdi, for the
@@ -335,33 +328,11 @@ func BDIStats(name string) (BDI, error) {
 	if err != nil {
 		return BDI{}, err
 	}
-	path := filepath.Join(dir, "bdi", name, "stats")
-	data, err := os.ReadFile(path)
+	st, err := sysfs.BDIStats(filepath.Join(dir, "bdi", name, "stats"))
 	if err != nil {
 		return BDI{}, err
 	}
-	b := BDI{Name: name}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "BdiWriteback":
-			b.Writeback, err = kB(v)
-		case "BdiReclaimable":
-			b.Dirty, err = kB(v)
-		case "b_dirty", "b_io", "b_more_io":
-			var n int
-			n, err = strconv.Atoi(v)
-			b.DirtyInodes += n
-		}
-		if err != nil {
-			return b, &os.PathError{Op: "parse", Path: path, Err: err}
-		}
-	}
-	return b, nil
+	return BDI{Name: name, Writeback: st["BdiWriteback"], Dirty: st["BdiReclaimable"], DirtyInodes: int(st["b_dirty"] + st["b_io"] + st["b_more_io"])}, nil
 }
 
 // CtimeSlack is how far a change time may lag the moment of the change:

@@ -11,8 +11,8 @@ import (
 // flushProblem says why nothing sure can do would make data durable on m,
 // or "". Refused up front: a copy there could only end in a level whose
 // barrier never ran.
-func flushProblem(m fsinfo.Mount) string {
-	if !m.IsFUSE() || !fsinfo.NoFsync(m) {
+func flushProblem(m fsinfo.Mount, caps fsinfo.Caps) string {
+	if !caps.FUSE || !caps.NoFsync {
 		return ""
 	}
 	// Its server has no fsync: only a flush of the block device under it

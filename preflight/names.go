@@ -5,36 +5,14 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/sure-tools/sure/fsinfo"
 )
 
-// Limits of the file systems sticks ship with. Reserved device names are
-// refused on every Windows file system (FAT, exFAT, NTFS), not only where
-// Linux would refuse them: Linux writes "CON.txt" onto a stick without
-// complaint, and Windows then cannot open, copy or delete it. A stick is
-// made to be read elsewhere.
-const (
-	fat32MaxFile = 4<<30 - 1 // FAT32 keeps a file's size in 32 bits
-	maxNameUTF16 = 255       // long names on FAT, exFAT and NTFS
-)
-
-// windowsKind reports whether kind has Windows' naming rules and folds
-// case (two names differing only in case are one file).
-func windowsKind(kind string) bool {
-	return kind == "vfat" || kind == "exfat" || kind == "ntfs"
-}
-
-// kindName is the file system's name as users know it.
-func kindName(kind string) string {
-	switch kind {
-	case "vfat":
-		return "FAT"
-	case "exfat":
-		return "exFAT"
-	case "ntfs":
-		return "NTFS"
-	}
-	return kind
-}
+// Reserved device names are refused on every format with Windows' name
+// rules (FAT, exFAT, NTFS), not only where Linux would refuse them: Linux
+// writes "CON.txt" onto a stick without complaint, and Windows then cannot
+// open, copy or delete it. A stick is made to be read elsewhere.
 
 const invalidChars = `"*/:<>?\|`
 
@@ -62,12 +40,12 @@ func utf16Len(s string) int {
 	return n
 }
 
-// nameProblem says in words why name cannot exist on kind, or "".
-func nameProblem(name, kind string) string {
-	if !windowsKind(kind) {
+// nameProblem says in words why name cannot exist on f, or "".
+func nameProblem(name string, f fsinfo.Format) string {
+	if !f.WindowsNames {
 		return ""
 	}
-	fs := kindName(kind)
+	fs := f.Name
 	// Linux names are bytes; these file systems store UTF-16, and their
 	// drivers refuse bytes that are not UTF-8 (exfat-fuse: EILSEQ,
 	// fusefat: EPERM).
@@ -92,8 +70,8 @@ func nameProblem(name, kind string) string {
 	if strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
 		return fmt.Sprintf("the name ends with a dot or space, which Windows drops: the file could not be opened there from %s", fs)
 	}
-	if n := utf16Len(name); n > maxNameUTF16 {
-		return fmt.Sprintf("the name is %d characters long (UTF-16); %s allows %d", n, fs, maxNameUTF16)
+	if n := utf16Len(name); n > f.MaxNameUTF16 {
+		return fmt.Sprintf("the name is %d characters long (UTF-16); %s allows %d", n, fs, f.MaxNameUTF16)
 	}
 	return ""
 }
@@ -110,11 +88,12 @@ func dedup(s []string) []string {
 	return out
 }
 
-// fixName makes name valid on a Windows file system: invalid characters
-// and bytes that are not UTF-8 become '_', trailing dots and spaces go, a reserved stem gets a '_', and
-// an over-long name loses characters at the end of its stem, keeping its
-// extension so the file still opens with the same program.
-func fixName(name string) string {
+// fixName makes name valid on f, which has Windows' name rules: invalid
+// characters and bytes that are not UTF-8 become '_', trailing dots and
+// spaces go, a reserved stem gets a '_', and an over-long name loses
+// characters at the end of its stem, keeping its extension so the file
+// still opens with the same program.
+func fixName(name string, f fsinfo.Format) string {
 	var b strings.Builder
 	for i := 0; i < len(name); {
 		r, n := utf8.DecodeRuneInString(name[i:])
@@ -131,7 +110,7 @@ func fixName(name string) string {
 	if s := stem(n); reserved[strings.ToUpper(s)] {
 		n = s + "_" + n[len(s):]
 	}
-	for utf16Len(n) > maxNameUTF16 {
+	for utf16Len(n) > f.MaxNameUTF16 {
 		base, ext := n, ""
 		if i := strings.LastIndexByte(n, '.'); i > 0 && utf16Len(n[i:]) < 32 {
 			base, ext = n[:i], n[i:]
@@ -146,21 +125,21 @@ func fixName(name string) string {
 	return n
 }
 
-// fold is the key under which a case-insensitive file system finds a name:
+// fold is the key under which a file system that folds case finds a name:
 // FAT, exFAT and NTFS compare names upcased.
 func fold(name string) string { return strings.ToUpper(name) }
 
 // suffixed is name with "~i" before its extension, cut where it would
-// be too long for kind (max bytes on file systems that count in bytes).
-func suffixed(name string, i int, kind string, max int) string {
+// be too long for f (max bytes on file systems that count in bytes).
+func suffixed(name string, i int, f fsinfo.Format, max int) string {
 	base, ext := name, ""
 	if j := strings.LastIndexByte(name, '.'); j > 0 && len(name)-j < 32 {
 		base, ext = name[:j], name[j:]
 	}
 	suf := fmt.Sprintf("~%d", i)
 	long := func(n string) bool {
-		if windowsKind(kind) {
-			return utf16Len(n) > maxNameUTF16
+		if f.WindowsNames {
+			return utf16Len(n) > f.MaxNameUTF16
 		}
 		return max > 0 && len(n) > max
 	}
@@ -187,11 +166,11 @@ func unsuffixed(name string) string {
 // lengthProblem says why name is too long for a file system that counts
 // names in bytes (ext4, xfs, btrfs: 255), or "". A name from a source that
 // counts in characters (exFAT, NTFS) can exceed it.
-func lengthProblem(name, kind string, max int) string {
-	if windowsKind(kind) || max <= 0 || len(name) <= max {
+func lengthProblem(name string, f fsinfo.Format, max int) string {
+	if f.WindowsNames || max <= 0 || len(name) <= max {
 		return ""
 	}
-	fs := kindName(kind)
+	fs := f.Name
 	if fs == "" {
 		fs = "the destination"
 	}

@@ -80,7 +80,7 @@ type Rename struct {
 // Refusal is the answer to a job that cannot finish. Nothing was written.
 type Refusal struct {
 	Dest     string
-	Kind     string
+	Kind     fsinfo.Kind
 	Problems []Problem
 }
 
@@ -92,7 +92,7 @@ func (e *Refusal) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "refusing to start: %d %s with the destination %s", len(e.Problems), plural(len(e.Problems), "problem"), quote.Name(e.Dest))
 	if e.Kind != "" {
-		fmt.Fprintf(&b, " (%s)", kindName(e.Kind))
+		fmt.Fprintf(&b, " (%s)", e.Kind.Format().Name)
 	}
 	b.WriteString("; nothing was written:")
 	fixable := false
@@ -116,9 +116,9 @@ func plural(n int, s string) string {
 // Plan is a job that passed the check, with what SkipInvalid and
 // RenameInvalid changed in it.
 type Plan struct {
-	Kind    string // the destination's file system, as fsinfo.Kind names it
-	Files   int    // regular files the job will write (not renamed, not up to date)
-	Bytes   int64  // and their total size
+	Kind    fsinfo.Kind // the destination's format
+	Files   int         // regular files the job will write (not renamed, not up to date)
+	Bytes   int64       // and their total size
 	Skipped []Problem
 	Renamed []Rename
 
@@ -163,7 +163,7 @@ func (p *Plan) SkipReason(src string) string {
 
 type checker struct {
 	opt       Options
-	kind      string
+	caps      fsinfo.Caps // the destination's
 	plan      *Plan
 	problems  []Problem
 	devFree   bool   // Move onto the same file system: renames cost no space
@@ -188,13 +188,13 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	c := &checker{opt: opt, plan: &Plan{skip: map[string]string{}, dest: map[string]string{}}}
 	var mountPoint string
 	if m, err := fsinfo.ForPath(destDir); err == nil {
-		c.kind = fsinfo.Kind(m)
+		c.caps = fsinfo.CapsOf(m)
 		mountPoint = m.MountPoint
-		if why := flushProblem(m); why != "" {
+		if why := flushProblem(m, c.caps); why != "" {
 			c.problems = append(c.problems, Problem{Reason: NoFlush, Why: why})
 		}
 	}
-	c.plan.Kind = c.kind
+	c.plan.Kind = c.caps.Kind
 	free, block, ok := freeSpace(destDir)
 	c.block = max(block, 1)
 	c.dstDev, _ = device(destDir)
@@ -217,7 +217,7 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 		c.problems = append(c.problems, Problem{Reason: NoSpace, Why: c.spaceText(mountPoint, free)})
 	}
 	if len(c.problems) > 0 {
-		return nil, &Refusal{Dest: dest, Kind: c.kind, Problems: c.problems}
+		return nil, &Refusal{Dest: dest, Kind: c.caps.Kind, Problems: c.problems}
 	}
 	return c.plan, nil
 }
@@ -261,7 +261,7 @@ type slot struct {
 type names map[string]slot
 
 func (c *checker) key(name string) string {
-	if windowsKind(c.kind) {
+	if c.caps.FoldsCase {
 		return fold(name)
 	}
 	return name
@@ -271,7 +271,7 @@ func (c *checker) key(name string) string {
 // one is empty.
 func (c *checker) existing(dir string) names {
 	n := names{}
-	if !windowsKind(c.kind) {
+	if !c.caps.FoldsCase {
 		return n
 	}
 	entries, err := os.ReadDir(dir)
@@ -348,26 +348,26 @@ func (c *checker) checkArg(src, target string) *cand {
 func (c *checker) judge(src, dst string, info fs.FileInfo, operand, devFree bool) *cand {
 	name := filepath.Base(dst)
 	e := &cand{src: src, dst: dst, info: info, operand: operand, devFree: devFree, name: name, final: name}
-	if why := nameProblem(name, c.kind); why != "" {
+	if why := nameProblem(name, c.caps.Format); why != "" {
 		c.problem(e, BadName, why)
-	} else if why := lengthProblem(name, c.kind, c.nameMax); why != "" {
+	} else if why := lengthProblem(name, c.caps.Format, c.nameMax); why != "" {
 		c.problem(e, BadName, why)
 	}
 	if c.opt.RenameInvalid {
 		e.final = c.validName(name)
 	}
-	if info.Mode().IsRegular() && c.kind == "vfat" && info.Size() > fat32MaxFile {
-		c.problem(e, TooLarge, fmt.Sprintf("it is %s; FAT32 holds no file of 4 GiB or more", units.Bytes(info.Size())))
+	if max := c.caps.MaxFileSize; info.Mode().IsRegular() && max > 0 && info.Size() > max {
+		c.problem(e, TooLarge, fmt.Sprintf("it is %s; %s", units.Bytes(info.Size()), c.caps.TooLarge))
 	}
 	return e
 }
 
 // validName is name as the destination can hold it, before any suffix.
 func (c *checker) validName(name string) string {
-	if nameProblem(name, c.kind) != "" {
-		return fixName(name)
+	if nameProblem(name, c.caps.Format) != "" {
+		return fixName(name, c.caps.Format)
 	}
-	if lengthProblem(name, c.kind, c.nameMax) != "" {
+	if lengthProblem(name, c.caps.Format, c.nameMax) != "" {
 		return shorten(name, c.nameMax)
 	}
 	return name
@@ -397,7 +397,7 @@ func (c *checker) place(dir string, taken names, es []*cand) {
 			c.problem(e, Collision, why)
 			e.clash = c.opt.RenameInvalid
 		default:
-			why := fmt.Sprintf("%s is the same name as %s to %s, which ignores case", quote.Name(e.final), quote.Name(s.name), kindName(c.kind))
+			why := fmt.Sprintf("%s is the same name as %s to %s, which ignores case", quote.Name(e.final), quote.Name(s.name), c.caps.Name)
 			c.problem(e, Collision, why)
 			e.clash = c.opt.RenameInvalid
 		}
@@ -414,7 +414,7 @@ func (c *checker) place(dir string, taken names, es []*cand) {
 			e.fixed = append(e.fixed, fmt.Sprintf("%s is the name of another file there", quote.Name(e.final)))
 		}
 		for i := 1; ; i++ {
-			if n := suffixed(e.final, i, c.kind, c.nameMax); !c.takenFor(dir, taken, e, n) {
+			if n := suffixed(e.final, i, c.caps.Format, c.nameMax); !c.takenFor(dir, taken, e, n) {
 				e.final = n
 				taken[c.key(n)] = slot{name: n, job: e}
 				break
@@ -430,7 +430,7 @@ func (c *checker) place(dir string, taken names, es []*cand) {
 func (c *checker) takenFor(dir string, taken names, e *cand, name string) bool {
 	k := c.key(name)
 	s, ok := taken[k]
-	if !ok && !windowsKind(c.kind) {
+	if !ok && !c.caps.FoldsCase {
 		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
 			s, ok = slot{name: name}, true
 		}
@@ -466,7 +466,9 @@ func (c *checker) earlierCopy(src string, info, there fs.FileInfo, dst string) b
 	if there.ModTime().Equal(info.ModTime()) {
 		return true
 	}
-	if c.opt.TimesKept && windowsKind(c.kind) {
+	// Any cut of FAT's, exFAT's or their drivers' on a Windows format: a
+	// content check follows when none matches.
+	if c.opt.TimesKept && c.caps.WindowsNames {
 		for _, g := range []time.Duration{10 * time.Millisecond, time.Second, 2 * time.Second} {
 			if there.ModTime().Equal(info.ModTime().Truncate(g)) {
 				return true

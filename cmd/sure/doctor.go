@@ -112,7 +112,7 @@ func chainReport(c device.Chain) *report {
 		Path:          c.Path,
 		MountPoint:    c.Mount.MountPoint,
 		FSType:        c.Mount.FSType,
-		Kind:          c.Kind,
+		Kind:          string(c.Kind),
 		Source:        c.Mount.Source,
 		Options:       c.Mount.Options,
 		Barrier:       c.Barrier.String(),

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sure-tools/sure/internal/fsimage"
 	"github.com/sure-tools/sure/internal/proc"
+	"github.com/sure-tools/sure/internal/sysfs"
 	"github.com/sure-tools/sure/internal/vstick"
 	"github.com/sure-tools/sure/lab/vdisk"
 	"github.com/sure-tools/sure/udisks/udiskstest"
@@ -76,19 +76,9 @@ func mountFusefatRelative(t *testing.T) string {
 // serverOf finds the daemon running program on dev.
 func serverOf(t *testing.T, program, dev string) int {
 	t.Helper()
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if filepath.Base(args[0]) == program && slices.Contains(args, dev) {
-			return pid
+	for _, p := range proc.FUSEServers("", dev) {
+		if filepath.Base(p.Args[0]) == program {
+			return p.PID
 		}
 	}
 	t.Fatalf("no %s process serves %s", program, dev)
@@ -383,15 +373,14 @@ func mountAsStick(t *testing.T, dir, kind string) (string, string) {
 // loopFlushes is the count of cache flushes dev has completed.
 func loopFlushes(t *testing.T, dev string) uint64 {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "stat"))
+	st, err := sysfs.ReadStat(sysfs.DiskDir(filepath.Base(dev)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 17 {
+	n, ok := st.Flushes()
+	if !ok {
 		t.Skipf("%s: the kernel counts no flushes", dev)
 	}
-	n, _ := strconv.ParseUint(f[15], 10, 64)
 	return n
 }
 

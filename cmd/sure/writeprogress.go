@@ -68,48 +68,45 @@ func newWriteUI(stderr io.Writer, js *jsonStream, targets []string, total int64,
 }
 
 func (u *writeUI) OnDevice(target string, n int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	d := u.drives[target]
-	d.onDevice += n
-	d.rate.add(d.onDevice, time.Now())
-	if u.json != nil {
-		u.json.emit("on_device", jsonDriveBytes{Target: target, Bytes: n, Total: d.onDevice})
-	}
-	u.view.update(d, u.total)
+	u.event(target, func(d *driveState) (string, any) {
+		d.onDevice += n
+		d.rate.add(d.onDevice, time.Now())
+		return "on_device", jsonDriveBytes{Target: target, Bytes: n, Total: d.onDevice}
+	})
 }
 
 func (u *writeUI) Flushing(target string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	d := u.drives[target]
-	d.phase = phaseFlushing
-	if u.json != nil {
-		u.json.emit("flushing", jsonDrive{Target: target, OnDevice: d.onDevice})
-	}
-	u.view.update(d, u.total)
+	u.event(target, func(d *driveState) (string, any) {
+		d.phase = phaseFlushing
+		return "flushing", jsonDrive{Target: target, OnDevice: d.onDevice}
+	})
 }
 
 func (u *writeUI) Verifying(target string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	d := u.drives[target]
-	d.phase = phaseVerifying
-	d.rate = rateMeter{}
-	if u.json != nil {
-		u.json.emit("durable", jsonDrive{Target: target, OnDevice: d.onDevice})
-	}
-	u.view.update(d, u.total)
+	u.event(target, func(d *driveState) (string, any) {
+		d.phase = phaseVerifying
+		d.rate = rateMeter{}
+		return "durable", jsonDrive{Target: target, OnDevice: d.onDevice}
+	})
 }
 
 func (u *writeUI) Verified(target string, n int64) {
+	u.event(target, func(d *driveState) (string, any) {
+		d.verified += n
+		d.rate.add(d.verified, time.Now())
+		return "verified", jsonDriveBytes{Target: target, Bytes: n, Total: d.verified}
+	})
+}
+
+// event applies one report to target's drive, then passes it on: to the
+// JSON stream as the event change names, and to the view.
+func (u *writeUI) event(target string, change func(d *driveState) (name string, body any)) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	d := u.drives[target]
-	d.verified += n
-	d.rate.add(d.verified, time.Now())
+	name, body := change(d)
 	if u.json != nil {
-		u.json.emit("verified", jsonDriveBytes{Target: target, Bytes: n, Total: d.verified})
+		u.json.emit(name, body)
 	}
 	u.view.update(d, u.total)
 }

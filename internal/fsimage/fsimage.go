@@ -14,8 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -143,7 +141,7 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 		select {
 		case <-m.exited:
 			if m.server.ProcessState.Success() && IsMountPoint(dir) {
-				m.daemon = findServer(m.server.Args[0], device)
+				m.daemon = findServer(m.server.Args[0], dir, device)
 				if m.daemon == 0 {
 					return nil, fmt.Errorf("fsimage: %s mounted %s but its daemon cannot be found", m.server.Args[0], dir)
 				}
@@ -224,22 +222,12 @@ func (m *Mounted) Unmount() error {
 	return m.err
 }
 
-// findServer finds the process running program on device, for servers
-// that fork into the background.
-func findServer(program, device string) int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) > 1 && filepath.Base(args[0]) == filepath.Base(program) && slices.Contains(args, device) {
-			return pid
+// findServer finds the process running program that serves dir from
+// device, for servers that fork into the background.
+func findServer(program, dir, device string) int {
+	for _, p := range proc.FUSEServers(dir, device) {
+		if filepath.Base(p.Args[0]) == filepath.Base(program) {
+			return p.PID
 		}
 	}
 	return 0

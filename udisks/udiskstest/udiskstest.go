@@ -11,7 +11,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,14 +236,8 @@ func WaitBlock(t testing.TB, c *udisks.Client, path string) udisks.Block {
 
 // findProcess finds a running process by its command name.
 func findProcess(comm string) int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if err == nil && strings.TrimSpace(string(b)) == comm && proc.Alive(pid) {
+	for _, pid := range proc.PIDs() {
+		if proc.Comm(pid) == comm && proc.Alive(pid) {
 			return pid
 		}
 	}

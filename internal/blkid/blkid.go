@@ -1,4 +1,6 @@
-package device
+// Package blkid tells which file system a device holds from its first
+// bytes, the way blkid does, for the kinds sure meets.
+package blkid
 
 import (
 	"bytes"

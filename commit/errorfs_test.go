@@ -1,0 +1,448 @@
+package commit
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/beneath"
+	"github.com/sure-tools/sure/internal/tempdir"
+)
+
+// errorFS is the protocol's ops with one failure injected: the nth call
+// of the operation fail returns err. Operations on names (create, link,
+// rename, remove) are real, in the host's temporary directory; flushes are
+// recorded, not performed, since no device could show here what they
+// reached (the vdisk tests do), and syncfs of the host's file system
+// would flush everybody's writes. describe claims the barrier under test.
+type errorFS struct {
+	osOps
+	barrier fsinfo.Barrier
+	device  string // claimed under a per-file file system; "" for none
+
+	fail string
+	nth  int
+	err  syscall.Errno
+
+	mu    sync.Mutex
+	calls map[string]int
+	log   []opRecord
+}
+
+// opRecord is one operation in the order the protocol ran them.
+type opRecord struct {
+	op     string
+	path   string // what it acted on; a rename's source
+	to     string // a rename's target
+	failed bool
+}
+
+// hit logs op on path and says whether it is the one to fail.
+func (e *errorFS) hit(op, path, to string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls[op]++
+	r := opRecord{op: op, path: path, to: to}
+	var err error
+	if op == e.fail && e.calls[op] == e.nth {
+		r.failed = true
+		err = &os.PathError{Op: op, Path: path, Err: e.err}
+	}
+	e.log = append(e.log, r)
+	return err
+}
+
+func (e *errorFS) describe(where string) (*fileSystem, error) {
+	if err := e.hit("describe", where, ""); err != nil {
+		return nil, err
+	}
+	m, err := fsinfo.ForPath(where)
+	if err != nil {
+		return nil, err
+	}
+	return &fileSystem{mount: m, barrier: e.barrier, why: "under test", device: e.device}, nil
+}
+
+func (e *errorFS) createTemp(d *beneath.Dir, perm fs.FileMode) (*os.File, error) {
+	f, err := e.osOps.createTemp(d, perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.hit("createTemp", f.Name(), ""); err != nil {
+		// The file was made, as ENOSPC may leave it; the caller hears it
+		// was not, so it must not stay either.
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
+func (e *errorFS) symlink(d *beneath.Dir, target, name string) error {
+	if err := e.hit("symlink", d.Name(name), ""); err != nil {
+		return err
+	}
+	return e.osOps.symlink(d, target, name)
+}
+
+func (e *errorFS) link(d, from *beneath.Dir, oldname, name string) error {
+	if err := e.hit("link", d.Name(name), ""); err != nil {
+		return err
+	}
+	return e.osOps.link(d, from, oldname, name)
+}
+
+func (e *errorFS) openInPlace(d *beneath.Dir, name string) (*os.File, error) {
+	if err := e.hit("openInPlace", d.Name(name), ""); err != nil {
+		return nil, err
+	}
+	return e.osOps.openInPlace(d, name)
+}
+
+func (e *errorFS) rename(d *beneath.Dir, oldname, name string, noReplace bool) error {
+	if err := e.hit("rename", d.Name(oldname), d.Name(name)); err != nil {
+		return err
+	}
+	return e.osOps.rename(d, oldname, name, noReplace)
+}
+
+func (e *errorFS) remove(d *beneath.Dir, name string) error {
+	if err := e.hit("remove", d.Name(name), ""); err != nil {
+		return err
+	}
+	return e.osOps.remove(d, name)
+}
+
+func (e *errorFS) close(f *os.File) error {
+	err := e.osOps.close(f)
+	if herr := e.hit("close", f.Name(), ""); herr != nil {
+		return herr
+	}
+	return err
+}
+
+func (e *errorFS) syncFile(f *os.File) error    { return e.hit("syncFile", f.Name(), "") }
+func (e *errorFS) syncDir(dir *os.File) error   { return e.hit("syncDir", dir.Name(), "") }
+func (e *errorFS) syncFS(dir *os.File) error    { return e.hit("syncFS", dir.Name(), "") }
+func (e *errorFS) syncFSFlush(d *os.File) error { return e.hit("syncFSFlush", d.Name(), "") }
+func (e *errorFS) syncDevice(path string) error { return e.hit("syncDevice", path, "") }
+
+// planned is one entry of the conformance job.
+type planned struct {
+	final   string
+	want    string // content (a symlink's target) once durable
+	before  string // what the final name held before; "" for nothing
+	symlink bool
+	inPlace bool
+	data    bool // a regular file written through the protocol
+
+	entry  *Entry
+	apiErr error // the call that was to stage it failed
+	res    *Result
+}
+
+// job runs the conformance job through c in dir: a file committed by a
+// Step, then a batch of a replacement, a file in a new directory, a
+// symlink, a hard link and a file left in place, committed by Flush. It
+// returns the plan and every error the calls returned.
+func job(t *testing.T, c *Committer, dir string, links, symlinks bool) ([]*planned, []error) {
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "old"), []byte("old"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "kept"), []byte("kept"), 0o644))
+	sub := filepath.Join(dir, "sub")
+	must(os.Mkdir(sub, 0o755))
+
+	var errs []error
+	var plan []*planned
+	file := func(p *planned) {
+		plan = append(plan, p)
+		e, f, err := c.Create(p.final, 0o644, false)
+		if err != nil {
+			p.apiErr = err
+			return
+		}
+		if _, err := f.WriteString(p.want); err != nil {
+			t.Fatal(err)
+		}
+		e.Size = int64(len(p.want))
+		if err := c.Stage(e, f); err != nil {
+			p.apiErr = err
+			return
+		}
+		p.entry = e
+	}
+	var results []Result
+	a := &planned{final: filepath.Join(dir, "a"), want: "aaaa", data: true}
+	file(a)
+	results = append(results, c.Step()...)
+
+	file(&planned{final: filepath.Join(dir, "old"), want: "new!", before: "old", data: true})
+	if err := c.DirCreated(sub); err != nil {
+		errs = append(errs, err)
+	}
+	cc := &planned{final: filepath.Join(sub, "c"), want: "cccccc", data: true}
+	file(cc)
+	if symlinks {
+		p := &planned{final: filepath.Join(dir, "s"), want: "a", symlink: true}
+		plan = append(plan, p)
+		p.apiErr = c.Symlink("a", p.final, false, p)
+	}
+	if links && cc.entry != nil {
+		p := &planned{final: filepath.Join(dir, "l"), want: cc.want}
+		plan = append(plan, p)
+		p.apiErr = c.Link(cc.entry, p.final, false, p)
+	}
+	kept := &planned{final: filepath.Join(dir, "kept"), want: "kept", before: "kept", inPlace: true}
+	plan = append(plan, kept)
+	if e, ok := c.ops.(*errorFS); ok {
+		e.hit("mark", kept.final, "")
+	}
+	kept.apiErr = c.InPlace(kept.final, kept)
+	results = append(results, c.Flush()...)
+	if err := c.FlushDirs(); err != nil {
+		errs = append(errs, err)
+	}
+
+	for i := range results {
+		r := &results[i]
+		var p *planned
+		for _, q := range plan {
+			if q.entry == r.Entry || r.Entry.Tag == q {
+				p = q
+			}
+		}
+		if p == nil {
+			t.Fatalf("a result for %s, which was never staged", r.Entry.Final)
+		}
+		if p.res != nil {
+			t.Errorf("%s reported twice: %v, then %v", p.final, p.res.Err, r.Err)
+		}
+		p.entry, p.res = r.Entry, r
+	}
+	for _, p := range plan {
+		if p.apiErr != nil {
+			errs = append(errs, p.apiErr)
+		} else if p.res == nil {
+			t.Errorf("%s staged but never reported", p.final)
+		} else if p.res.Err != nil {
+			errs = append(errs, p.res.Err)
+		}
+	}
+	return plan, errs
+}
+
+// holds reads what is at name: a file's content, a symlink's target, ""
+// for nothing.
+func holds(t *testing.T, name string, symlink bool) string {
+	if symlink {
+		target, err := os.Readlink(name)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return target
+	}
+	b, err := os.ReadFile(name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestInjectedFailures runs the commit protocol's job under every barrier
+// kind with one operation failing at a time, each call of each operation
+// in turn (ENOSPC on names, EIO on flushes), and checks what every
+// failure branch must keep: a final name holds its old content or the
+// complete new one, nothing else; no temporary file stays unless an error
+// names it; and no file is reported durable when a flush it depended on
+// failed.
+func TestInjectedFailures(t *testing.T) {
+	probe := tempdir.ForTest(t)
+	// Symlinks where they can be made and renamed (wine makes them, then
+	// cannot rename them), hard links where they can be made.
+	symlinks := os.Symlink("f", filepath.Join(probe, "s")) == nil && os.Rename(filepath.Join(probe, "s"), filepath.Join(probe, "s2")) == nil
+	os.WriteFile(filepath.Join(probe, "f"), nil, 0o644)
+	links := os.Link(filepath.Join(probe, "f"), filepath.Join(probe, "l")) == nil
+
+	for _, mode := range []struct {
+		name    string
+		barrier fsinfo.Barrier
+		device  string
+	}{
+		{"syncfs", fsinfo.BarrierSyncFS, ""},
+		{"syncfs+fsync", fsinfo.BarrierSyncFSFlush, ""},
+		{"per-file", fsinfo.BarrierPerFile, ""},
+		{"per-file+device", fsinfo.BarrierPerFile, "/dev/under-test"},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			run := func(t *testing.T, fail string, nth int, errno syscall.Errno) *errorFS {
+				dir := tempdir.ForTest(t)
+				efs := &errorFS{barrier: mode.barrier, device: mode.device, fail: fail, nth: nth, err: errno, calls: map[string]int{}}
+				c := New()
+				c.ops = efs
+				plan, errs := job(t, c, dir, links, symlinks)
+				check(t, efs, dir, plan, errs)
+				return efs
+			}
+			clean := run(t, "", 0, 0)
+			for _, op := range []string{"describe", "createTemp", "symlink", "link", "openInPlace", "rename", "remove", "close", "syncFile", "syncDir", "syncFS", "syncFSFlush", "syncDevice"} {
+				errno := syscall.EIO
+				if !strings.HasPrefix(op, "sync") {
+					errno = syscall.ENOSPC
+				}
+				// A failure adds calls (removals of temporary files), so
+				// the clean run's count bounds the calls to fail.
+				for n := 1; n <= clean.calls[op]; n++ {
+					t.Run(fmt.Sprintf("%s#%d", op, n), func(t *testing.T) {
+						efs := run(t, op, n, errno)
+						if !failedAny(efs) {
+							t.Fatalf("%s call %d was never made", op, n)
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+func failedAny(e *errorFS) bool {
+	for _, r := range e.log {
+		if r.failed {
+			return true
+		}
+	}
+	return false
+}
+
+// check judges one run of the job.
+func check(t *testing.T, e *errorFS, dir string, plan []*planned, errs []error) {
+	t.Helper()
+	var all strings.Builder
+	for _, err := range errs {
+		fmt.Fprintln(&all, err)
+	}
+	injected := failedAny(e)
+	for _, p := range plan {
+		got := holds(t, p.final, p.symlink)
+		ok := p.res != nil && p.res.Err == nil
+		switch {
+		case ok && got != p.want:
+			t.Errorf("%s reported durable, holds %q, want %q", p.final, got, p.want)
+		case !ok && got != p.before && !(got == p.want && p.res != nil && strings.Contains(p.res.Err.Error(), "in place but not known durable")):
+			t.Errorf("%s failed (%v; %v) and holds %q, neither its old %q nor, said to be in place, %q", p.final, p.apiErr, p.res, got, p.before, p.want)
+		case !ok && !injected:
+			t.Errorf("%s failed with nothing injected: %v %v", p.final, p.apiErr, p.res)
+		}
+		if ok {
+			if why := unproven(e, p); why != "" {
+				t.Errorf("%s reported durable, but %s", p.final, why)
+			}
+		}
+	}
+	for _, tmp := range temps(t, dir) {
+		if !strings.Contains(all.String(), "temporary file '"+tmp+"' could not be removed") {
+			t.Errorf("temporary file %s left and named by no error:\n%s", tmp, all.String())
+		}
+	}
+}
+
+// unproven says why the log does not show p made durable, or "": its
+// data flushed before its rename, and the rename flushed after, with no
+// flush that covered it failing on the way.
+func unproven(e *errorFS, p *planned) string {
+	log := e.log
+	created := -1
+	for i, r := range log {
+		switch {
+		case p.inPlace && r.op == "mark" && r.path == p.final,
+			!p.inPlace && p.entry != nil && r.path == p.entry.temp && (r.op == "createTemp" || r.op == "symlink" || r.op == "link"):
+			created = i
+		}
+	}
+	if created < 0 {
+		return "its creation is not in the log"
+	}
+	end := len(log) - 1
+	renamed := -1
+	if !p.inPlace {
+		for i := created; i < len(log); i++ {
+			if log[i].op == "rename" && log[i].path == p.entry.temp && !log[i].failed {
+				renamed = i
+				break
+			}
+		}
+		if renamed < 0 {
+			return "it was never renamed onto its final name"
+		}
+		end = cover(e, renamed)
+		if end < 0 {
+			return "no flush followed its rename"
+		}
+	}
+	// Before the rename: the file's own flush where each file is flushed
+	// (a symlink's and a link's entries are their directory's), the
+	// barrier of the whole file system elsewhere, and the device's.
+	fileFlushed := e.barrier != fsinfo.BarrierPerFile || !p.data && !p.inPlace
+	fsFlushed := e.barrier == fsinfo.BarrierPerFile && e.device == ""
+	for i := created; i <= end; i++ {
+		r := log[i]
+		concerns := false
+		switch r.op {
+		case "syncFS", "syncFSFlush", "syncDevice":
+			concerns = true
+			fsFlushed = fsFlushed || i < renamed && !r.failed
+		case "syncDir":
+			d := filepath.Dir(p.final)
+			concerns = r.path == d || strings.HasPrefix(d, r.path+string(filepath.Separator))
+		case "syncFile":
+			concerns = p.entry != nil && r.path == p.entry.temp || p.inPlace && r.path == p.final
+			fileFlushed = fileFlushed || concerns && (i < renamed || p.inPlace) && !r.failed
+		}
+		if concerns && r.failed {
+			return fmt.Sprintf("%s of %s failed in between", r.op, r.path)
+		}
+	}
+	switch {
+	case p.inPlace && e.barrier == fsinfo.BarrierPerFile && !fileFlushed:
+		return "it was never flushed in place"
+	case !p.inPlace && !(fileFlushed && fsFlushed):
+		return "its data was not flushed before its rename"
+	}
+	return ""
+}
+
+// cover is the last operation of the flush that makes the rename at
+// index renamed durable: the next syncfs where one covers the file
+// system, else the directory and device flushes that follow the batch's
+// renames (and the removals of failed entries). -1 when there is none.
+func cover(e *errorFS, renamed int) int {
+	log := e.log
+	for i := renamed + 1; i < len(log); i++ {
+		op := log[i].op
+		if e.barrier != fsinfo.BarrierPerFile {
+			if op == "syncFS" || op == "syncFSFlush" {
+				return i
+			}
+			continue
+		}
+		if op == "rename" || op == "remove" {
+			continue
+		}
+		end := -1
+		for ; i < len(log) && (log[i].op == "syncDir" || log[i].op == "syncDevice"); i++ {
+			end = i
+		}
+		return end
+	}
+	return -1
+}

@@ -1,0 +1,113 @@
+package fsinfo
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// flags lists a Caps' true boolean fields by short name, so that a table
+// row reads as what the driver does.
+func flags(c Caps) string {
+	var f []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{
+		{c.WindowsNames, "winnames"}, {c.FoldsCase, "folds"}, {c.FUSE, "fuse"},
+		{c.ChangeTimes, "ctime"}, {c.Holes, "holes"}, {c.MayClone, "clone"},
+		{c.SyncEachWindow, "syncwin"}, {c.SyncFSNoFlush != "", "noflush"},
+		{c.NoFsync, "nofsync"}, {c.FsyncReachesDevice, "fsyncdev"},
+		{c.ReportsOnlyAtEnd, "atend"}, {c.LosesRenamedDirs, "losesdirs"}, {c.OwnBDI, "ownbdi"}, {c.Network, "network"},
+	} {
+		if x.on {
+			f = append(f, x.name)
+		}
+	}
+	return strings.Join(f, " ")
+}
+
+// TestCaps pins what sure believes of every file system it knows by name,
+// and of the unknown ones, kernel and FUSE.
+func TestCaps(t *testing.T) {
+	const gib4 = 4<<30 - 1
+	fat := []time.Duration{2 * time.Second}
+	exfat := []time.Duration{10 * time.Millisecond, time.Second}
+	for _, tc := range []struct {
+		fstype, server string
+		kind           Kind // what the boot sector or mount type told
+		name           string
+		maxFile        int64
+		times          []time.Duration
+		flags          string
+	}{
+		{"ext4", "", "ext4", "ext4", 0, nil, "ctime holes clone"},
+		{"ext2", "", "ext2", "ext2", 0, nil, "ctime holes clone"},
+		{"xfs", "", "xfs", "xfs", 0, nil, "ctime holes clone"},
+		{"btrfs", "", "btrfs", "btrfs", 0, nil, "ctime holes clone ownbdi"},
+		{"f2fs", "", "f2fs", "f2fs", 0, nil, "ctime holes clone"},
+		{"tmpfs", "", "tmpfs", "tmpfs", 0, nil, "ctime holes clone"},
+		{"bcachefs", "", "bcachefs", "bcachefs", 0, nil, "ctime holes clone"},
+		{"zfs", "", "zfs", "zfs", 0, nil, "ctime holes clone syncwin"},
+		{"nfs", "", "nfs", "nfs", 0, nil, "ctime clone network"},
+		{"nfs4", "", "nfs4", "nfs4", 0, nil, "ctime clone network"},
+		{"cifs", "", "cifs", "cifs", 0, nil, "ctime clone network"},
+		{"smb3", "", "smb3", "smb3", 0, nil, "ctime clone network"},
+		{"9p", "", "9p", "9p", 0, nil, "ctime clone network"},
+		{"virtiofs", "", "virtiofs", "virtiofs", 0, nil, "ctime clone network"},
+		{"overlay", "", "overlay", "overlay", 0, nil, "ctime clone"},
+		{"vfat", "", KindFAT, "FAT", gib4, fat, "winnames folds clone noflush"},
+		{"msdos", "", KindFAT, "FAT", gib4, fat, "winnames folds clone noflush"},
+		{"exfat", "", KindExFAT, "exFAT", 0, exfat, "winnames folds clone noflush"},
+		{"ntfs3", "", KindNTFS, "NTFS", 0, nil, "winnames folds clone noflush"},
+		{"ntfs", "", KindNTFS, "NTFS", 0, nil, "winnames folds clone noflush"},
+		{"fuse.fusefat", "fusefat", KindFAT, "FAT", gib4, fat, "winnames folds fuse syncwin nofsync atend losesdirs"},
+		{"fuse.exfat", "", KindExFAT, "exFAT", 0, exfat, "winnames folds fuse syncwin"},
+		{"fuse.ntfs-3g", "", KindNTFS, "NTFS", 0, nil, "winnames folds fuse syncwin"},
+		{"fuseblk", "mount.exfat-fuse", KindExFAT, "exFAT", 0, exfat, "winnames folds fuse syncwin fsyncdev"},
+		{"fuseblk", "exfat-fuse", KindExFAT, "exFAT", 0, exfat, "winnames folds fuse syncwin fsyncdev"},
+		{"fuseblk", "ntfs-3g", KindNTFS, "NTFS", 0, nil, "winnames folds fuse syncwin"},
+		{"fuseblk", "", "fuseblk", "fuseblk", 0, nil, "fuse syncwin"},
+		{"fuse.sshfs", "", "fuse.sshfs", "fuse.sshfs", 0, nil, "fuse syncwin"},
+		{"fuse", "", "fuse", "fuse", 0, nil, "fuse syncwin"},
+	} {
+		t.Run(fmt.Sprintf("%s,%s", tc.fstype, tc.server), func(t *testing.T) {
+			c := capsOf(tc.fstype, tc.kind, tc.server)
+			if c.Kind != tc.kind || c.Name != tc.name || c.MaxFileSize != tc.maxFile || !slices.Equal(c.TimeGranularity, tc.times) {
+				t.Errorf("kind %q name %q max file %d times %v; want %q %q %d %v", c.Kind, c.Name, c.MaxFileSize, c.TimeGranularity, tc.kind, tc.name, tc.maxFile, tc.times)
+			}
+			if got := flags(c); got != tc.flags {
+				t.Errorf("caps %q, want %q", got, tc.flags)
+			}
+			if c.WindowsNames && c.MaxNameUTF16 != 255 {
+				t.Errorf("names of %d UTF-16 units, want 255", c.MaxNameUTF16)
+			}
+			if (c.MaxFileSize > 0) != (c.TooLarge != "") {
+				t.Errorf("max file size %d, yet %q says why", c.MaxFileSize, c.TooLarge)
+			}
+			if c.FUSE != isFUSEType(tc.fstype) {
+				t.Errorf("FUSE %v for a mount of type %s", c.FUSE, tc.fstype)
+			}
+			if c.FUSE && (c.Holes || c.MayClone || c.ChangeTimes || c.SyncFSNoFlush != "") {
+				t.Errorf("a FUSE file system keeps holes, clones, change times or has a kernel's syncfs: %q", flags(c))
+			}
+		})
+	}
+}
+
+// TestKnownKind: the mount types that alone tell the format on the media,
+// and fuseblk, which does not.
+func TestKnownKind(t *testing.T) {
+	for fstype, want := range map[string]Kind{
+		"vfat": KindFAT, "msdos": KindFAT, "fuse.fusefat": KindFAT,
+		"exfat": KindExFAT, "fuse.exfat": KindExFAT,
+		"ntfs": KindNTFS, "ntfs3": KindNTFS, "fuse.ntfs-3g": KindNTFS,
+		"fuseblk": "", "ext4": "", "fuse.sshfs": "",
+	} {
+		if got := knownKind(fstype); got != want {
+			t.Errorf("knownKind(%q) = %q, want %q", fstype, got, want)
+		}
+	}
+}
