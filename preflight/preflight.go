@@ -41,6 +41,24 @@ type Options struct {
 	// NoSpaceCheck trusts the free space to suffice; the copy then meets
 	// a full file system as it goes (tests of that path need it).
 	NoSpaceCheck bool
+
+	// Exclude, when set, names the source entries the job leaves out
+	// (its filter): they are not judged, and an excluded directory not
+	// entered.
+	Exclude func(src string, dir bool) bool
+	// Contents: a directory operand written with a trailing slash (SRC/)
+	// goes onto DEST itself, its entries merged into it, as rsync does.
+	Contents bool
+}
+
+// IsContents reports whether src names a directory with a trailing
+// slash: with Contents, its entries go into DEST.
+func IsContents(src string) bool {
+	if !strings.HasSuffix(src, "/") && !strings.HasSuffix(src, string(filepath.Separator)) {
+		return false
+	}
+	fi, err := os.Stat(src)
+	return err == nil && fi.IsDir()
 }
 
 // Reason classifies a problem by what can be done about it.
@@ -204,7 +222,7 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	var args []*cand
 	for _, src := range srcs {
 		target := dest
-		if destIsDir {
+		if destIsDir && !(opt.Contents && IsContents(src)) {
 			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
 		}
 		if e := c.checkArg(src, target); e != nil {
@@ -321,7 +339,7 @@ func (c *checker) checkArg(src, target string) *cand {
 	} else {
 		info, err = os.Lstat(src)
 	}
-	if err != nil {
+	if err != nil || c.opt.Exclude != nil && c.opt.Exclude(src, info.IsDir()) {
 		return nil
 	}
 	// An operand copied onto itself or into itself writes nothing: the
@@ -336,7 +354,8 @@ func (c *checker) checkArg(src, target string) *cand {
 	}
 	devFree := false
 	if c.opt.Move {
-		if d, ok := device(src); ok && d == c.dstDev && !(info.IsDir() && terr == nil && tinfo.IsDir()) {
+		// A filtered directory is copied, not renamed: what it excludes stays.
+		if d, ok := device(src); ok && d == c.dstDev && !(info.IsDir() && (terr == nil && tinfo.IsDir() || c.opt.Exclude != nil)) {
 			devFree = true // one rename; a merge into an existing directory is a copy
 		}
 	}
@@ -630,6 +649,9 @@ func (c *checker) walk(srcs []string, dst string) {
 		for _, e := range entries {
 			info, err := e.Info()
 			if err != nil {
+				continue
+			}
+			if c.opt.Exclude != nil && c.opt.Exclude(filepath.Join(src, e.Name()), e.IsDir()) {
 				continue
 			}
 			es = append(es, c.judge(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, false, devFree))
