@@ -72,6 +72,12 @@ func runDry(cmd *cobra.Command, args []string, verb string,
 	if sum.Skipped > 0 {
 		line += fmt.Sprintf(", %s skipped", plural(sum.Skipped, "file"))
 	}
+	if sum.Excluded > 0 {
+		line += fmt.Sprintf(", %d excluded", sum.Excluded)
+	}
+	if sum.Removed > 0 {
+		line += fmt.Sprintf(", %s would be removed (--delete)", entries(sum.Removed))
+	}
 	if sum.Failed > 0 {
 		line += fmt.Sprintf(", %s would fail (see above)", plural(sum.Failed, "file"))
 	}
