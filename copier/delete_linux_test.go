@@ -185,10 +185,16 @@ func TestDeleteNotAfterFailure(t *testing.T) {
 			defer cancel()
 			switch how {
 			case "failed":
-				// A source that grows while it is read fails its copy.
+				// A source that is no longer a file when its copy starts
+				// fails it.
 				testHookFileStart = func(p string) {
 					if filepath.Base(p) == "f2" {
-						writeFile(t, p, 8192, 2)
+						if err := os.Remove(p); err != nil {
+							t.Error(err)
+						}
+						if err := os.Mkdir(p, 0o755); err != nil {
+							t.Error(err)
+						}
 					}
 				}
 				defer func() { testHookFileStart = nil }()
