@@ -291,6 +291,7 @@ func (u *ui) finished(s copier.Summary, code int, cause error) {
 		Level: level, Files: s.Files, Bytes: s.Bytes, Failed: s.Failed, Skipped: s.Skipped,
 		UpToDate: s.UpToDate, Verified: u.verified, Mismatched: u.mismatch, Interrupted: s.Interrupted,
 		Stopped: stopped, ExitCode: code, DestMount: s.Dest.MountPoint, DestMountB64: raw64(s.Dest.MountPoint), FSType: s.Dest.FSType, Barrier: barrierName(s),
+		Excluded: s.Excluded, Removed: s.Removed,
 	})
 }
 
