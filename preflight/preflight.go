@@ -137,6 +137,9 @@ type Plan struct {
 	Kind    string // the destination's file system, as fsinfo.Kind names it
 	Files   int    // regular files the job will write (not renamed, not up to date)
 	Bytes   int64  // and their total size
+	// Renames are the files and symlinks a move within one file system
+	// renames instead: they cost no space, but are reported durable.
+	Renames int
 	Skipped []Problem
 	Renamed []Rename
 
@@ -604,6 +607,8 @@ func (c *checker) record(e *cand) (string, bool) {
 	switch mode := e.info.Mode(); {
 	case mode.IsRegular():
 		c.account(e.info, finalDst)
+	case !mode.IsDir() && c.devFree:
+		c.plan.Renames++ // a symlink a move renames is reported too
 	case mode.IsDir():
 		if !c.devFree {
 			c.need += c.block
@@ -615,6 +620,7 @@ func (c *checker) record(e *cand) (string, bool) {
 // account adds what writing src to dst allocates.
 func (c *checker) account(info fs.FileInfo, dst string) {
 	if c.devFree {
+		c.plan.Renames++
 		return
 	}
 	old, err := os.Lstat(dst)
