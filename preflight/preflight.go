@@ -134,9 +134,9 @@ func plural(n int, s string) string {
 // Plan is a job that passed the check, with what SkipInvalid and
 // RenameInvalid changed in it.
 type Plan struct {
-	Kind    string // the destination's file system, as fsinfo.Kind names it
-	Files   int    // regular files the job will write (not renamed, not up to date)
-	Bytes   int64  // and their total size
+	Kind  string // the destination's file system, as fsinfo.Kind names it
+	Files int    // regular files the job will write (not renamed, not up to date)
+	Bytes int64  // and their total size
 	// Renames are the files and symlinks a move within one file system
 	// renames instead: they cost no space, but are reported durable.
 	Renames int
