@@ -99,6 +99,9 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	// each file's fate through a cpReporter.
 	u := newUI(cmd, verb, args, verbose, quiet)
 	opt.Events = u
+	if confirm := opt.Confirm; confirm != nil {
+		opt.Confirm = func(dst string) bool { return u.ask(func() bool { return confirm(dst) }) }
+	}
 	// Said once, before anything is written, rather than after every
 	// file has failed its flush.
 	if err := flush.Unreachable(args[len(args)-1]); err != nil {
