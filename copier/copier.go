@@ -283,7 +283,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		if opt.Parents {
 			return Summary{}, &UsageError{"with --parents, the destination must be a directory"}
 		}
-		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
+		return Summary{}, notDirTarget(dest, derr)
 	}
 	if opt.plan == nil {
 		po := opt.preflight()
@@ -427,11 +427,28 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	return sum, nil
 }
 
-// createError says, in cp's words, that name cannot be created at all.
-type createError struct{ what, name string }
+// createError says, in cp's words (mv's for a move), that name cannot
+// be created at all.
+type createError struct {
+	what, name string
+	src        string
+	move       bool
+}
 
 func (e *createError) Error() string {
+	if e.move {
+		return fmt.Sprintf("cannot move '%s' to '%s': No such file or directory", e.src, e.name)
+	}
 	return fmt.Sprintf("cannot create %s '%s': No such file or directory", e.what, e.name)
+}
+
+// notDirTarget refuses, in GNU's words, several sources bound for dest,
+// which is no directory: derr is why os.Stat found none.
+func notDirTarget(dest string, derr error) *UsageError {
+	if errors.Is(derr, fs.ErrNotExist) {
+		return &UsageError{fmt.Sprintf("target '%s': No such file or directory", dest)}
+	}
+	return &UsageError{fmt.Sprintf("target '%s': Not a directory", dest)}
 }
 
 func (e *createError) Unwrap() error { return fs.ErrNotExist }
@@ -520,7 +537,7 @@ func (r *run) copyArg(src, target string) {
 			return
 		}
 		if empty {
-			r.fail(src, target, &createError{what: "directory", name: target})
+			r.fail(src, target, &createError{what: "directory", name: target, src: src, move: r.opt.move})
 			return
 		}
 		if preflight.Inside(target, src) {
@@ -534,7 +551,7 @@ func (r *run) copyArg(src, target string) {
 		r.copyTree(src, target)
 	default:
 		if empty {
-			r.fail(src, target, &createError{what: createWhat(info.Mode()), name: target})
+			r.fail(src, target, &createError{what: createWhat(info.Mode()), name: target, src: src, move: r.opt.move})
 			return
 		}
 		if terr == nil && tinfo.IsDir() {

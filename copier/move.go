@@ -45,7 +45,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return Summary{}, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
 	}
 	if len(srcs) > 1 && !destIsDir {
-		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
+		return Summary{}, notDirTarget(dest, derr)
 	}
 	po := opt.preflight()
 	excl := opt.excluder(srcs)
