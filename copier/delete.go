@@ -77,6 +77,13 @@ func (r *run) deleteExtraneous() {
 	}
 	var removed []removal
 	seen := map[string]bool{}
+	var dirJobs map[string]int // destination -> its index in r.dirs
+	if r.opt.Preserve.any() {
+		dirJobs = make(map[string]int, len(r.dirs))
+		for i, d := range r.dirs {
+			dirJobs[d.dst] = i
+		}
+	}
 	for _, md := range r.mirror.dirs {
 		if seen[md.dst] {
 			continue // merged from several sources: names holds them all
@@ -109,6 +116,7 @@ func (r *run) deleteExtraneous() {
 		}
 		dir.Release()
 		if changed && !r.opt.DryRun {
+			r.restoreDirAttrs(md.dst, dirJobs)
 			if err := r.c.DirChanged(md.dst); err != nil {
 				r.fail("", md.dst, err)
 			}
@@ -136,6 +144,20 @@ func (r *run) deleteExtraneous() {
 				re.Removed(g.dst, g.dir)
 			}
 		}
+	}
+}
+
+// restoreDirAttrs sets again, where attributes are kept (-a), those of
+// the directory dst that its removals changed: its times.
+func (r *run) restoreDirAttrs(dst string, dirJobs map[string]int) {
+	i, ok := dirJobs[dst]
+	if !ok {
+		return
+	}
+	d := r.dirs[i]
+	perm := d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	if _, err := r.setDirAttrs(d.src, d.dst, d.info, perm, false); err != nil {
+		r.fail(d.src, d.dst, err)
 	}
 }
 

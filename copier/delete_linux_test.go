@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sure-tools/sure/filter"
 	"github.com/sure-tools/sure/internal/vstick"
@@ -213,5 +214,32 @@ func TestDeleteNotAfterFailure(t *testing.T) {
 				t.Errorf("after a %s job: extra %v, delete pass run %v, %d removed; want it kept, not run", how, err, called, sum.Removed)
 			}
 		})
+	}
+}
+
+// TestDeleteKeepsDirTimes: with -a, a mirrored directory that lost
+// entries still has its source's modification time, as rsync -a
+// --delete leaves it: the removals come after the times were set.
+func TestDeleteKeepsDirTimes(t *testing.T) {
+	tmp := t.TempDir()
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	writeFile(t, filepath.Join(src, "sub", "a"), 100, 1)
+	writeFile(t, filepath.Join(dst, "sub", "extra"), 100, 2)
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(src, "sub"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Copy(context.Background(), []string{src + "/"}, dst, Options{Archive: true, Delete: true}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dst, "sub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "sub", "extra")); err == nil {
+		t.Error("dst/sub/extra is still there")
+	}
+	if !fi.ModTime().Equal(old) {
+		t.Errorf("dst/sub modified %v, want the source's %v", fi.ModTime(), old)
 	}
 }
