@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -11,17 +13,33 @@ import (
 )
 
 // filterFlags are rsync's filter options. All of them add to one list in
-// the order given, since the first rule that matches decides.
+// the order given, since the first rule that matches decides; the list
+// is made before the job runs (PreRunE), so that a bad rule or an
+// unreadable rule file is told in sure's words, not as a flag's syntax.
 func filterFlags(cmd *cobra.Command, opt *copier.Options) {
 	f := cmd.Flags()
-	list := func() *filter.List {
-		if opt.Filter == nil {
-			opt.Filter = &filter.List{}
-		}
-		return opt.Filter
+	type rule struct {
+		do  func(l *filter.List, s string) error
+		arg string
 	}
+	var rules []rule
 	add := func(name, usage string, do func(l *filter.List, s string) error) {
-		flagFunc(f, name, "", "", usage, func(s string) error { return do(list(), s) })
+		flagFunc(f, name, "", "", usage, func(s string) error {
+			rules = append(rules, rule{do, s})
+			return nil
+		})
+	}
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if len(rules) == 0 {
+			return nil
+		}
+		opt.Filter = &filter.List{}
+		for _, r := range rules {
+			if err := r.do(opt.Filter, r.arg); err != nil {
+				return filterError(cmd.Name(), err)
+			}
+		}
+		return nil
 	}
 	add("exclude", "leave out files matching `PATTERN` (rsync's rules; the first rule that matches decides)", (*filter.List).Exclude)
 	add("include", "do not leave out files matching `PATTERN`", (*filter.List).Include)
@@ -33,6 +51,16 @@ func filterFlags(cmd *cobra.Command, opt *copier.Options) {
 		// Refused with a reason by the copier, rather than as unknown.
 		f.Lookup("delete").Hidden = true
 	}
+}
+
+// filterError is a filter rule's failure, in coreutils' words for a file
+// that cannot be opened.
+func filterError(verb string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Op == "open" {
+		return usageError{fmt.Errorf("%s: cannot open %s for reading: %s", verb, quote.Name(pe.Path), errnoText(pe.Err))}
+	}
+	return usageError{fmt.Errorf("%s: %s", verb, quote.Line(err.Error()))}
 }
 
 // Removed tells, with -v, what --delete removed, as rm -v does.
