@@ -57,7 +57,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	opt.plan = p
 	// Before the renames, which report files durable.
 	if pr, ok := opt.Events.(Progress); ok {
-		pr.Planned(p.Files+p.Renames, p.Bytes)
+		pr.Planned(p.Files+p.Renames+p.Symlinks, p.Bytes)
 		opt.told = true
 	}
 	events := opt.Events

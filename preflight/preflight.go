@@ -140,8 +140,11 @@ type Plan struct {
 	// Renames are the files and symlinks a move within one file system
 	// renames instead: they cost no space, but are reported durable.
 	Renames int
-	Skipped []Problem
-	Renamed []Rename
+	// Symlinks are the symlinks the job writes: no bytes, but reported
+	// durable like files.
+	Symlinks int
+	Skipped  []Problem
+	Renamed  []Rename
 
 	skip map[string]string // clean source path → why
 	dest map[string]string // clean source path → destination, for every operand and every rename
@@ -609,6 +612,10 @@ func (c *checker) record(e *cand) (string, bool) {
 		c.account(e.info, finalDst)
 	case !mode.IsDir() && c.devFree:
 		c.plan.Renames++ // a symlink a move renames is reported too
+	case mode&fs.ModeSymlink != 0:
+		if _, err := os.Lstat(finalDst); err != nil || !c.opt.NoClobber {
+			c.plan.Symlinks++
+		}
 	case mode.IsDir():
 		if !c.devFree {
 			c.need += c.block
