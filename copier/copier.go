@@ -16,6 +16,7 @@ import (
 
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/filter"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/beneath"
 	"github.com/sure-tools/sure/manifest"
@@ -55,6 +56,16 @@ type Options struct {
 	// DryRun checks the job (pre-flight included) and tells, through
 	// DryRunEvents, what it would copy, replace or move, writing nothing.
 	DryRun bool
+
+	// Filter leaves out what its rules exclude (rsync's --exclude and
+	// --include; package filter): an excluded directory is not entered,
+	// and a move leaves excluded sources where they are.
+	Filter *filter.List
+	// Delete makes each directory copied as part of a tree a mirror of
+	// its source (rsync's --delete): once the whole copy is durable, and
+	// only if every file of it is, destination entries the source does
+	// not hold are removed, except those Filter excludes (delete.go).
+	Delete bool
 
 	// What the destination's file system cannot hold (names, sizes) is
 	// refused before anything is written, unless one of these says what
@@ -132,6 +143,8 @@ type Summary struct {
 	WouldBytes   int64           // their bytes
 	Verified     int             // files read back from the device and found equal to their source (Verify)
 	Mismatched   int             // durable files that differ on the device, or could not be read back (Verify)
+	Excluded     int             // source entries Filter left out (a directory counts once)
+	Removed      int             // Delete: destination entries removed (in a dry run, that would be)
 }
 
 // UsageError is an error in the job itself, found before anything was
@@ -200,12 +213,14 @@ type run struct {
 	destDir string     // where the destination is probed after a failure
 	probeMu sync.Mutex // one probe at a time
 
-	movedFrom map[string]bool          // source directories a move removed entries from
-	srcRoots  map[string]*beneath.Root // a move's operands' directories, its sources removed beneath them (move.go)
-	journal   *journal                 // files this job made durable, for a rerun after an interruption (journal.go)
-	eng       engine                   // dirty budget, write-behind, progress (data.go)
-	links     hardLinks                // -a: names of multiply linked source files (links.go)
-	vr        *verifyRun               // Verify, Manifest (verify.go)
+	movedFrom map[string]bool                  // source directories a move removed entries from
+	srcRoots  map[string]*beneath.Root         // a move's operands' directories, its sources removed beneath them (move.go)
+	journal   *journal                         // files this job made durable, for a rerun after an interruption (journal.go)
+	eng       engine                           // dirty budget, write-behind, progress (data.go)
+	links     hardLinks                        // -a: names of multiply linked source files (links.go)
+	vr        *verifyRun                       // Verify, Manifest (verify.go)
+	excl      func(path string, dir bool) bool // Filter, nil without one (filter.go)
+	mirror    mirror                           // Delete (delete.go)
 
 	// holdReports: files are reported (and a move's sources removed)
 	// only after the job's last barrier (fsinfo.Caps.ReportsOnlyAtEnd); held
@@ -244,6 +259,9 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if len(srcs) == 0 {
 		return Summary{}, &UsageError{"missing file operand"}
 	}
+	if err := opt.checkDelete(srcs); err != nil {
+		return Summary{}, err
+	}
 	destInfo, derr := os.Stat(dest)
 	destIsDir := derr == nil && destInfo.IsDir() && !opt.NoTargetDir
 	if opt.NoTargetDir && len(srcs) > 1 {
@@ -256,10 +274,13 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		if opt.Parents {
 			return Summary{}, &UsageError{"with --parents, the destination must be a directory"}
 		}
-		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
+		return Summary{}, notDirTarget(dest, derr)
 	}
 	if opt.plan == nil {
-		p, err := preflight.Check(srcs, dest, opt.preflight())
+		po := opt.preflight()
+		po.Exclude = opt.excluder(srcs)
+		po.Contents = opt.Delete
+		p, err := preflight.Check(srcs, dest, po)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -285,6 +306,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	}
 	defer r.closeSourceRoots()
 	r.destDir, r.dest = destDir, dest
+	r.excl = opt.excluder(srcs)
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
 		if caps, err := r.c.Caps(destDir); err == nil {
@@ -324,6 +346,9 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			break
 		}
 		target := targetFor(src, dest, destIsDir)
+		if opt.Delete && preflight.IsContents(src) {
+			target = dest // SRC/ is mirrored onto DEST, as rsync mirrors it
+		}
 		if opt.Parents {
 			target = filepath.Join(dest, src)
 			if !r.makeParents(src, dest) {
@@ -377,6 +402,10 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	}
 	r.eng.land.stop()
 	r.endVerify()
+	// Nothing goes before the whole new tree is known durable.
+	if opt.Delete && r.ctx.Err() == nil && r.sum.Failed == 0 && r.sum.Mismatched == 0 && !r.sum.Interrupted && r.sum.DestFailed == nil {
+		r.deleteExtraneous()
+	}
 	sum := r.sum
 	r.removeJournal(false)
 	switch {
@@ -392,11 +421,28 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	return sum, nil
 }
 
-// createError says, in cp's words, that name cannot be created at all.
-type createError struct{ what, name string }
+// createError says, in cp's words (mv's for a move), that name cannot
+// be created at all.
+type createError struct {
+	what, name string
+	src        string
+	move       bool
+}
 
 func (e *createError) Error() string {
+	if e.move {
+		return fmt.Sprintf("cannot move '%s' to '%s': No such file or directory", e.src, e.name)
+	}
 	return fmt.Sprintf("cannot create %s '%s': No such file or directory", e.what, e.name)
+}
+
+// notDirTarget refuses, in GNU's words, several sources bound for dest,
+// which is no directory: derr is why os.Stat found none.
+func notDirTarget(dest string, derr error) *UsageError {
+	if errors.Is(derr, fs.ErrNotExist) {
+		return &UsageError{fmt.Sprintf("target '%s': No such file or directory", dest)}
+	}
+	return &UsageError{fmt.Sprintf("target '%s': Not a directory", dest)}
 }
 
 func (e *createError) Unwrap() error { return fs.ErrNotExist }
@@ -451,6 +497,10 @@ func (r *run) copyArg(src, target string) {
 		r.fail(src, target, err)
 		return
 	}
+	if r.excluded(src, info.IsDir()) {
+		return
+	}
+	r.mirror.keep(target)
 	// An empty destination names no file; joined with the names below a
 	// source it would be the working directory.
 	empty := target == ""
@@ -481,7 +531,7 @@ func (r *run) copyArg(src, target string) {
 			return
 		}
 		if empty {
-			r.fail(src, target, &createError{what: "directory", name: target})
+			r.fail(src, target, &createError{what: "directory", name: target, src: src, move: r.opt.move})
 			return
 		}
 		if preflight.Inside(target, src) {
@@ -495,7 +545,7 @@ func (r *run) copyArg(src, target string) {
 		r.copyTree(src, target)
 	default:
 		if empty {
-			r.fail(src, target, &createError{what: createWhat(info.Mode()), name: target})
+			r.fail(src, target, &createError{what: createWhat(info.Mode()), name: target, src: src, move: r.opt.move})
 			return
 		}
 		if terr == nil && tinfo.IsDir() {
@@ -527,6 +577,13 @@ func (r *run) copyTree(src, target string) {
 		rel, _ := filepath.Rel(src, path)
 		dst := filepath.Join(target, rel)
 		if path != src {
+			if r.excluded(path, d != nil && d.IsDir()) {
+				if d != nil && d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			r.mirror.keep(dst) // also under the name a plan gives it
 			var ok bool
 			if dst, ok = r.planned(path, dst); !ok {
 				if d != nil && d.IsDir() {
@@ -560,6 +617,8 @@ func (r *run) copyTree(src, target string) {
 			if dev, ok := deviceID(info); r.opt.OneFileSystem && ok && path != src && dev != rootDev {
 				return filepath.SkipDir // -x: the mount point is made, not entered
 			}
+			r.mirror.keep(dst)
+			r.mirror.walked(dst, path)
 			return nil
 		}
 		r.copyEntry(path, dst, info)
@@ -623,6 +682,11 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
 			return false
 		}
+		return true
+	}
+	if filepath.Clean(dst) == filepath.Clean(r.destDir) {
+		// SRC/ mirrored onto DEST (Delete): DEST is the root, kept as it
+		// is; what is written into it is flushed by the commit protocol.
 		return true
 	}
 	created := false

@@ -5,8 +5,10 @@ package copier
 // README's L0 to L3). Calls may come from several goroutines, never at once.
 // Nothing here ever counts a byte before it reached the level named.
 type Progress interface {
-	// Planned: the whole job holds this many regular files and bytes
-	// (from the pre-flight walk, before anything is written).
+	// Planned: the whole job holds this many files and bytes (from the
+	// pre-flight walk, before anything is written): files are those it
+	// will report Durable, regular files and symlinks, renamed or copied;
+	// bytes are those it will write.
 	Planned(files int, bytes int64)
 	// Copying: a worker started writing dst (size bytes) under its
 	// temporary name.

@@ -36,22 +36,28 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if len(srcs) == 0 {
 		return Summary{}, &UsageError{"missing file operand"}
 	}
+	if err := opt.checkDelete(srcs); err != nil {
+		return Summary{}, err
+	}
 	destInfo, derr := os.Stat(dest)
 	destIsDir := derr == nil && destInfo.IsDir() && !opt.NoTargetDir
 	if opt.NoTargetDir && len(srcs) > 1 {
 		return Summary{}, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
 	}
 	if len(srcs) > 1 && !destIsDir {
-		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
+		return Summary{}, notDirTarget(dest, derr)
 	}
-	p, err := preflight.Check(srcs, dest, opt.preflight())
+	po := opt.preflight()
+	excl := opt.excluder(srcs)
+	po.Exclude = excl
+	p, err := preflight.Check(srcs, dest, po)
 	if err != nil {
 		return Summary{}, err
 	}
 	opt.plan = p
 	// Before the renames, which report files durable.
 	if pr, ok := opt.Events.(Progress); ok {
-		pr.Planned(p.Files, p.Bytes)
+		pr.Planned(p.Files+p.Renames+p.Symlinks, p.Bytes)
 		opt.told = true
 	}
 	events := opt.Events
@@ -86,6 +92,10 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			break
 		}
 		target := targetFor(src, dest, destIsDir)
+		if fi, err := os.Lstat(src); err == nil && excl != nil && excl(src, fi.IsDir()) {
+			sum.Excluded++
+			continue // stays where it is
+		}
 		if why := p.SkipReason(src); why != "" {
 			sum.Skipped++
 			events.Skipped(src, target, why)
@@ -116,6 +126,9 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		case err != nil:
 			sum.Failed++
 			events.Failed(src, target, err)
+		case rename && excl != nil && isDir(src):
+			// One rename would take what the filter excludes along.
+			rest = append(rest, src)
 		case rename:
 			moves = append(moves, &moved{src: src, target: target})
 		default:
@@ -160,6 +173,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	s.Skipped += sum.Skipped
 	s.Would += sum.Would
 	s.WouldBytes += sum.WouldBytes
+	s.Excluded += sum.Excluded
 	if s.Dest.MountPoint == "" {
 		s.Dest, s.Barrier, s.BarrierWhy = sum.Dest, sum.Barrier, sum.BarrierWhy
 	}
@@ -167,6 +181,11 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		err = fmt.Errorf("%d files failed", s.Failed)
 	}
 	return s, err
+}
+
+func isDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir()
 }
 
 // moved is one operand moved by a rename on its own file system.

@@ -39,7 +39,7 @@ func (r *run) startEngine() {
 		}
 	}
 	if r.opt.plan != nil && !r.opt.told {
-		r.eng.progress.Planned(r.opt.plan.Files, r.opt.plan.Bytes)
+		r.eng.progress.Planned(r.opt.plan.Files+r.opt.plan.Symlinks, r.opt.plan.Bytes)
 	}
 }
 

@@ -41,6 +41,24 @@ type Options struct {
 	// NoSpaceCheck trusts the free space to suffice; the copy then meets
 	// a full file system as it goes (tests of that path need it).
 	NoSpaceCheck bool
+
+	// Exclude, when set, names the source entries the job leaves out
+	// (its filter): they are not judged, and an excluded directory not
+	// entered.
+	Exclude func(src string, dir bool) bool
+	// Contents: a directory operand written with a trailing slash (SRC/)
+	// goes onto DEST itself, its entries merged into it, as rsync does.
+	Contents bool
+}
+
+// IsContents reports whether src names a directory with a trailing
+// slash: with Contents, its entries go into DEST.
+func IsContents(src string) bool {
+	if !strings.HasSuffix(src, "/") && !strings.HasSuffix(src, string(filepath.Separator)) {
+		return false
+	}
+	fi, err := os.Stat(src)
+	return err == nil && fi.IsDir()
 }
 
 // Reason classifies a problem by what can be done about it.
@@ -116,11 +134,17 @@ func plural(n int, s string) string {
 // Plan is a job that passed the check, with what SkipInvalid and
 // RenameInvalid changed in it.
 type Plan struct {
-	Kind    fsinfo.Kind // the destination's format
-	Files   int         // regular files the job will write (not renamed, not up to date)
-	Bytes   int64       // and their total size
-	Skipped []Problem
-	Renamed []Rename
+	Kind  fsinfo.Kind // the destination's format
+	Files int         // regular files the job will write (not renamed, not up to date)
+	Bytes int64       // and their total size
+	// Renames are the files and symlinks a move within one file system
+	// renames instead: they cost no space, but are reported durable.
+	Renames int
+	// Symlinks are the symlinks the job writes: no bytes, but reported
+	// durable like files.
+	Symlinks int
+	Skipped  []Problem
+	Renamed  []Rename
 
 	skip map[string]string // clean source path → why
 	dest map[string]string // clean source path → destination, for every operand and every rename
@@ -204,7 +228,7 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	var args []*cand
 	for _, src := range srcs {
 		target := dest
-		if destIsDir {
+		if destIsDir && !(opt.Contents && IsContents(src)) {
 			target = filepath.Join(dest, filepath.Base(filepath.Clean(src)))
 		}
 		if e := c.checkArg(src, target); e != nil {
@@ -321,7 +345,7 @@ func (c *checker) checkArg(src, target string) *cand {
 	} else {
 		info, err = os.Lstat(src)
 	}
-	if err != nil {
+	if err != nil || c.opt.Exclude != nil && c.opt.Exclude(src, info.IsDir()) {
 		return nil
 	}
 	// An operand copied onto itself or into itself writes nothing: the
@@ -336,7 +360,8 @@ func (c *checker) checkArg(src, target string) *cand {
 	}
 	devFree := false
 	if c.opt.Move {
-		if d, ok := device(src); ok && d == c.dstDev && !(info.IsDir() && terr == nil && tinfo.IsDir()) {
+		// A filtered directory is copied, not renamed: what it excludes stays.
+		if d, ok := device(src); ok && d == c.dstDev && !(info.IsDir() && (terr == nil && tinfo.IsDir() || c.opt.Exclude != nil)) {
 			devFree = true // one rename; a merge into an existing directory is a copy
 		}
 	}
@@ -587,6 +612,12 @@ func (c *checker) record(e *cand) (string, bool) {
 	switch mode := e.info.Mode(); {
 	case mode.IsRegular():
 		c.account(e.info, finalDst)
+	case !mode.IsDir() && c.devFree:
+		c.plan.Renames++ // a symlink a move renames is reported too
+	case mode&fs.ModeSymlink != 0:
+		if _, err := os.Lstat(finalDst); err != nil || !c.opt.NoClobber {
+			c.plan.Symlinks++
+		}
 	case mode.IsDir():
 		if !c.devFree {
 			c.need += c.block
@@ -598,6 +629,7 @@ func (c *checker) record(e *cand) (string, bool) {
 // account adds what writing src to dst allocates.
 func (c *checker) account(info fs.FileInfo, dst string) {
 	if c.devFree {
+		c.plan.Renames++
 		return
 	}
 	old, err := os.Lstat(dst)
@@ -632,6 +664,9 @@ func (c *checker) walk(srcs []string, dst string) {
 		for _, e := range entries {
 			info, err := e.Info()
 			if err != nil {
+				continue
+			}
+			if c.opt.Exclude != nil && c.opt.Exclude(filepath.Join(src, e.Name()), e.IsDir()) {
 				continue
 			}
 			es = append(es, c.judge(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, false, devFree))

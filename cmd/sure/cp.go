@@ -73,6 +73,7 @@ func jobFlags(cmd *cobra.Command, opt *copier.Options, verbose, quiet *bool, job
 	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
 	f.Var(byteSize{&opt.MaxDirty}, "max-dirty", "most memory the "+job+" keeps waiting for the device (dirty or under writeback); default 64M")
 	verifyFlags(cmd, opt)
+	filterFlags(cmd, opt)
 	// Tuning knobs for tests and benchmarks: how many files or bytes one
 	// barrier covers at most, and how many files are copied at once.
 	f.IntVar(&opt.BatchFiles, "batch-files", 0, "commit after this many staged files")
@@ -98,6 +99,9 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	// each file's fate through a cpReporter.
 	u := newUI(cmd, verb, args, verbose, quiet)
 	opt.Events = u
+	if confirm := opt.Confirm; confirm != nil {
+		opt.Confirm = func(dst string) bool { return u.ask(func() bool { return confirm(dst) }) }
+	}
 	// Said once, before anything is written, rather than after every
 	// file has failed its flush.
 	if err := flush.Unreachable(args[len(args)-1]); err != nil {
@@ -263,6 +267,12 @@ func summaryLine(s copier.Summary, verbose bool) string {
 	}
 	if s.Skipped > 0 {
 		parts = append(parts, plural(s.Skipped, "file")+" skipped")
+	}
+	if s.Excluded > 0 {
+		parts = append(parts, fmt.Sprintf("%d excluded", s.Excluded))
+	}
+	if s.Removed > 0 {
+		parts = append(parts, fmt.Sprintf("%s not in the source removed (--delete), durable", entries(s.Removed)))
 	}
 	if s.AttrsNotKept > 0 {
 		parts = append(parts, fmt.Sprintf("mode, owner or times not kept for %d (the file system cannot hold them)", s.AttrsNotKept))

@@ -82,8 +82,9 @@ type jsonStarted struct {
 	DestB64    string   `json:"dest_b64,omitempty"`
 	// Files and Bytes: the regular files and bytes the job plans to copy,
 	// absent when the copier did not count them before starting.
-	Files *int   `json:"files,omitempty"`
-	Bytes *int64 `json:"bytes,omitempty"`
+	Files  *int   `json:"files,omitempty"`
+	Bytes  *int64 `json:"bytes,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
 }
 
 type jsonCopying struct {
@@ -151,4 +152,11 @@ type jsonFinished struct {
 	DestMountB64 string `json:"dest_mount_b64,omitempty"`
 	FSType       string `json:"fs_type,omitempty"`
 	Barrier      string `json:"barrier,omitempty"`
+	// A dry run's: what would be done.
+	DryRun     bool  `json:"dry_run,omitempty"`
+	Would      int   `json:"would,omitempty"`
+	WouldBytes int64 `json:"would_bytes,omitempty"`
+	// Filters and --delete.
+	Excluded int `json:"excluded,omitempty"`
+	Removed  int `json:"removed,omitempty"`
 }

@@ -110,7 +110,8 @@ func manFiles(c *cobra.Command) string {
 var examples = map[string]string{
 	"sure": `  sure cp -rv ~/Photos /media/$USER/STICK && sure eject /media/$USER/STICK`,
 	"sure cp": `  sure cp -rv ~/Photos /media/$USER/STICK      # each file listed once it is durable
-  sure cp -a --verify album /media/$USER/STICK  # keep modes and times, read it all back`,
+  sure cp -a --verify album /media/$USER/STICK  # keep modes and times, read it all back
+  sure cp -a --delete --exclude '*.tmp' ~/Music/ /media/$USER/STICK/Music  # mirror, as rsync -a --delete`,
 	"sure mv":     `  sure mv -v report.pdf /media/$USER/STICK     # the source goes only once the copy is durable`,
 	"sure sync":   `  sure sync /media/$USER/STICK                 # flush what cp left in RAM, through the drive's cache`,
 	"sure status": `  sure status /media/$USER/STICK               # is anything still unflushed?`,

@@ -232,6 +232,25 @@ func (u *ui) Mismatch(src, dst string, err error) {
 	}
 }
 
+// ask asks a question on the terminal the bar is drawn on (-i): the bar
+// is taken off first and drawn again after the answer. Progress goes on
+// meanwhile, undrawn.
+func (u *ui) ask(question func() bool) bool {
+	u.mu.Lock()
+	b, ok := u.view.(*barView)
+	if ok {
+		b.pause()
+	}
+	u.mu.Unlock()
+	answer := question()
+	if ok {
+		u.mu.Lock()
+		b.resume()
+		u.mu.Unlock()
+	}
+	return answer
+}
+
 // notice prints a line of sure's own on stderr, around the drawing; none
 // once the drawing stopped and the summary is on its way.
 func (u *ui) notice(s string) {
@@ -291,6 +310,7 @@ func (u *ui) finished(s copier.Summary, code int, cause error) {
 		Level: level, Files: s.Files, Bytes: s.Bytes, Failed: s.Failed, Skipped: s.Skipped,
 		UpToDate: s.UpToDate, Verified: u.verified, Mismatched: u.mismatch, Interrupted: s.Interrupted,
 		Stopped: stopped, ExitCode: code, DestMount: s.Dest.MountPoint, DestMountB64: raw64(s.Dest.MountPoint), FSType: s.Dest.FSType, Barrier: barrierName(s),
+		Excluded: s.Excluded, Removed: s.Removed,
 	})
 }
 
@@ -412,16 +432,49 @@ type barView struct {
 	s     progressState
 	total int64
 	done  bool
+
+	paused bool     // a question is on the terminal: nothing is drawn
+	held   []string // lines that came meanwhile, printed on resume
 }
 
 func newBarView(w io.Writer, color bool) *barView {
 	v := &barView{w: w, color: color}
-	v.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
-	v.bar = v.p.New(0, mpb.BarStyle(),
+	v.draw()
+	return v
+}
+
+// draw starts drawing the bar, from the state it has.
+func (v *barView) draw() {
+	v.p = mpb.New(mpb.WithOutput(v.w), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
+	v.bar = v.p.New(v.total, mpb.BarStyle(),
 		mpb.PrependDecorators(decor.Any(v.phase, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Any(v.tail)),
 	)
-	return v
+	v.bar.SetCurrent(v.s.onDevice)
+}
+
+// pause takes the bar off the terminal, for a question: when it returns
+// nothing is drawn any more, and the cursor is at the start of a line.
+func (v *barView) pause() {
+	if v.done || v.paused {
+		return
+	}
+	v.paused = true
+	v.bar.Abort(true)
+	v.p.Wait()
+}
+
+// resume draws the bar again after a question, below its answer.
+func (v *barView) resume() {
+	if v.done || !v.paused {
+		return
+	}
+	v.paused = false
+	for _, l := range v.held {
+		fmt.Fprintln(v.w, l)
+	}
+	v.held = nil
+	v.draw()
 }
 
 func (v *barView) phase(decor.Statistics) string {
@@ -500,6 +553,12 @@ func (v *barView) update(s *progressState) {
 	v.mu.Lock()
 	v.s = *s
 	v.mu.Unlock()
+	if v.paused {
+		if s.planned {
+			v.total = s.bytes
+		}
+		return
+	}
 	if s.planned && s.bytes != v.total {
 		v.total = s.bytes
 		v.bar.SetTotal(s.bytes, false)
@@ -512,6 +571,10 @@ func (v *barView) line(s string) {
 		fmt.Fprintln(v.w, s)
 		return
 	}
+	if v.paused {
+		v.held = append(v.held, s)
+		return
+	}
 	// Printed above the bar at its next refresh.
 	fmt.Fprintln(v.p, s)
 }
@@ -520,6 +583,7 @@ func (v *barView) stop() {
 	if v.done {
 		return
 	}
+	v.resume()
 	v.mu.Lock()
 	v.done = true
 	v.mu.Unlock()
