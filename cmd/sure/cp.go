@@ -136,6 +136,10 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 		u.finished(sum, exitFailed, err)
 		return exitError{exitFailed}
 	}
+	if err != nil && !reported(sum) {
+		// Stopped before any file's fate was told: the only word on it.
+		fmt.Fprintf(stderr, "sure: %s: %s\n", verb, jobErrorText(args[len(args)-1], err))
+	}
 	reportPlan(stderr, verb, sum.Preflight, verbose)
 	line := summaryLine(sum, verbose)
 	if flushErr != nil {
