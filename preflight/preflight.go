@@ -41,6 +41,9 @@ type Options struct {
 	// NoSpaceCheck trusts the free space to suffice; the copy then meets
 	// a full file system as it goes (tests of that path need it).
 	NoSpaceCheck bool
+	// KeepsHoles: the copier skips a sparse source's holes, so on a file
+	// system that keeps holes a file takes only its data.
+	KeepsHoles bool
 }
 
 // Reason classifies a problem by what can be done about it.
@@ -613,7 +616,11 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 		c.replacing++
 	}
 	c.files++
-	c.need += roundUp(uint64(info.Size()), c.block)
+	alloc := info.Size()
+	if a, ok := allocated(info); ok && a < alloc && c.opt.KeepsHoles && c.caps.Holes {
+		alloc = a
+	}
+	c.need += roundUp(uint64(alloc), c.block)
 	c.plan.Files++
 	c.plan.Bytes += info.Size()
 }
