@@ -136,9 +136,11 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 		u.finished(sum, exitFailed, err)
 		return exitError{exitFailed}
 	}
+	cause := flushErr
 	if err != nil && !reported(sum) {
 		// Stopped before any file's fate was told: the only word on it.
-		fmt.Fprintf(stderr, "sure: %s: %s\n", verb, jobErrorText(args[len(args)-1], err))
+		cause = &toldError{jobErrorText(args[len(args)-1], err), err}
+		fmt.Fprintf(stderr, "sure: %s: %s\n", verb, cause)
 	}
 	reportPlan(stderr, verb, sum.Preflight, verbose)
 	line := summaryLine(sum, verbose)
@@ -161,7 +163,7 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	case err != nil || flushErr != nil:
 		code = exitFailed
 	}
-	u.finished(sum, code, flushErr)
+	u.finished(sum, code, cause)
 	if code != exitOK {
 		return exitError{code}
 	}

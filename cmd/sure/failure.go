@@ -85,3 +85,12 @@ func jobErrorText(dest string, err error) string {
 	}
 	return quote.Line(capitalErrno(err.Error(), err))
 }
+
+// toldError is err as the user was told it.
+type toldError struct {
+	msg string
+	err error
+}
+
+func (e *toldError) Error() string { return e.msg }
+func (e *toldError) Unwrap() error { return e.err }
