@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/sure-tools/sure/commit"
@@ -78,7 +80,11 @@ func jobErrorText(dest string, err error) string {
 	var pe *os.PathError
 	if errors.As(err, &pe) && (errors.Is(pe.Err, syscall.ENOENT) || errors.Is(pe.Err, syscall.ENOTDIR)) {
 		// The directory DEST would go in is missing or no directory.
-		return quote.Line(fmt.Sprintf("cannot create regular file %s: %s", quote.Name(dest), errnoText(pe.Err)))
+		why := pe.Err
+		if strings.HasSuffix(dest, "/") && pe.Path == filepath.Clean(dest) {
+			why = syscall.ENOTDIR // as creating "new/" fails for cp
+		}
+		return quote.Line(fmt.Sprintf("cannot create regular file %s: %s", quote.Name(dest), errnoText(why)))
 	}
 	if t := coreutilsText("", dest, err); t != "" {
 		return quote.Line(t)
