@@ -36,7 +36,7 @@ and what no software can promise.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := os.Lstat(args[0]); err != nil {
+			if _, err := os.Stat(args[0]); err != nil {
 				var pe *os.PathError
 				if errors.As(err, &pe) {
 					err = pe.Err // the path is named as typed below
