@@ -41,6 +41,7 @@ GNU cp's options work as in GNU cp; besides those listed below:
   -d  same as --no-dereference --preserve=links
   -H  follow symbolic links on the command line
   -b  like --backup, without an argument
+
 With -t DIRECTORY, every operand is a source.`,
 	}
 	f := cmd.Flags()

@@ -64,6 +64,11 @@ func TestManOptionsMatchHelp(t *testing.T) {
 			t.Errorf("sure-cp.1 lacks %q", want)
 		}
 	}
+	// roff breaks before an indented line only: a plain line after the
+	// list of short options would run on from its last item.
+	if strings.Contains(page, "without an argument\nWith") {
+		t.Errorf("sure-cp.1 runs the sentence after the short options on from the last one")
+	}
 	for _, bad := range []string{"[=]", "[=false]", "[=\"\"]", "=\"\"\n"} {
 		if strings.Contains(page, bad) {
 			t.Errorf("sure-cp.1 shows %q, which no flag takes", bad)
