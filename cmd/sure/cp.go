@@ -92,6 +92,10 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	job func(context.Context, []string, string, copier.Options) (copier.Summary, error),
 	opt copier.Options, verbose, quiet bool) error {
 	if opt.DryRun {
+		// A dry run's findings are text: they would break the JSON lines.
+		if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+			return usageError{fmt.Errorf("%s: --dry-run cannot be combined with --json", verb)}
+		}
 		return runDry(cmd, args, verb, job, opt, verbose)
 	}
 	stderr := cmd.ErrOrStderr()
