@@ -207,6 +207,7 @@ type run struct {
 	mu      sync.Mutex
 	sum     Summary
 	dirs    []dirJob
+	unread  map[string]bool // destination directories whose source could not be read
 	jobs    chan job
 	flushCh chan struct{}
 
@@ -595,6 +596,14 @@ func (r *run) copyTree(src, target string) {
 		if err != nil {
 			r.fail(path, dst, err)
 			if d != nil && d.IsDir() {
+				// Made already, and failed: finishing it must not
+				// read it again, nor fail for it once more.
+				r.mu.Lock()
+				if r.unread == nil {
+					r.unread = map[string]bool{}
+				}
+				r.unread[dst] = true
+				r.mu.Unlock()
 				return filepath.SkipDir
 			}
 			return nil
@@ -1103,10 +1112,16 @@ func (r *run) finishDirs() {
 		if r.opt.Preserve.Mode {
 			perm = d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		}
-		notKept, err := r.setDirAttrs(d.src, d.dst, d.info, perm, d.created || r.opt.Preserve.Mode)
+		unread := r.unread[d.dst]
+		notKept, err := r.setDirAttrs(d.src, d.dst, d.info, perm, d.created || r.opt.Preserve.Mode, !unread)
 		r.attrsNotKept(notKept && r.opt.Preserve.any())
 		if err != nil {
 			r.fail(d.src, d.dst, err)
+			continue
+		}
+		if unread {
+			// Nothing was written into it, and with its source's mode it
+			// may not be opened again; its entry is its parent's.
 			continue
 		}
 		if err := r.c.DirChanged(d.dst); err != nil {
@@ -1118,7 +1133,7 @@ func (r *run) finishDirs() {
 // setDirAttrs sets the attributes of the directory dst through
 // descriptors opened beneath the root: a directory swapped for a link is
 // not reached.
-func (r *run) setDirAttrs(src, dst string, info fs.FileInfo, perm fs.FileMode, setMode bool) (bool, error) {
+func (r *run) setDirAttrs(src, dst string, info fs.FileInfo, perm fs.FileMode, setMode, xattrs bool) (bool, error) {
 	dir, err := r.root.Dir(dst)
 	if err != nil {
 		return false, err
@@ -1130,7 +1145,7 @@ func (r *run) setDirAttrs(src, dst string, info fs.FileInfo, perm fs.FileMode, s
 	}
 	defer parent.Release()
 	notKept, err := setDirAttrs(dir, parent, name, info, perm, setMode, r.opt.Preserve)
-	if err == nil && r.opt.Preserve.Xattr {
+	if err == nil && r.opt.Preserve.Xattr && xattrs {
 		var in *os.File
 		if in, err = os.Open(src); err == nil {
 			var x bool

@@ -9,7 +9,7 @@ func (o *Options) preflight() preflight.Options {
 		Recursive: o.Recursive, Follow: o.followOperand(),
 		NoClobber: o.NoClobber, Move: o.move, TimesKept: o.Preserve.Timestamps || o.move,
 		SkipInvalid: o.SkipInvalid, RenameInvalid: o.RenameInvalid,
-		NoSpaceCheck: o.NoSpaceCheck,
+		NoSpaceCheck: o.NoSpaceCheck, KeepsHoles: o.Sparse != Never,
 	}
 }
 

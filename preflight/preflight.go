@@ -49,6 +49,9 @@ type Options struct {
 	// Contents: a directory operand written with a trailing slash (SRC/)
 	// goes onto DEST itself, its entries merged into it, as rsync does.
 	Contents bool
+	// KeepsHoles: the copier skips a sparse source's holes, so on a file
+	// system that keeps holes a file takes only its data.
+	KeepsHoles bool
 }
 
 // IsContents reports whether src names a directory with a trailing
@@ -645,7 +648,11 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 		c.replacing++
 	}
 	c.files++
-	c.need += roundUp(uint64(info.Size()), c.block)
+	alloc := info.Size()
+	if a, ok := allocated(info); ok && a < alloc && c.opt.KeepsHoles && c.caps.Holes {
+		alloc = a
+	}
+	c.need += roundUp(uint64(alloc), c.block)
 	c.plan.Files++
 	c.plan.Bytes += info.Size()
 }

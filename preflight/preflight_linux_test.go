@@ -288,3 +288,36 @@ func TestSelfCopiesLeftToCopier(t *testing.T) {
 		t.Errorf("the destination holds %q", n)
 	}
 }
+
+// A sparse source takes only its data on a file system that keeps holes,
+// so its size alone must not refuse it; written in full (--sparse=never)
+// or onto exFAT it takes its whole size.
+func TestSparseSourceFitsWhereHolesKept(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "disk.img")
+	sparse(t, src, 1<<30)
+	f, err := os.OpenFile(src, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 1<<20), 512<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, kind := range []string{"ext4", "xfs", "btrfs"} {
+		t.Run(kind, func(t *testing.T) {
+			m := fsimage.ForTest(t, kind) // far smaller than 1 GiB
+			dst := filepath.Join(m.Dir, "disk.img")
+			_, err := copier.Copy(context.Background(), []string{src}, dst, copier.Options{Sparse: copier.Never})
+			if r := refusal(t, err); !slices.Equal(reasons(r), []preflight.Reason{preflight.NoSpace}) {
+				t.Errorf("--sparse=never: want only NoSpace, got %v", r)
+			}
+			sum, err := copier.Copy(context.Background(), []string{src}, dst, copier.Options{})
+			if err != nil || sum.Files != 1 {
+				t.Fatalf("copy of a 1 GiB file holding 1 MiB onto %s: %+v, %v", kind, sum, err)
+			}
+			if fi, err := os.Stat(dst); err != nil || fi.Size() != 1<<30 {
+				t.Errorf("copy: %v, %v; want 1 GiB", fi, err)
+			}
+		})
+	}
+}

@@ -1,6 +1,11 @@
 package preflight
 
-import "golang.org/x/sys/unix"
+import (
+	"io/fs"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // freeSpace is what an unprivileged writer may still allocate on the file
 // system holding dir, and its allocation unit.
@@ -34,4 +39,14 @@ func nameMax(dir string) int {
 		return 0
 	}
 	return int(st.Namelen)
+}
+
+// allocated is what info's file occupies on its file system: less than
+// its size when it has holes.
+func allocated(info fs.FileInfo) (int64, bool) {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Blocks * 512, true
 }

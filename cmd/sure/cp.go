@@ -41,6 +41,7 @@ GNU cp's options work as in GNU cp; besides those listed below:
   -d  same as --no-dereference --preserve=links
   -H  follow symbolic links on the command line
   -b  like --backup, without an argument
+
 With -t DIRECTORY, every operand is a source.`,
 	}
 	f := cmd.Flags()
@@ -140,6 +141,12 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 		u.finished(sum, exitFailed, err)
 		return exitError{exitFailed}
 	}
+	cause := flushErr
+	if err != nil && !reported(sum) {
+		// Stopped before any file's fate was told: the only word on it.
+		cause = &toldError{jobErrorText(args[len(args)-1], err), err}
+		fmt.Fprintf(stderr, "sure: %s: %s\n", verb, cause)
+	}
 	reportPlan(stderr, verb, sum.Preflight, verbose)
 	line := summaryLine(sum, verbose)
 	if flushErr != nil {
@@ -161,7 +168,7 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 	case err != nil || flushErr != nil:
 		code = exitFailed
 	}
-	u.finished(sum, code, flushErr)
+	u.finished(sum, code, cause)
 	if code != exitOK {
 		return exitError{code}
 	}

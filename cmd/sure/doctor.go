@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -34,6 +36,13 @@ and what no software can promise.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := os.Stat(args[0]); err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // the path is named as typed below
+				}
+				return fmt.Errorf("doctor: cannot stat %s: %w", quote.Name(args[0]), err)
+			}
 			c, err := device.Trace(args[0])
 			if err != nil {
 				return fmt.Errorf("doctor: %w", err)

@@ -67,7 +67,7 @@ func runDry(cmd *cobra.Command, args []string, verb string,
 		return exitError{exitFailed}
 	}
 	if err != nil && sum.Failed == 0 {
-		fmt.Fprintf(stderr, "sure: %s: %s\n", verb, quote.Line(err.Error()))
+		fmt.Fprintf(stderr, "sure: %s: %s\n", verb, jobErrorText(args[len(args)-1], err))
 	}
 	reportPlan(stderr, verb, sum.Preflight, verbose)
 	size := ""

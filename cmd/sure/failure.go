@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/sure-tools/sure/commit"
+	"github.com/sure-tools/sure/copier"
 	"github.com/sure-tools/sure/internal/quote"
 )
 
@@ -64,3 +67,36 @@ func tooLongText(err error) string {
 	}
 	return fmt.Sprintf("; the path is %d bytes long, more than one system call takes (PATH_MAX)", len(pe.Path))
 }
+
+// reported: the job got far enough to tell its failures itself, file by
+// file or in the summary.
+func reported(s copier.Summary) bool {
+	return s.Failed > 0 || s.Mismatched > 0 || s.Interrupted || s.DestFailed != nil
+}
+
+// jobErrorText tells an error that stopped the job before any file, such
+// as a destination whose directory is missing, naming the destination.
+func jobErrorText(dest string, err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) && (errors.Is(pe.Err, syscall.ENOENT) || errors.Is(pe.Err, syscall.ENOTDIR)) {
+		// The directory DEST would go in is missing or no directory.
+		why := pe.Err
+		if strings.HasSuffix(dest, "/") && pe.Path == filepath.Clean(dest) {
+			why = syscall.ENOTDIR // as creating "new/" fails for cp
+		}
+		return quote.Line(fmt.Sprintf("cannot create regular file %s: %s", quote.Name(dest), errnoText(why)))
+	}
+	if t := coreutilsText("", dest, err); t != "" {
+		return quote.Line(t)
+	}
+	return quote.Line(capitalErrno(err.Error(), err))
+}
+
+// toldError is err as the user was told it.
+type toldError struct {
+	msg string
+	err error
+}
+
+func (e *toldError) Error() string { return e.msg }
+func (e *toldError) Unwrap() error { return e.err }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
 
 	"github.com/sure-tools/sure/internal/quote"
 )
@@ -65,6 +66,8 @@ func writeMan(root *cobra.Command, dir string) error {
 // FILES before it (or before SEE ALSO), in man-pages(7)'s order.
 func manSections(c *cobra.Command, page string) []byte {
 	page = strings.Replace(page, ".SH EXAMPLE\n", ".SH EXAMPLES\n", 1)
+	page = replaceSection(page, ".SH OPTIONS\n", manOptions(c.NonInheritedFlags()))
+	page = replaceSection(page, ".SH OPTIONS INHERITED FROM PARENT COMMANDS\n", manOptions(c.InheritedFlags()))
 	extra := ".SH EXIT STATUS\n" + manExit(c) + "\n.SH FILES\n" + manFiles(c) + "\n"
 	for _, at := range []string{".SH EXAMPLES\n", ".SH SEE ALSO"} {
 		if i := strings.Index(page, at); i >= 0 {
@@ -134,4 +137,65 @@ func addExamples(root *cobra.Command) {
 		}
 	}
 	walk(root)
+}
+
+// replaceSection puts body under the heading sh, in place of what was
+// there up to the next section.
+func replaceSection(page, sh, body string) string {
+	i := strings.Index(page, sh)
+	if i < 0 {
+		return page
+	}
+	start := i + len(sh)
+	end := strings.Index(page[start:], "\n.SH ")
+	if end < 0 {
+		end = len(page) - start
+	} else {
+		end++ // keep the newline before the next heading
+	}
+	return page[:start] + body + "\n" + page[start+end:]
+}
+
+// manOptions lists flags as --help shows them, in man's words: cobra's
+// own pages print every flag with its default as if it took one
+// ("--verbose[=false]", "--reflink[="auto"]" where alone it means always).
+func manOptions(flags *pflag.FlagSet) string {
+	var b strings.Builder
+	flags.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden || f.Deprecated != "" {
+			return
+		}
+		arg, usage := pflag.UnquoteUsage(f)
+		b.WriteString(".TP\n")
+		if f.Shorthand != "" && f.ShorthandDeprecated == "" {
+			fmt.Fprintf(&b, "\\fB-%s\\fP, ", f.Shorthand)
+		}
+		fmt.Fprintf(&b, "\\fB--%s\\fP", manEscape(f.Name))
+		switch {
+		case arg == "":
+		case f.NoOptDefVal != "":
+			fmt.Fprintf(&b, "[=\\fI%s\\fP]", manEscape(arg))
+			usage += fmt.Sprintf("; without =%s: %s", arg, f.NoOptDefVal)
+		default:
+			fmt.Fprintf(&b, "=\\fI%s\\fP", manEscape(arg))
+		}
+		switch f.DefValue {
+		case "", "false", "0", "[]", "<nil>":
+		default:
+			if arg != "" {
+				usage += fmt.Sprintf(" (default %q)", f.DefValue)
+			}
+		}
+		fmt.Fprintf(&b, "\n%s\n", manEscape(usage))
+	})
+	return b.String()
+}
+
+// manEscape keeps roff from reading text as requests or escapes.
+func manEscape(s string) string {
+	s = strings.ReplaceAll(s, "\\", "\\e")
+	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
+		s = "\\&" + s
+	}
+	return s
 }

@@ -19,7 +19,10 @@ directories are flushed.
 Onto another file system (a stick), each file is copied as 'sure cp -a'
 would, and its source is removed only after the copy is durable; emptied
 source directories are removed last. A file that fails stays in the source.
-At no instant is a file in neither place.
+At no instant is a file in neither place. A directory moved onto a
+non-empty one of the same name is merged into it (mv refuses), so that a
+rerun finishes an interrupted move: files of the same name there are
+replaced (-n keeps them, -i asks).
 
 GNU mv's options work as in GNU mv; -b is --backup without an argument.
 With -t DIRECTORY, every operand is a source.`,
