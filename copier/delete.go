@@ -156,7 +156,7 @@ func (r *run) restoreDirAttrs(dst string, dirJobs map[string]int) {
 	}
 	d := r.dirs[i]
 	perm := d.info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-	if _, err := r.setDirAttrs(d.src, d.dst, d.info, perm, false); err != nil {
+	if _, err := r.setDirAttrs(d.src, d.dst, d.info, perm, false, false); err != nil {
 		r.fail(d.src, d.dst, err)
 	}
 }
