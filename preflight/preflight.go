@@ -41,6 +41,9 @@ type Options struct {
 	// NoSpaceCheck trusts the free space to suffice; the copy then meets
 	// a full file system as it goes (tests of that path need it).
 	NoSpaceCheck bool
+	// Reused is what the destination already holds for the job: the kept
+	// parts of big files an interrupted run will resume, counted as free.
+	Reused uint64
 }
 
 // Reason classifies a problem by what can be done about it.
@@ -196,6 +199,7 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	}
 	c.plan.Kind = c.kind
 	free, block, ok := freeSpace(destDir)
+	free += opt.Reused
 	c.block = max(block, 1)
 	c.dstDev, _ = device(destDir)
 	c.nameMax = nameMax(destDir)
