@@ -1,0 +1,208 @@
+//go:build linux
+
+package copier
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sure-tools/sure/internal/units"
+	"github.com/sure-tools/sure/internal/vstick"
+	"github.com/sure-tools/sure/lab/vdisk"
+)
+
+// resumeSize is the big file of the resume tests; SURE_BENCH_RESUME_MIB
+// (e.g. 2048) runs the power-cut one at a size worth measuring, with the
+// default step.
+func resumeSize(t *testing.T) (size, every int64) {
+	if s := os.Getenv("SURE_BENCH_RESUME_MIB"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n << 20, DefaultResumeEvery
+	}
+	return 96 << 20, 8 << 20
+}
+
+// sectorsWritten reads the 512-byte sectors a block device has written.
+func sectorsWritten(t *testing.T, dev string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/sys/class/block", filepath.Base(dev), "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	n, err := strconv.ParseInt(f[6], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestResumeBigFileAfterPowerCut pulls the stick (a power cut: what its
+// cache held is partly lost, and every later I/O fails) right after the
+// copy of a big file made a step at three quarters durable. Plugged back
+// in, the destination holds no file under the final name, only the kept
+// temporary file; a rerun writes the rest alone, counted at the block
+// device, and the file is then whole.
+func TestResumeBigFileAfterPowerCut(t *testing.T) {
+	size, every := resumeSize(t)
+	stick := newStick(t, "ext4", size+size/2+(64<<20), vdisk.Faults{})
+	src := filepath.Join(t.TempDir(), "big.bin")
+	writeFile(t, src, size, 3)
+	crash := filepath.Join(t.TempDir(), "crash.img")
+
+	var once sync.Once
+	var cutAt int64
+	var cutErr error
+	testHookCheckpoint = func(dst string, off int64) {
+		if off >= size*3/4 {
+			once.Do(func() {
+				cutAt = off
+				_, cutErr = stick.Disk.Cut(vdisk.CutOptions{Out: crash, Mode: vdisk.CutPrefix, Seed: 5, Yank: true})
+			})
+		}
+	}
+	defer func() { testHookCheckpoint = nil }()
+	dst := filepath.Join(stick.Dir, "big.bin")
+	sum, err := Copy(context.Background(), []string{src}, dst, Options{ResumeEvery: every})
+	testHookCheckpoint = nil
+	if cutErr != nil {
+		t.Fatal(cutErr)
+	}
+	if cutAt == 0 {
+		t.Fatalf("no step reached three quarters of the file: %v (%+v)", err, sum)
+	}
+	if err == nil {
+		t.Fatal("the copy succeeded on a pulled stick")
+	}
+	stick.Remove(t)
+
+	again := vstick.Replug(t, "ext4", crash, t.TempDir())
+	dst = filepath.Join(again.Dir, "big.bin")
+	if _, err := os.Lstat(dst); err == nil {
+		t.Fatalf("%s exists after the cut: only the temporary file may", dst)
+	}
+	before := sectorsWritten(t, again.Device)
+	sum, err = Copy(context.Background(), []string{src}, dst, Options{ResumeEvery: every})
+	if err != nil {
+		t.Fatalf("rerun: %v (%+v)", err, sum)
+	}
+	written := (sectorsWritten(t, again.Device) - before) * 512
+	sameFile(t, src, dst)
+	noTemps(t, again.Dir)
+	rest := size - cutAt
+	t.Logf("%s file, cut after a step at %s: the rerun wrote %s to the device (%s were left)",
+		units.Bytes(size), units.Bytes(cutAt), units.Bytes(written), units.Bytes(rest))
+	// The rest, and the file system's own writes (its journal, the
+	// journal of the job); a copy from the start would write it all.
+	if written < rest || written > rest+16<<20 {
+		t.Errorf("the rerun wrote %d bytes, want the %d left and at most 16 MiB more", written, rest)
+	}
+}
+
+// TestResumeBigFileAfterStop stops a copy (Ctrl-C) after a step at half
+// the file: the temporary file is kept and counted, the journal names it,
+// and a rerun writes only the rest (counted by the stick). A second stop
+// then a change to the source makes the rerun after it start over.
+func TestResumeBigFileAfterStop(t *testing.T) {
+	for _, kind := range []string{"ext4", "exfat"} {
+		t.Run(kind, func(t *testing.T) {
+			size, every := resumeSize(t)
+			stick := newStick(t, kind, 3*size, vdisk.Faults{})
+			src := filepath.Join(t.TempDir(), "big.bin")
+			writeFile(t, src, size, 4)
+			dst := filepath.Join(stick.Dir, "big.bin")
+			stopAtHalf := func() int64 {
+				t.Helper()
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				var stopAt int64
+				testHookCheckpoint = func(_ string, off int64) {
+					if off >= size/2 && stopAt == 0 {
+						stopAt = off
+						cancel()
+					}
+				}
+				defer func() { testHookCheckpoint = nil }()
+				sum, err := Copy(ctx, []string{src}, dst, Options{ResumeEvery: every})
+				if !sum.Interrupted || sum.Partial != 1 || sum.Discarded != 0 {
+					t.Fatalf("stopped copy: %v, %+v: want interrupted with 1 partial file kept", err, sum)
+				}
+				if !strings.Contains(readJournal(t, stick.Dir), "P ") {
+					t.Fatal("the journal names no partial file")
+				}
+				return stopAt
+			}
+
+			stopAt := stopAtHalf()
+			start := received(t, stick)
+			if sum, err := Copy(context.Background(), []string{src}, dst, Options{ResumeEvery: every}); err != nil {
+				t.Fatalf("rerun: %v (%+v)", err, sum)
+			}
+			written := received(t, stick) - start
+			sameFile(t, src, dst)
+			noTemps(t, stick.Dir)
+			t.Logf("stopped at %s of %s: the rerun wrote %s", units.Bytes(stopAt), units.Bytes(size), units.Bytes(written))
+			if rest := size - stopAt; written < rest || written > rest+16<<20 {
+				t.Errorf("the rerun wrote %d bytes, want the %d left and at most 16 MiB more", written, rest)
+			}
+
+			// A changed source: the kept part is not the new content's.
+			if err := os.Remove(dst); err != nil {
+				t.Fatal(err)
+			}
+			stopAtHalf()
+			writeFile(t, src, size, 5)
+			start = received(t, stick)
+			if sum, err := Copy(context.Background(), []string{src}, dst, Options{ResumeEvery: every}); err != nil {
+				t.Fatalf("rerun after a change: %v (%+v)", err, sum)
+			}
+			if written := received(t, stick) - start; written < size {
+				t.Errorf("the rerun after the source changed wrote %d bytes, want all %d", written, size)
+			}
+			sameFile(t, src, dst)
+			noTemps(t, stick.Dir)
+		})
+	}
+}
+
+func readJournal(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, JournalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// noTemps fails for any temporary file or journal left under dir.
+func noTemps(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".sure-") {
+			f, _ := os.Open(filepath.Join(dir, e.Name()))
+			var first string
+			if f != nil {
+				sc := bufio.NewScanner(f)
+				if sc.Scan() {
+					first = sc.Text()
+				}
+				f.Close()
+			}
+			t.Errorf("left in %s: %s %s", dir, e.Name(), fmt.Sprintf("%.80q", first))
+		}
+	}
+}
