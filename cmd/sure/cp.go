@@ -270,6 +270,9 @@ func summaryLine(s copier.Summary, verbose bool) string {
 	if s.LinksNotKept > 0 {
 		parts = append(parts, fmt.Sprintf("hard links not kept for %s: the file system cannot hold them (each was copied in full)", plural(s.LinksNotKept, "file")))
 	}
+	if s.Partial > 0 {
+		parts = append(parts, plural(s.Partial, "partly copied file")+" kept under its temporary name, durable up to its last step, for the rerun to finish")
+	}
 	if s.Interrupted || s.DestFailed != nil {
 		parts = append(parts, fmt.Sprintf("%s removed", plural(s.Discarded, "unfinished temporary file")))
 		if len(s.TempsLeft) > 0 {
