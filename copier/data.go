@@ -245,6 +245,9 @@ func (c *fileCopy) write(b []byte, off int64) error {
 		if err := c.windowFull(); err != nil {
 			return err
 		}
+		if testHookWindow != nil {
+			testHookWindow(c.dst, c.written)
+		}
 		return c.step.reached(c.written)
 	}
 	return nil

@@ -51,6 +51,10 @@ type partialEntry struct {
 // durable and journaled: tests cut the power there.
 var testHookCheckpoint func(dst string, off int64)
 
+// testHookWindow, set by tests, runs as each write-behind window of dst
+// ends, off bytes written: tests cut the power between two steps.
+var testHookWindow func(dst string, off int64)
+
 // parsePartial reads a step's line.
 func parsePartial(line string) (string, partialEntry, bool) {
 	var rel string

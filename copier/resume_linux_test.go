@@ -48,10 +48,10 @@ func sectorsWritten(t *testing.T, dev string) int64 {
 }
 
 // TestResumeBigFileAfterPowerCut pulls the stick (a power cut: what its
-// cache held is partly lost, and every later I/O fails) right after the
-// copy of a big file made a step at three quarters durable. Plugged back
-// in, the destination holds no file under the final name, only the kept
-// temporary file; a rerun writes the rest alone, counted at the block
+// cache held is partly lost, and every later I/O fails) half a step past
+// three quarters of a big file's copy. Plugged back in, the destination
+// holds no file under the final name, only the kept temporary file; a
+// rerun writes only what came after the last step, counted at the block
 // device, and the file is then whole.
 func TestResumeBigFileAfterPowerCut(t *testing.T) {
 	size, every := resumeSize(t)
@@ -61,25 +61,31 @@ func TestResumeBigFileAfterPowerCut(t *testing.T) {
 	crash := filepath.Join(t.TempDir(), "crash.img")
 
 	var once sync.Once
-	var cutAt int64
+	var lastStep, cutAt int64
+	var cut vdisk.CutResult
 	var cutErr error
 	testHookCheckpoint = func(dst string, off int64) {
-		if off >= size*3/4 {
+		if cutAt == 0 {
+			lastStep = off
+		}
+	}
+	testHookWindow = func(dst string, off int64) {
+		if off >= size*3/4+every/2 {
 			once.Do(func() {
 				cutAt = off
-				_, cutErr = stick.Disk.Cut(vdisk.CutOptions{Out: crash, Mode: vdisk.CutPrefix, Seed: 5, Yank: true})
+				cut, cutErr = stick.Disk.Cut(vdisk.CutOptions{Out: crash, Mode: vdisk.CutPrefix, Seed: 5, Yank: true})
 			})
 		}
 	}
-	defer func() { testHookCheckpoint = nil }()
+	defer func() { testHookCheckpoint, testHookWindow = nil, nil }()
 	dst := filepath.Join(stick.Dir, "big.bin")
 	sum, err := Copy(context.Background(), []string{src}, dst, Options{ResumeEvery: every})
-	testHookCheckpoint = nil
+	testHookCheckpoint, testHookWindow = nil, nil
 	if cutErr != nil {
 		t.Fatal(cutErr)
 	}
-	if cutAt == 0 {
-		t.Fatalf("no step reached three quarters of the file: %v (%+v)", err, sum)
+	if cutAt == 0 || lastStep == 0 {
+		t.Fatalf("not cut past a step at three quarters of the file: %v (%+v)", err, sum)
 	}
 	if err == nil {
 		t.Fatal("the copy succeeded on a pulled stick")
@@ -99,13 +105,13 @@ func TestResumeBigFileAfterPowerCut(t *testing.T) {
 	written := (sectorsWritten(t, again.Device) - before) * 512
 	sameFile(t, src, dst)
 	noTemps(t, again.Dir)
-	rest := size - cutAt
-	t.Logf("%s file, cut after a step at %s: the rerun wrote %s to the device (%s were left)",
-		units.Bytes(size), units.Bytes(cutAt), units.Bytes(written), units.Bytes(rest))
-	// The rest, and the file system's own writes (its journal, the
-	// journal of the job); a copy from the start would write it all.
+	rest := size - lastStep
+	t.Logf("%s file, yanked at %s (%d of %d writes in the cache kept), last step at %s: the rerun wrote %s to the device (%s after the step)",
+		units.Bytes(size), units.Bytes(cutAt), cut.Kept, cut.EpochWrites, units.Bytes(lastStep), units.Bytes(written), units.Bytes(rest))
+	// What follows the step, and the file system's own writes (its
+	// journal, the job's); a copy from the start would write it all.
 	if written < rest || written > rest+16<<20 {
-		t.Errorf("the rerun wrote %d bytes, want the %d left and at most 16 MiB more", written, rest)
+		t.Errorf("the rerun wrote %d bytes, want the %d after the last step and at most 16 MiB more", written, rest)
 	}
 }
 
