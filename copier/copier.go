@@ -91,12 +91,19 @@ type Options struct {
 	Checksum bool
 	Manifest string
 
+	// Atomic copies one directory as a whole: staged under a hidden name
+	// beside its target, made durable, then put in place with one rename
+	// (an exchange with the old tree, removed afterwards). Refused where
+	// the file system cannot do that in one durable step (atomic.go).
+	Atomic bool
+
 	Events Events // may be nil
 
-	move bool             // set by Move: remove each source once its copy is durable
-	plan *preflight.Plan  // set by Move, which checks the whole job once
-	told bool             // set by Move, which told Progress the plan already
-	man  *manifest.Writer // set by Move, which lists what it renamed too
+	move      bool             // set by Move: remove each source once its copy is durable
+	plan      *preflight.Plan  // set by Move, which checks the whole job once
+	told      bool             // set by Move, which told Progress the plan already
+	noJournal bool             // a staged tree: its parent's journal is not its own
+	man       *manifest.Writer // set by Move, which lists what it renamed too
 }
 
 // Events hears about each file as its fate is decided. Calls may come from
@@ -138,6 +145,8 @@ type Summary struct {
 	WouldBytes   int64           // their bytes
 	Verified     int             // files read back from the device and found equal to their source (Verify)
 	Mismatched   int             // durable files that differ on the device, or could not be read back (Verify)
+	AtomicTarget string          // Atomic: the tree put in place at once
+	Published    bool            // Atomic: the new tree is durable at AtomicTarget
 }
 
 // UsageError is an error in the job itself, found before anything was
@@ -273,9 +282,17 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		}
 		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
 	}
+	if opt.Atomic {
+		if !opt.DryRun {
+			return copyAtomic(ctx, srcs, dest, destIsDir, opt)
+		}
+		if _, _, err := checkAtomic(srcs, dest, destIsDir, opt); err != nil {
+			return Summary{}, err
+		}
+	}
 	if opt.plan == nil {
 		po := opt.preflight()
-		if !opt.move {
+		if !opt.move && !opt.noJournal {
 			po.Reused = keptPartials(dest, destIsDir)
 		}
 		p, err := preflight.Check(srcs, dest, po)
@@ -314,7 +331,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return Summary{}, err
 	}
 	r.startEngine()
-	if !opt.move {
+	if !opt.move && !opt.noJournal {
 		r.openJournal()
 	}
 	defer r.closeJournal()

@@ -44,6 +44,13 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if len(srcs) > 1 && !destIsDir {
 		return Summary{}, &UsageError{fmt.Sprintf("target '%s' is not a directory", dest)}
 	}
+	if opt.Atomic && !opt.DryRun {
+		if opt.Events == nil {
+			opt.Events = nopEvents{}
+		}
+		// Copied, then put in place at once; the sources go only after.
+		return copyAtomic(ctx, srcs, dest, destIsDir, opt)
+	}
 	p, err := preflight.Check(srcs, dest, opt.preflight())
 	if err != nil {
 		return Summary{}, err
