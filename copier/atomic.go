@@ -105,6 +105,9 @@ func checkAtomic(srcs []string, dest string, destIsDir bool, opt Options) (strin
 		return "", "", &UsageError{"--atomic replaces the whole tree: it does not go with --backup"}
 	case opt.NoClobber || opt.Update != UpdateAll || opt.Confirm != nil:
 		return "", "", &UsageError{"--atomic replaces the whole tree: it does not go with -n, -u or -i"}
+	case opt.Manifest != "" || opt.man != nil:
+		// The manifest would name the staged paths.
+		return "", "", &UsageError{"--atomic does not go with --manifest"}
 	}
 	src := srcs[0]
 	stat := os.Lstat
