@@ -106,8 +106,9 @@ func TestResumeBigFileAfterPowerCut(t *testing.T) {
 	sameFile(t, src, dst)
 	noTemps(t, again.Dir)
 	rest := size - lastStep
+	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 	t.Logf("%s file, yanked at %s (%d of %d writes in the cache kept), last step at %s: the rerun wrote %s to the device (%s after the step)",
-		units.Bytes(size), units.Bytes(cutAt), cut.Kept, cut.EpochWrites, units.Bytes(lastStep), units.Bytes(written), units.Bytes(rest))
+		mib(size), mib(cutAt), cut.Kept, cut.EpochWrites, mib(lastStep), mib(written), mib(rest))
 	// What follows the step, and the file system's own writes (its
 	// journal, the job's); a copy from the start would write it all.
 	if written < rest || written > rest+16<<20 {
