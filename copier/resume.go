@@ -12,6 +12,7 @@ import (
 
 	"github.com/sure-tools/sure/commit"
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/beneath"
 	"github.com/zeebo/xxh3"
 )
@@ -71,10 +72,18 @@ func (r *run) resumeEvery(size int64) int64 {
 	if every == 0 {
 		every = DefaultResumeEvery
 	}
-	if every < 0 || r.journal == nil || size <= every {
+	if every < 0 || r.journal == nil || size <= every || !resumesFiles(r.sum.Dest) {
 		return 0
 	}
 	return every
+}
+
+// resumesFiles reports whether a file system takes a kept file up again
+// as it was left. fusefat does not: a write at the end of a file opened
+// again rewrote the whole file (measured: 60 MiB sent to the device for
+// 1 MiB appended to a 60 MiB file), and left it twice as long.
+func resumesFiles(m fsinfo.Mount) bool {
+	return m.FSType != "fuse.fusefat"
 }
 
 // checkpointer returns what fileCopy calls at each step of j's copy into

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sure-tools/sure/internal/fsimage"
 	"github.com/sure-tools/sure/internal/units"
 	"github.com/sure-tools/sure/internal/vstick"
 	"github.com/sure-tools/sure/lab/vdisk"
@@ -54,8 +55,18 @@ func sectorsWritten(t *testing.T, dev string) int64 {
 // rerun writes only what came after the last step, counted at the block
 // device, and the file is then whole.
 func TestResumeBigFileAfterPowerCut(t *testing.T) {
+	kinds := []string{"ext4", "xfs", "exfat"}
+	if os.Getenv("SURE_BENCH_RESUME_MIB") != "" {
+		kinds = kinds[:1]
+	}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) { resumeAfterPowerCut(t, kind) })
+	}
+}
+
+func resumeAfterPowerCut(t *testing.T, kind string) {
 	size, every := resumeSize(t)
-	stick := newStick(t, "ext4", size+size/2+(64<<20), vdisk.Faults{})
+	stick := newStick(t, kind, max(size+size/2+(64<<20), fsimage.MinSize(kind)), vdisk.Faults{})
 	src := filepath.Join(t.TempDir(), "big.bin")
 	writeFile(t, src, size, 3)
 	crash := filepath.Join(t.TempDir(), "crash.img")
@@ -92,7 +103,7 @@ func TestResumeBigFileAfterPowerCut(t *testing.T) {
 	}
 	stick.Remove(t)
 
-	again := vstick.Replug(t, "ext4", crash, t.TempDir())
+	again := vstick.Replug(t, kind, crash, t.TempDir())
 	dst = filepath.Join(again.Dir, "big.bin")
 	if _, err := os.Lstat(dst); err == nil {
 		t.Fatalf("%s exists after the cut: only the temporary file may", dst)
@@ -113,6 +124,42 @@ func TestResumeBigFileAfterPowerCut(t *testing.T) {
 	// journal, the job's); a copy from the start would write it all.
 	if written < rest || written > rest+16<<20 {
 		t.Errorf("the rerun wrote %d bytes, want the %d after the last step and at most 16 MiB more", written, rest)
+	}
+}
+
+// TestResumeInTree stops a tree copy (Ctrl-C) in the middle of a big file
+// in a subdirectory: the rerun, which cleans up stale temporary files in
+// the directories it enters, keeps that one and writes only the rest.
+func TestResumeInTree(t *testing.T) {
+	size, every := resumeSize(t)
+	stick := newStick(t, "ext4", 3*size, vdisk.Faults{})
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "a.txt"), 4096, 1)
+	writeFile(t, filepath.Join(src, "sub", "big.bin"), size, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stopAt int64
+	testHookCheckpoint = func(_ string, off int64) {
+		if off >= size/2 && stopAt == 0 {
+			stopAt = off
+			cancel()
+		}
+	}
+	defer func() { testHookCheckpoint = nil }()
+	sum, err := Copy(ctx, []string{src}, stick.Dir, Options{Recursive: true, ResumeEvery: every, Workers: 1})
+	cancel()
+	testHookCheckpoint = nil
+	if !sum.Interrupted || sum.Partial != 1 {
+		t.Fatalf("stopped copy: %v, %+v: want interrupted with 1 partial file kept", err, sum)
+	}
+	start := received(t, stick)
+	if sum, err := Copy(context.Background(), []string{src}, stick.Dir, Options{Recursive: true, ResumeEvery: every}); err != nil {
+		t.Fatalf("rerun: %v (%+v)", err, sum)
+	}
+	written := received(t, stick) - start
+	sameFile(t, filepath.Join(src, "sub", "big.bin"), filepath.Join(stick.Dir, "src", "sub", "big.bin"))
+	noTemps(t, filepath.Join(stick.Dir, "src", "sub"))
+	if rest := size - stopAt; written < rest || written > rest+16<<20 {
+		t.Errorf("the rerun wrote %d bytes, want the %d left and at most 16 MiB more", written, rest)
 	}
 }
 
@@ -212,4 +259,29 @@ func noTemps(t *testing.T, dir string) {
 			t.Errorf("left in %s: %s %s", dir, e.Name(), fmt.Sprintf("%.80q", first))
 		}
 	}
+}
+
+// TestNoResumeOnFusefat: fusefat rewrites a file reopened to append to
+// it, so a big file there is copied without steps, and a stop keeps no
+// part of it.
+func TestNoResumeOnFusefat(t *testing.T) {
+	size, every := resumeSize(t)
+	stick := newStick(t, "vfat", 3*size, vdisk.Faults{})
+	src := filepath.Join(t.TempDir(), "big.bin")
+	writeFile(t, src, size, 6)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	steps := 0
+	testHookCheckpoint = func(string, int64) { steps++ }
+	testHookWindow = func(_ string, off int64) {
+		if off >= size/2 {
+			cancel()
+		}
+	}
+	defer func() { testHookCheckpoint, testHookWindow = nil, nil }()
+	sum, err := Copy(ctx, []string{src}, filepath.Join(stick.Dir, "big.bin"), Options{ResumeEvery: every})
+	if !sum.Interrupted || sum.Partial != 0 || steps != 0 {
+		t.Errorf("stopped: %v, %+v, %d steps: want interrupted, no step, nothing kept", err, sum, steps)
+	}
+	noTemps(t, stick.Dir)
 }
