@@ -375,7 +375,7 @@ type heldEvents struct {
 }
 
 func (h *heldEvents) name(dst string) string {
-	if rel, err := filepath.Rel(h.from, dst); err == nil && !strings.HasPrefix(rel, "..") {
+	if rel, err := filepath.Rel(h.from, dst); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return filepath.Join(h.to, rel)
 	}
 	return dst
