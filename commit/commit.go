@@ -234,6 +234,62 @@ func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Ent
 	return e, file, nil
 }
 
+// Adopt takes up the temporary file temp that an interrupted run left in
+// final's directory, to write the rest of it and then Stage or Abort it
+// as if Create had made it. It is opened for writing, a link there not
+// followed; what it holds is the caller's to check.
+func (c *Committer) Adopt(final, temp string, noReplace bool) (*Entry, *os.File, error) {
+	if !durable.IsTemp(temp) {
+		return nil, nil, &os.PathError{Op: "open", Path: filepath.Join(filepath.Dir(final), temp), Err: fs.ErrInvalid}
+	}
+	d, name, err := c.root.Parent(final)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := c.fileSystemOf(d)
+	if err != nil {
+		d.Release()
+		return nil, nil, err
+	}
+	file, err := d.OpenFile(temp, os.O_RDWR)
+	if err == nil {
+		var fi fs.FileInfo
+		if fi, err = file.Stat(); err == nil && !fi.Mode().IsRegular() {
+			err = &os.PathError{Op: "open", Path: d.Name(temp), Err: fs.ErrInvalid}
+		}
+		if err != nil {
+			file.Close()
+		}
+	}
+	if err != nil {
+		d.Release()
+		return nil, nil, err
+	}
+	e := &Entry{Final: final, temp: d.Name(temp), tempName: temp, name: name, dirPath: d.Path(), noReplace: noReplace, fs: f, c: c}
+	e.hold(d)
+	return e, file, nil
+}
+
+// TempName is the base name of the entry's temporary file, in Final's
+// directory.
+func (e *Entry) TempName() string { return e.tempName }
+
+// SyncDir flushes the entry's directory, so that its temporary file's
+// name survives a crash: for a partial file a rerun will take up.
+func (e *Entry) SyncDir() error {
+	return e.inDir(func(d *beneath.Dir) error { return durable.SyncDirOf(d.File()) })
+}
+
+// Keep closes the temporary file of an entry that will not be staged now
+// and leaves it where it is, for a later run to Adopt.
+func (c *Committer) Keep(e *Entry, file *os.File) error {
+	defer e.release()
+	if err := file.Close(); err != nil {
+		return &os.PathError{Op: "close", Path: e.temp, Err: err}
+	}
+	return nil
+}
+
 // Chtimes sets the times of the entry's temporary file, through its
 // directory.
 func (e *Entry) Chtimes(atime, mtime time.Time) error {

@@ -74,6 +74,11 @@ type Options struct {
 	RenameInvalid bool // give invalid or case-colliding names a valid one
 	NoSpaceCheck  bool // start even if the free space looks too small (tests of a full disk)
 
+	// ResumeEvery is how far apart the durable steps of a big file's copy
+	// are, which a rerun after an interruption resumes from (resume.go);
+	// 0 means DefaultResumeEvery, negative none.
+	ResumeEvery int64
+
 	Workers int // files copied at once; 0 means 8
 	// Staged files are committed every second (checkpointEvery), or
 	// sooner when this many are staged; 0 means 2,000 files and 256 MiB.
@@ -97,12 +102,19 @@ type Options struct {
 	Checksum bool
 	Manifest string
 
+	// Atomic copies one directory as a whole: staged under a hidden name
+	// beside its target, made durable, then put in place with one rename
+	// (an exchange with the old tree, removed afterwards). Refused where
+	// the file system cannot do that in one durable step (atomic.go).
+	Atomic bool
+
 	Events Events // may be nil
 
-	move bool             // set by Move: remove each source once its copy is durable
-	plan *preflight.Plan  // set by Move, which checks the whole job once
-	told bool             // set by Move, which told Progress the plan already
-	man  *manifest.Writer // set by Move, which lists what it renamed too
+	move      bool             // set by Move: remove each source once its copy is durable
+	plan      *preflight.Plan  // set by Move, which checks the whole job once
+	told      bool             // set by Move, which told Progress the plan already
+	noJournal bool             // a staged tree: its parent's journal is not its own
+	man       *manifest.Writer // set by Move, which lists what it renamed too
 }
 
 // Events hears about each file as its fate is decided. Calls may come from
@@ -131,6 +143,7 @@ type Summary struct {
 	// stopped taking writes (*DestFailedError). Files not reached by then
 	// were not tried.
 	DestFailed   error
+	Partial      int      // big files stopped mid-way whose temporary file is kept, durable up to a step, for a rerun to finish
 	Discarded    int      // staged files dropped at an interruption or a stop, their temporary files removed
 	TempsLeft    []string // temporary files of dropped files that could not be removed, with the cause
 	AttrsNotKept int      // files and directories whose mode, owner or times the destination cannot hold
@@ -145,6 +158,8 @@ type Summary struct {
 	Mismatched   int             // durable files that differ on the device, or could not be read back (Verify)
 	Excluded     int             // source entries Filter left out (a directory counts once)
 	Removed      int             // Delete: destination entries removed (in a dry run, that would be)
+	AtomicTarget string          // Atomic: the tree put in place at once
+	Published    bool            // Atomic: the new tree is durable at AtomicTarget
 }
 
 // UsageError is an error in the job itself, found before anything was
@@ -277,10 +292,21 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		}
 		return Summary{}, notDirTarget(dest, derr)
 	}
+	if opt.Atomic {
+		if !opt.DryRun {
+			return copyAtomic(ctx, srcs, dest, destIsDir, opt)
+		}
+		if _, _, err := checkAtomic(srcs, dest, destIsDir, opt); err != nil {
+			return Summary{}, err
+		}
+	}
 	if opt.plan == nil {
 		po := opt.preflight()
 		po.Exclude = opt.excluder(srcs)
 		po.Contents = opt.Delete
+		if !opt.move && !opt.noJournal {
+			po.Reused = keptPartials(dest, destIsDir)
+		}
 		p, err := preflight.Check(srcs, dest, po)
 		if err != nil {
 			return Summary{}, err
@@ -321,7 +347,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return Summary{}, err
 	}
 	r.startEngine()
-	if !opt.move {
+	if !opt.move && !opt.noJournal {
 		r.openJournal()
 	}
 	defer r.closeJournal()
@@ -735,7 +761,7 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 			r.fail(src, dst, serr)
 			return false
 		}
-		removeStaleTemps(d)
+		removeStaleTemps(d, func(name string) bool { return r.journal.keepsTemp(r.rel(dst), name) })
 		d.Release()
 	default:
 		r.fail(src, dst, err)
@@ -827,15 +853,16 @@ func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
 }
 
 // removeStaleTemps removes the temporary files an interrupted run left in
-// dir. They never held anything under a final name; a run still writing
-// into the same directory would fail its own file, not lose one.
-func removeStaleTemps(dir *beneath.Dir) {
+// dir, except those keep names (partial copies to resume). They never held
+// anything under a final name; a run still writing into the same
+// directory would fail its own file, not lose one.
+func removeStaleTemps(dir *beneath.Dir, keep func(name string) bool) {
 	entries, err := dir.ReadDir()
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if durable.IsTemp(e.Name()) && (e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0) {
+		if durable.IsTemp(e.Name()) && (e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0) && !keep(e.Name()) {
 			dir.Remove(e.Name())
 		}
 	}
@@ -891,7 +918,7 @@ func (r *run) copyFile(j job) {
 		perm = j.existing.Mode().Perm()
 		createPerm, setMode = 0o600, true
 	}
-	e, out, err := r.c.Create(j.dst, createPerm, r.opt.NoClobber)
+	e, out, resumeAt, err := r.createOrResume(&j, before, createPerm)
 	if err != nil {
 		r.fail(j.src, j.dst, err)
 		return
@@ -899,7 +926,13 @@ func (r *run) copyFile(j job) {
 	r.copying(&j, before.Size())
 	e.Tag, e.Size = &j, before.Size()
 	h := r.newSrcHasher()
-	n, err := r.copyData(&j, e, out, in, h.writer())
+	var step *stepper
+	if every := r.resumeEvery(before.Size()); every > 0 {
+		if s, ok := stampOf(before); ok {
+			step = &stepper{every: every, save: r.checkpointer(&j, e, out, in, s)}
+		}
+	}
+	n, err := r.copyData(&j, e, out, in, h.writer(), resumeAt, step)
 	j.sums = h.sums()
 	if err == nil {
 		err = checkUnchanged(in, j.src, before, n)
@@ -916,6 +949,9 @@ func (r *run) copyFile(j job) {
 	}
 	if err != nil {
 		r.settle(&j, false)
+		if r.ctx.Err() != nil && r.keepPartial(e, out, step.done()) {
+			return
+		}
 		// A temporary file that cannot be removed is named, never hidden.
 		rerr := r.c.Abort(e, out)
 		if r.ctx.Err() == nil {

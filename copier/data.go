@@ -90,6 +90,9 @@ type fileCopy struct {
 	mustClone bool   // --reflink=always: a copy that cannot be a clone fails
 	written   int64  // end of the last byte written; past it, holes left for zeros (punch)
 
+	resume int64    // where a resumed copy starts: the earlier run's data before it is durable
+	step   *stepper // durable steps of a big file, nil for none (resume.go)
+
 	charged int64 // end of the last page charged to the budget
 	cur     span  // the window being written
 	prev    span  // the window whose writeback was started, not yet waited for
@@ -102,8 +105,10 @@ type fileCopy struct {
 // destination keeps holes. Every byte of the source's content (zeros for
 // holes) is also written to sum, when it is not nil, so that verify and
 // manifests hash the source in the same pass; a cloned file's source is
-// read for that alone. It returns the source size it copied.
-func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer) (int64, error) {
+// read for that alone. A resumed copy writes from resume on, and step,
+// when set, makes the data durable in steps. It returns the source size
+// it copied.
+func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer, resume int64, step *stepper) (int64, error) {
 	caps, _, device := e.FileSystem()
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -115,9 +120,36 @@ func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer)
 		holes:     caps.Holes && r.opt.Sparse != Never,
 		clone:     caps.MayClone && r.opt.Reflink != Never,
 		mustClone: r.opt.Reflink == Always,
+		resume:    resume,
+		step:      step,
 	}
 	c.punch = c.holes && r.opt.Sparse == Always
+	if resume > 0 {
+		return c.runFrom(resume)
+	}
 	return c.run()
+}
+
+// runFrom goes on with a copy whose first off bytes an earlier run made
+// durable: they are on the device already, and hashed again from the
+// source when a hash of the whole file is wanted. Holes past off are
+// written as zeros.
+func (c *fileCopy) runFrom(off int64) (int64, error) {
+	c.src0.open(c.in, c.t.size)
+	if err := c.feedPrefix(off); err != nil {
+		return 0, err
+	}
+	c.eng.landed(c.t, span{start: 0, end: off, data: off}, nil)
+	c.charged = off &^ (pageSize - 1)
+	c.written = off
+	c.cur = span{start: off, end: off}
+	c.step.from(off)
+	n, err := c.copyRange(off, -1)
+	if err != nil {
+		return n, err
+	}
+	c.src0.dropBehind(n)
+	return n, c.handOff()
 }
 
 func (c *fileCopy) run() (int64, error) {
@@ -133,6 +165,9 @@ func (c *fileCopy) run() (int64, error) {
 			return n, err
 		}
 	}
+	// Only a plain copy is resumed: a step's length is then the file's
+	// length on the device.
+	c.step.from(0)
 	n, err := c.copyRange(0, -1)
 	if err != nil {
 		return n, err
@@ -207,7 +242,13 @@ func (c *fileCopy) write(b []byte, off int64) error {
 	c.cur.end = end
 	c.cur.data += int64(len(b))
 	if c.cur.held >= c.eng.window {
-		return c.windowFull()
+		if err := c.windowFull(); err != nil {
+			return err
+		}
+		if testHookWindow != nil {
+			testHookWindow(c.dst, c.written)
+		}
+		return c.step.reached(c.written)
 	}
 	return nil
 }

@@ -40,6 +40,10 @@ type journal struct {
 	hashed bool
 	root   *beneath.Root
 	cwd    string // where relative sources are, looked up once
+	// partials are the durable steps of files an earlier run did not
+	// finish (resume.go), by path relative to the destination directory.
+	partials map[string]partialEntry
+	syncDir  func() error // flushes the journal's directory
 }
 
 // journalEntry identifies a source file and its durable copy. Any change
@@ -62,7 +66,15 @@ func (r *run) openJournal() {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	j := &journal{f: f, entries: map[string]journalEntry{}, root: r.root, hashed: r.hashJournal}
+	j := &journal{f: f, entries: map[string]journalEntry{}, partials: map[string]partialEntry{}, root: r.root, hashed: r.hashJournal}
+	j.syncDir = func() error {
+		d, err := r.root.Dir(r.destDir)
+		if err != nil {
+			return err
+		}
+		defer d.Release()
+		return durable.SyncDirOf(d.File())
+	}
 	j.cwd, _ = os.Getwd()
 	// Created with its first line: a job that makes nothing durable
 	// leaves its destination as it was.
@@ -83,6 +95,10 @@ func (r *run) openJournal() {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
+		if rel, p, ok := parsePartial(sc.Text()); ok {
+			j.partials[rel] = p
+			continue
+		}
 		var rel string
 		var e journalEntry
 		// A line torn by a power cut, or not ours, proves nothing.
@@ -91,6 +107,7 @@ func (r *run) openJournal() {
 			&e.d.ino, &e.d.size, &e.d.mtimeNs, &e.d.ctimeNs, &e.hashed, &e.hash.Hi, &e.hash.Lo)
 		if err == nil {
 			j.entries[rel] = e
+			delete(j.partials, rel)
 		}
 	}
 	r.startJournal(j)
@@ -125,7 +142,7 @@ func (r *run) closeJournal() {
 // removeJournal removes the journal of a job that completed (nothing is
 // left to resume), or of one that proves nothing (all failed or skipped).
 func (r *run) removeJournal(completed bool) {
-	if r.journal == nil || r.opt.DryRun || r.journal.f == nil || !completed && (r.journal.used || len(r.journal.entries) > 0) {
+	if r.journal == nil || r.opt.DryRun || r.journal.f == nil || !completed && (r.journal.used || len(r.journal.entries) > 0 || len(r.journal.partials) > 0) {
 		return
 	}
 	d, name, err := r.root.Parent(filepath.Join(r.destDir, JournalName))

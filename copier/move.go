@@ -47,6 +47,13 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	if len(srcs) > 1 && !destIsDir {
 		return Summary{}, notDirTarget(dest, derr)
 	}
+	if opt.Atomic && !opt.DryRun {
+		if opt.Events == nil {
+			opt.Events = nopEvents{}
+		}
+		// Copied, then put in place at once; the sources go only after.
+		return copyAtomic(ctx, srcs, dest, destIsDir, opt)
+	}
 	po := opt.preflight()
 	excl := opt.excluder(srcs)
 	po.Exclude = excl

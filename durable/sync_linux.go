@@ -71,12 +71,18 @@ func stillWritableFile(f *os.File) error {
 
 func fileIdentity(fd int) (inodeKey, bool) {
 	var stx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_INO|unix.STATX_BTIME, &stx); err != nil {
+	// The plain mount ID is given again to the next mount (seen on 6.18:
+	// a stick mounted again got its old one); the unique one (Linux 6.8)
+	// never is. Older kernels answer with the plain one.
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_INO|unix.STATX_BTIME|unix.STATX_MNT_ID_UNIQUE, &stx); err != nil {
 		return inodeKey{}, false
 	}
 	k := inodeKey{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), ino: stx.Ino}
 	if stx.Mask&unix.STATX_BTIME != 0 {
 		k.btime = uint64(stx.Btime.Sec)*1e9 + uint64(stx.Btime.Nsec)
+	}
+	if stx.Mask&(unix.STATX_MNT_ID|unix.STATX_MNT_ID_UNIQUE) != 0 {
+		k.mnt = stx.Mnt_id
 	}
 	return k, true
 }

@@ -15,10 +15,11 @@ import (
 // replaced by another gets the same device number, and a file system gives
 // the inode number of a removed file (a failed temporary file) to the next
 // one. A remembered failure must not fail those, so a file system is also
-// known by its mount and a file by its birth time, where the platform
-// reports them.
+// known by its mount and a file by its birth time and its mount, where the
+// platform reports them: a stick mounted again holds the same file, but
+// what the failure lost went with the old mount's page cache.
 type fsKey struct{ dev, mnt uint64 }
-type inodeKey struct{ dev, ino, btime uint64 }
+type inodeKey struct{ dev, ino, btime, mnt uint64 }
 
 func fileKey(f *os.File) any {
 	k, ok := fileIdentity(int(f.Fd()))

@@ -52,6 +52,9 @@ type Options struct {
 	// KeepsHoles: the copier skips a sparse source's holes, so on a file
 	// system that keeps holes a file takes only its data.
 	KeepsHoles bool
+	// Reused is what the destination already holds for the job: the kept
+	// parts of big files an interrupted run will resume, counted as free.
+	Reused uint64
 }
 
 // IsContents reports whether src names a directory with a trailing
@@ -223,6 +226,7 @@ func Check(srcs []string, dest string, opt Options) (*Plan, error) {
 	}
 	c.plan.Kind = c.caps.Kind
 	free, block, ok := freeSpace(destDir)
+	free += opt.Reused
 	c.block = max(block, 1)
 	c.dstDev, _ = device(destDir)
 	c.nameMax = nameMax(destDir)

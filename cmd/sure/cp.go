@@ -69,6 +69,7 @@ func jobFlags(cmd *cobra.Command, opt *copier.Options, verbose, quiet *bool, job
 	f := cmd.Flags()
 	f.BoolVar(&opt.SkipInvalid, "skip-invalid", false, "leave out files the destination cannot hold (names, sizes), copy the rest, and list them")
 	f.BoolVar(&opt.RenameInvalid, "rename-invalid", false, "give names the destination cannot hold a valid one ('_' for bad characters), and list each rename")
+	f.BoolVar(&opt.Atomic, "atomic", false, "copy one directory as a whole: staged under a hidden name, made durable, then put in place with one rename, so that DEST holds the whole old tree or the whole new one, never a mix")
 	f.BoolVarP(verbose, "verbose", "v", false, verboseHelp)
 	f.BoolVarP(quiet, "quiet", "q", false, "print nothing but errors")
 	f.Bool("json", false, "write events as JSON lines on stdout (docs/json.md)")
@@ -269,6 +270,13 @@ func summaryLine(s copier.Summary, verbose bool) string {
 		parts = append(parts, plural(s.Mismatched, "file")+" not verified: different on the device or unreadable (see above)")
 	}
 	parts = append(parts, durable)
+	if s.AtomicTarget != "" {
+		if s.Published {
+			parts = append(parts, "the tree was put in place at once as "+quote.Name(s.AtomicTarget))
+		} else {
+			parts = append(parts, "nothing was put in place: "+quote.Name(s.AtomicTarget)+" is as it was")
+		}
+	}
 	if s.UpToDate > 0 {
 		parts = append(parts, plural(s.UpToDate, "file")+" already complete from an earlier run, durable")
 	}
@@ -286,6 +294,9 @@ func summaryLine(s copier.Summary, verbose bool) string {
 	}
 	if s.LinksNotKept > 0 {
 		parts = append(parts, fmt.Sprintf("hard links not kept for %s: the file system cannot hold them (each was copied in full)", plural(s.LinksNotKept, "file")))
+	}
+	if s.Partial > 0 {
+		parts = append(parts, plural(s.Partial, "partly copied file")+" kept under its temporary name, durable up to its last step, for the rerun to finish")
 	}
 	if s.Interrupted || s.DestFailed != nil {
 		parts = append(parts, fmt.Sprintf("%s removed", plural(s.Discarded, "unfinished temporary file")))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sure-tools/sure/copier"
 	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/preflight"
 )
@@ -12,6 +13,11 @@ import (
 // refused prints a pre-flight refusal, which lists every problem of the
 // job and says that nothing was written.
 func refused(w io.Writer, verb string, err error) bool {
+	var ar *copier.AtomicRefusedError
+	if errors.As(err, &ar) {
+		fmt.Fprintf(w, "sure: %s: %s\n", verb, quote.Text(ar.Error()))
+		return true
+	}
 	var r *preflight.Refusal
 	if !errors.As(err, &r) {
 		return false

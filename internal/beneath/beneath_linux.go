@@ -53,3 +53,17 @@ func (d *Dir) renameNoReplace(oldname, newname string) error {
 	}
 	return err
 }
+
+// Exchange swaps oldname and newname, both in d, in one step
+// (RENAME_EXCHANGE): either may be a directory. File systems without the
+// flag fail with an error matching errors.ErrUnsupported.
+func (d *Dir) Exchange(oldname, newname string) error {
+	err := unix.Renameat2(d.fd(), oldname, d.fd(), newname, unix.RENAME_EXCHANGE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+		err = errors.Join(err, errors.ErrUnsupported)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "exchange", Old: d.Name(oldname), New: d.Name(newname), Err: err}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package beneath
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -99,3 +100,8 @@ func (d *Dir) RemoveDir(name string) error { return os.Remove(d.Name(name)) }
 // SameFile reports whether a and b describe the same file; Lstat here
 // returns what package os returns.
 func SameFile(a, b fs.FileInfo) bool { return os.SameFile(a, b) }
+
+// Exchange: Windows has no call that swaps two directories in one step.
+func (d *Dir) Exchange(oldname, newname string) error {
+	return &os.LinkError{Op: "exchange", Old: d.Name(oldname), New: d.Name(newname), Err: errors.ErrUnsupported}
+}

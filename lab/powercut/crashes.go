@@ -65,10 +65,14 @@ type CrashConfig struct {
 	// AckPattern is as Config.AckPattern; a line counts from the moment
 	// it was read from the command's output.
 	AckPattern string
-	Dir        string // the run's directory (recording, run.json); required
-	Env        []string
-	Timeout    time.Duration // of the run; 0 means 5 minutes
-	Log        io.Writer     // progress and violations, nil for none
+	// Atomic judges the tree at DST/src as a whole too: every state must
+	// hold the whole old tree there or the whole new one, never a mix
+	// (sure cp --atomic).
+	Atomic  bool
+	Dir     string // the run's directory (recording, run.json); required
+	Env     []string
+	Timeout time.Duration // of the run; 0 means 5 minutes
+	Log     io.Writer     // progress and violations, nil for none
 }
 
 // CrashRun is what one recorded run did, saved as run.json in the run's
@@ -96,6 +100,7 @@ type CrashRun struct {
 	SourceOrdered bool   `json:"source_ordered,omitempty"`
 	Events        int64  `json:"events"`
 	Output        string `json:"output"`
+	Atomic        bool   `json:"atomic,omitempty"` // see CrashConfig.Atomic
 }
 
 const runFile = "run.json"
@@ -144,7 +149,7 @@ func Record(ctx context.Context, c CrashConfig) (*CrashRun, error) {
 	recDir := filepath.Join(c.Dir, "rec")
 	os.RemoveAll(recDir)
 	defer os.RemoveAll(pc.Dir)
-	run := &CrashRun{FS: pc.FS, Work: pc.Work, Command: pc.Command, Seed: c.Seed, States: c.States, TearUnit: c.TearUnit, Acks: map[string]int64{}}
+	run := &CrashRun{FS: pc.FS, Work: pc.Work, Command: pc.Command, Seed: c.Seed, States: c.States, TearUnit: c.TearUnit, Acks: map[string]int64{}, Atomic: c.Atomic}
 	var re *regexp.Regexp
 	if pc.AckPattern != "" {
 		re = regexp.MustCompile(pc.AckPattern)
@@ -499,19 +504,20 @@ type StateResult struct {
 	AckedLost int
 	Torn      int
 	LostBoth  int
+	Mixed     int // Atomic: 1 when the tree is neither the old one nor the new one
 	Mounted   bool
 	Problems  []string
 }
 
-// Bad reports whether the state lost or tore anything.
-func (r StateResult) Bad() bool { return r.AckedLost+r.Torn+r.LostBoth > 0 }
+// Bad reports whether the state lost, tore or mixed anything.
+func (r StateResult) Bad() bool { return r.AckedLost+r.Torn+r.LostBoth+r.Mixed > 0 }
 
 func (r StateResult) String() string {
 	s := fmt.Sprintf("state %d %s epoch=%d cut=%d kept=%d", r.ID, r.Class, r.Epoch, r.Cut, r.Kept())
 	if r.CrashState.Torn >= 0 {
 		s += fmt.Sprintf(" torn_write=%d torn_bytes=%d", r.CrashState.Torn, r.TornBytes)
 	}
-	s += fmt.Sprintf(" owed=%d acked_lost=%d torn=%d lost_both=%d", r.Owed, r.AckedLost, r.Torn, r.LostBoth)
+	s += fmt.Sprintf(" owed=%d acked_lost=%d torn=%d lost_both=%d mixed=%d", r.Owed, r.AckedLost, r.Torn, r.LostBoth, r.Mixed)
 	if !r.Mounted {
 		s += " unmountable"
 	}
@@ -929,6 +935,12 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 			r.Problems = append(r.Problems, "lost in both places: "+rel)
 		}
 	}
+	if x.run.Atomic {
+		if what := wholeTree(dst, x.oldTree, x.newTree); what != "" {
+			r.Mixed = 1
+			r.Problems = append(r.Problems, "mixed tree: "+what)
+		}
+	}
 	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, werr error) error {
 		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
 			return nil
@@ -975,4 +987,44 @@ func mountState(kind, img, mnt string) (func() error, error) {
 	// the other checker may hold a file of this mount for an instant.
 	m := &fsimage.Mounted{Kind: kind, Image: img, Device: dev, Dir: mnt}
 	return m.Unmount, nil
+}
+
+// wholeTree says how the files under dir are neither exactly old nor
+// exactly new (names and contents), or "" when they are one of them. A
+// tree absent altogether counts as old when there was none before.
+func wholeTree(dir string, old, new tree) string {
+	got := tree{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || durable.IsTemp(d.Name()) {
+			return nil // a temporary file holds no name of the tree
+		}
+		rel, _ := filepath.Rel(dir, p)
+		sum, _ := hashFile(p)
+		got[rel] = sum
+		return nil
+	})
+	same := func(want tree) bool {
+		if len(want) != len(got) {
+			return false
+		}
+		for rel, sum := range want {
+			if g, ok := got[rel]; !ok || g != sum {
+				return false
+			}
+		}
+		return true
+	}
+	if same(old) || same(new) {
+		return ""
+	}
+	nOld, nNew := 0, 0
+	for rel, sum := range got {
+		switch sum {
+		case old[rel]:
+			nOld++
+		case new[rel]:
+			nNew++
+		}
+	}
+	return fmt.Sprintf("%d files, %d of the old tree, %d of the new (old %d, new %d files)", len(got), nOld, nNew, len(old), len(new))
 }
