@@ -54,6 +54,11 @@ type config struct {
 	dirtyBW   float64
 	maxDirty  size
 
+	flashSize size
+	flashKeys []string // flashTools keys
+	flashOld  string   // an older sure binary, for the old* tools
+	flashDir  string   // where the flash part's image is made or found again
+
 	dir  string
 	sure string
 	out  string
@@ -62,7 +67,11 @@ type config struct {
 }
 
 // scenarios, in the order they run and print.
-var allParts = []string{"small", "big", "photo", "rss", "dirty"}
+var allParts = []string{"small", "big", "photo", "rss", "dirty", "flash"}
+
+// defaultParts run when -only is not given: sure cp's. The flash part
+// (sure write) has tools of its own to install and runs on demand.
+var defaultParts = []string{"small", "big", "photo", "rss", "dirty"}
 
 func main() {
 	c, err := parseFlags(os.Args[1:])
@@ -92,10 +101,10 @@ func parseFlags(args []string) (*config, error) {
 	c := &config{log: os.Stderr, args: args}
 	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fl.Bool("quick", false, "small sizes and one run each: the whole suite in about two minutes")
-	var only, rss, peerList, destList string
+	var only, rss, peerList, destList, flashList string
 	fl.IntVar(&c.runs, "n", 3, "runs per command and destination; the table shows medians")
 	fl.DurationVar(&c.onceOver, "once-over", 2*time.Minute, "run a command only once where its first run took longer than this (0: always -n runs)")
-	fl.StringVar(&only, "only", strings.Join(allParts, ","), "parts to run: "+strings.Join(allParts, ","))
+	fl.StringVar(&only, "only", strings.Join(defaultParts, ","), "parts to run: "+strings.Join(allParts, ","))
 	fl.StringVar(&peerList, "peers", "", "commands to run, by key: "+strings.Join(peerKeys(), ",")+" (default all)")
 	fl.StringVar(&destList, "dests", onStick+","+onPlain, "destinations of the small, big and photo parts: "+onStick+","+onPlain)
 	fl.IntVar(&c.smallFiles, "files", 20000, "files of the many-small-files tree")
@@ -115,6 +124,11 @@ func parseFlags(args []string) (*config, error) {
 	fl.Float64Var(&c.dirtyBW, "dirty-bandwidth", 40, "stick bandwidth of the dirty-memory benchmark, MB/s")
 	c.maxDirty = 64 << 20
 	fl.Var(&c.maxDirty, "max-dirty", "sure's dirty-memory bound, passed as --max-dirty when sure has it")
+	c.flashSize = 2 << 30
+	fl.Var(&c.flashSize, "flash-size", "size of the flash part's disk image (a quarter of it holds files)")
+	fl.StringVar(&flashList, "flash-tools", "sure-xz,sure,old-xz,old,bmaptool-xz,bmaptool,dd,xz-dd", "commands of the flash part, by key: "+strings.Join(flashKeys(), ",")+" (old* only with -flash-old)")
+	fl.StringVar(&c.flashOld, "flash-old", "", "an older sure binary, written with alongside the one under test (flash part)")
+	fl.StringVar(&c.flashDir, "flash-image", "", "directory where the flash part makes its image and keeps it, or finds it again (default: made in the work directory each run)")
 	fl.StringVar(&c.dir, "dir", "/var/tmp", "where the plain-disk images and the stick's state live (a work directory is made inside)")
 	fl.StringVar(&c.sure, "sure", "", "sure binary under test (default: built from ./cmd/sure of this checkout)")
 	fl.StringVar(&c.out, "o", "", "also write the markdown report to this file")
@@ -138,6 +152,7 @@ func parseFlags(args []string) (*config, error) {
 		def("photo", func() { c.photoSize = 128 << 20 })
 		def("rss-files", func() { rss = "2000,20000" })
 		def("dirty-size", func() { c.dirtySize = 256 << 20 })
+		def("flash-size", func() { c.flashSize = 256 << 20 })
 	}
 	for _, p := range strings.Split(only, ",") {
 		if p = strings.TrimSpace(p); p == "" {
@@ -156,6 +171,15 @@ func parseFlags(args []string) (*config, error) {
 			return nil, fmt.Errorf("-peers: unknown command %q (known: %s)", k, strings.Join(peerKeys(), ", "))
 		}
 		c.peers = append(c.peers, k)
+	}
+	for _, k := range strings.Split(flashList, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if !slices.Contains(flashKeys(), k) {
+			return nil, fmt.Errorf("-flash-tools: unknown command %q (known: %s)", k, strings.Join(flashKeys(), ", "))
+		}
+		c.flashKeys = append(c.flashKeys, k)
 	}
 	for _, d := range strings.Split(destList, ",") {
 		if d = strings.TrimSpace(d); d == "" {
@@ -219,7 +243,14 @@ func run(ctx context.Context, c *config) (r *results, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("needs root: loop devices, mount and /proc/sys/vm/drop_caches")
 	}
-	for _, tool := range []string{"losetup", "mkfs." + c.fs, "cp", "sync", "dd", "rsync"} {
+	tools := []string{"losetup", "dd"}
+	if slices.ContainsFunc(c.only, func(p string) bool { return slices.Contains(defaultParts, p) }) {
+		tools = append(tools, "mkfs."+c.fs, "cp", "sync", "rsync")
+	}
+	if c.wants("flash") {
+		tools = append(tools, "mkfs.ext4", "bmaptool", "xz", "cmp")
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s is not installed", tool)
 		}
@@ -269,6 +300,7 @@ func run(ctx context.Context, c *config) (r *results, err error) {
 		{"photo", e.photo},
 		{"rss", e.rss},
 		{"dirty", e.dirty},
+		{"flash", e.flash},
 	}
 	for _, s := range steps {
 		if !c.wants(s.part) {

@@ -32,6 +32,7 @@ type results struct {
 	small, big, photo *scenarioResult
 	rss               []rssRow
 	dirty             *dirtyResult
+	flash             *flashResult
 }
 
 func met(ok bool) string {
@@ -70,6 +71,9 @@ func (r *results) markdown() string {
 	}
 	if r.dirty != nil {
 		r.dirtyTable(&b)
+	}
+	if r.flash != nil {
+		r.flashTable(&b)
 	}
 	return b.String()
 }

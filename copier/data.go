@@ -32,6 +32,14 @@ const DefaultMaxDirty = 64 << 20
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
+// smallBufSize is the buffer of a file smaller than it: a tree of small
+// files would otherwise keep a 1 MiB buffer per worker for files of a few
+// KiB, and the collector, which empties the pools, would make each worker
+// allocate it again after every cycle.
+const smallBufSize = 64 << 10
+
+var smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+
 // engine is what the copies of one job share: the dirty budget, the
 // window size derived from it, where progress goes, and which pairs of
 // file systems refused to clone.
@@ -110,11 +118,15 @@ type fileCopy struct {
 // it copied.
 func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer, resume int64, step *stepper) (int64, error) {
 	caps, _, device := e.FileSystem()
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	pool := &bufPool
+	if j.track.size < smallBufSize {
+		pool = &smallBufPool
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	c := &fileCopy{
 		ctx: r.ctx, eng: &r.eng, t: j.track, in: in, out: out, src: j.src, dst: j.dst, sum: sum,
-		buf:       (*bp)[:min(bufSize, r.eng.window)],
+		buf:       (*bp)[:min(int64(len(*bp)), r.eng.window)],
 		syncEach:  caps.SyncEachWindow,
 		device:    device,
 		holes:     caps.Holes && r.opt.Sparse != Never,

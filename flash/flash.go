@@ -207,18 +207,23 @@ func WriteSource(ctx context.Context, src *Source, targets []string, opt Options
 		return results
 	}
 
-	pieces, ok := pump(ctx, src, opt.Plan, ws, chunk, memAlign, opt.InFlight)
+	// inFlight being written, one read into, one queued; after the
+	// writes, one per device to read back into.
+	bufs, free := chunkBuffers(max(opt.InFlight+2, len(ws)), chunk, memAlign)
+	defer free() // after every writer and verifier is done with them
+	pieces, ok := pump(ctx, src, opt.Plan, ws, bufs[:opt.InFlight+2], chunk, opt.InFlight)
 	if !ok {
 		return results
 	}
 
 	// Flush every device at once: each flush waits on its own drive.
 	var wg sync.WaitGroup
-	for _, w := range ws {
+	for i, w := range ws {
 		if w.err() != nil {
 			continue
 		}
 		w.res.Level = OnDevice
+		buf := bufs[i]
 		wg.Go(func() {
 			ev.flushing(w.dev.path)
 			if err := w.dev.sync(); err != nil {
@@ -230,7 +235,7 @@ func WriteSource(ctx context.Context, src *Source, targets []string, opt Options
 				return
 			}
 			ev.verifying(w.dev.path)
-			if err := verify(ctx, w.dev, src.Path, pieces, chunk, memAlign, ev); err != nil {
+			if err := verify(ctx, w.dev, src.Path, pieces, buf, ev); err != nil {
 				w.res.Err = err
 				return
 			}
@@ -295,10 +300,10 @@ type piece struct {
 // and hands it to the writers, each of which keeps inFlight writes going.
 // It returns the pieces written, and false when reading the image failed,
 // it did not match its bmap, or ctx ended (every writer has then failed).
-func pump(ctx context.Context, src *Source, plan *Plan, ws []*writer, chunk, memAlign, inFlight int) ([]piece, bool) {
-	pool := make(chan []byte, inFlight+2) // inFlight written, one read into, one queued
-	for range cap(pool) {
-		pool <- alignedBuf(chunk, memAlign)
+func pump(ctx context.Context, src *Source, plan *Plan, ws []*writer, bufs [][]byte, chunk, inFlight int) ([]piece, bool) {
+	pool := make(chan []byte, len(bufs))
+	for _, b := range bufs {
+		pool <- b
 	}
 	var wg sync.WaitGroup
 	for _, w := range ws {
@@ -531,11 +536,11 @@ func (d *device) writeZeros(off, n int64) error {
 	return nil
 }
 
-// verify reads what was written back from d with direct I/O and compares
-// each piece's hash with the one taken when it was written; holes written
-// as zeros must read back as zeros.
-func verify(ctx context.Context, d *device, image string, pieces []piece, chunk, memAlign int, ev *events) error {
-	buf := alignedBuf(roundUp(chunk, d.offAlign), max(memAlign, d.memAlign))
+// verify reads what was written back from d with direct I/O into buf (a
+// chunk, aligned for every device) and compares each piece's hash with the
+// one taken when it was written; holes written as zeros must read back as
+// zeros.
+func verify(ctx context.Context, d *device, image string, pieces []piece, buf []byte, ev *events) error {
 	for _, p := range pieces {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%s: verify: %w", d.path, err)
@@ -591,6 +596,14 @@ func locate(target, image string, got []byte, off int64) error {
 }
 
 func roundUp(n, a int) int { return (n + a - 1) &^ (a - 1) }
+
+func heapBuffers(count, n, align int) ([][]byte, func()) {
+	bufs := make([][]byte, count)
+	for i := range bufs {
+		bufs[i] = alignedBuf(n, align)
+	}
+	return bufs, func() {}
+}
 
 // alignedBuf returns n bytes starting at a multiple of align (a power of
 // two), as direct I/O wants. Go's heap does not move objects.

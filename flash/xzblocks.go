@@ -21,7 +21,8 @@ type xzBlocks struct {
 	blocks []xzBlock
 	i      int       // the block cur decodes, or the next one to open
 	cur    io.Reader // nil between blocks
-	pos    int64     // in the decompressed image
+	br     *bufio.Reader
+	pos    int64 // in the decompressed image
 }
 
 // blockStream is block b as a stream of one block: the header of its
@@ -46,7 +47,13 @@ func blockStream(f io.ReaderAt, b xzBlock) io.Reader {
 }
 
 func (x *xzBlocks) open() error {
-	r, err := xz.NewReader(bufio.NewReaderSize(blockStream(x.f, x.blocks[x.i]), 256<<10))
+	// One buffer for all the blocks: only one is decoded at a time.
+	if x.br == nil {
+		x.br = bufio.NewReaderSize(blockStream(x.f, x.blocks[x.i]), 256<<10)
+	} else {
+		x.br.Reset(blockStream(x.f, x.blocks[x.i]))
+	}
+	r, err := xz.NewReader(x.br)
 	if err != nil {
 		return err
 	}

@@ -239,10 +239,16 @@ func runWrite(cmd *cobra.Command, image string, args []string, o writeOptions) (
 	for _, t := range targets {
 		paths = append(paths, t.disk.Path)
 	}
-	// The buffers are fixed (six chunks, and one per drive to read back);
-	// what grows is the decoders' garbage, which Go's default pacing lets
-	// double the heap. A soft limit makes the collector run sooner instead.
-	debug.SetMemoryLimit(int64(48+4*len(paths)) << 20)
+	// What the heap holds is a decoder's dictionary and the garbage of
+	// the blocks decoded before, which a soft limit keeps from growing to
+	// the heap's size, as Go's default pacing lets it. The chunk buffers
+	// (six of 4 MiB, one per drive to read back) are mapped outside it
+	// where the system allows.
+	limit := int64(32 << 20)
+	if flash.BuffersInHeap {
+		limit += int64(max(6, len(paths))) * 4 << 20
+	}
+	debug.SetMemoryLimit(limit)
 	ui := newWriteUI(stderr, js, paths, total, o.quiet, !o.noVerify)
 	res := flash.WriteSource(cmd.Context(), src, paths, flash.Options{Verify: !o.noVerify, Events: ui, Plan: plan})
 	results = res

@@ -124,8 +124,10 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 	default:
 		return nil, fmt.Errorf("fsimage: unknown file system %q", kind)
 	}
-	var log bytes.Buffer
-	m.server.Stdout, m.server.Stderr = &log, &log
+	// Only the end of the server's output is kept, for the error below:
+	// fusefat writes a line per request for as long as it serves.
+	log := &tailBuffer{max: 16 << 10}
+	m.server.Stdout, m.server.Stderr = log, log
 	if err := m.server.Start(); err != nil {
 		return nil, fmt.Errorf("fsimage: starting %s: %w", m.server.Args[0], err)
 	}
@@ -155,6 +157,29 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 			return nil, fmt.Errorf("fsimage: %s did not mount %s in time", m.server.Args[0], dir)
 		}
 	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf[max(0, len(t.buf)-t.max):])
 }
 
 func lastLines(s string) string {
