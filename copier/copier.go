@@ -340,6 +340,7 @@ func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 	defer context.AfterFunc(r.ctx, r.signalStep)()
 	r.destDir, r.dest = destDir, dest
 	r.excl = opt.excluder(srcs)
+	r.mirror.on = opt.Delete
 	if m, b, why, err := r.c.Describe(destDir); err == nil {
 		r.sum.Dest, r.sum.Barrier, r.sum.BarrierWhy = m, b, why
 		if caps, err := r.c.Caps(destDir); err == nil {

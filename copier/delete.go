@@ -24,6 +24,7 @@ type RemoveEvents interface {
 // in them. Only mirrored directories lose entries; a directory made for
 // --parents or a mount point -x did not enter is not one.
 type mirror struct {
+	on    bool // Delete: without it no name is kept, so memory stays flat
 	mu    sync.Mutex
 	names map[string]map[string]bool // destination directory -> names the source holds
 	dirs  []mirrorDir                // in the order walked
@@ -33,6 +34,9 @@ type mirrorDir struct{ dst, src string }
 
 // keep records that the job puts dst there: it is not extraneous.
 func (m *mirror) keep(dst string) {
+	if !m.on {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.names == nil {
@@ -48,6 +52,9 @@ func (m *mirror) keep(dst string) {
 // walked records that the whole of the source directory src was walked
 // into dst.
 func (m *mirror) walked(dst, src string) {
+	if !m.on {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dirs = append(m.dirs, mirrorDir{dst: dst, src: src})
