@@ -266,3 +266,37 @@ func Check(d Disk) (State, Record, error) {
 	}
 	return Flushed, r, nil
 }
+
+// WriteBack writes back what the file system mounted at mountPoint holds
+// dirty (syncfs: its files, its inodes, its metadata buffers, a journal
+// commit), and with everyDevice the page cache of every open block device
+// too (sync(2)), then returns how many sectors the disk completed
+// meanwhile. The kernel counts a write's sectors when it completes,
+// failed or not, before it wakes the waiter: 0 means the file system held
+// nothing dirty for the disk when the call began. No root is needed.
+func WriteBack(d Disk, mountPoint string, everyDevice bool) (uint64, error) {
+	before, err := Read(d)
+	if err != nil {
+		return 0, err
+	}
+	fd, err := unix.Open(mountPoint, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: mountPoint, Err: err}
+	}
+	err = unix.Syncfs(fd)
+	unix.Close(fd)
+	if err != nil {
+		return 0, &os.PathError{Op: "syncfs", Path: mountPoint, Err: err}
+	}
+	if everyDevice {
+		unix.Sync()
+	}
+	after, err := Read(d)
+	if err != nil {
+		return 0, err
+	}
+	if after.WriteSectors < before.WriteSectors {
+		return 0, fmt.Errorf("%s: write counter went back from %d to %d sectors: another device took its number", d.Path, before.WriteSectors, after.WriteSectors)
+	}
+	return after.WriteSectors - before.WriteSectors, nil
+}

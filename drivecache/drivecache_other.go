@@ -16,5 +16,8 @@ func Read(d Disk) (Counters, error)        { return Counters{}, ErrUnsupported }
 func MarkFlushed(d Disk, start time.Time, flushDrive func() error) error {
 	return ErrUnsupported
 }
+func WriteBack(d Disk, mountPoint string, everyDevice bool) (uint64, error) {
+	return 0, ErrUnsupported
+}
 func Last(d Disk) (Record, bool)          { return Record{}, false }
 func Check(d Disk) (State, Record, error) { return Unknown, Record{}, ErrUnsupported }

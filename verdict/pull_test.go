@@ -19,6 +19,7 @@ func TestCanPull(t *testing.T) {
 		MountPoint: "/media/stick", Disk: "/dev/sdb", Drive: drivecache.Flushed,
 		FlushStart: flushStart, FlushMade: flushMade,
 		NewestChange: flushStart.Add(-time.Minute), CtimeSlack: slack,
+		WriteBack: WriteBack{Done: true, What: "syncfs of /media/stick"},
 	}
 	with := func(change func(*PullFacts)) PullFacts {
 		f := clean
@@ -26,13 +27,14 @@ func TestCanPull(t *testing.T) {
 		return f
 	}
 	run := "; run 'sure sync /media/stick' or 'sure eject'"
+	yes := "yes: nothing is dirty or under writeback (syncfs of /media/stick sent the drive nothing), and /dev/sdb has completed no write since sure flushed its cache at 10:00:02"
 	for _, c := range []struct {
 		name   string
 		facts  PullFacts
 		safe   bool
 		answer string
 	}{
-		{"clean", clean, true, "yes: nothing is dirty or under writeback, and /dev/sdb has completed no write since sure flushed its cache at 10:00:02"},
+		{"clean", clean, true, yes},
 		{"tree unreadable", with(func(f *PullFacts) { f.TreeUnread = "per-file dirty bytes need cachestat(2)" }), false,
 			"cannot tell: per-file dirty bytes need cachestat(2)" + run},
 		{"dirty pages", with(func(f *PullFacts) { f.Dirty = 3 << 20 }), false, "no: 3.0 MiB is not yet on the device" + run},
@@ -52,12 +54,28 @@ func TestCanPull(t *testing.T) {
 		{"ctime within the slack before the flush", with(func(f *PullFacts) { f.NewestChange = flushStart.Add(-slack / 2) }), false,
 			"flush first: something on /media/stick changed at 09:59:59.998, after the last flush began at 10:00:00.000" + run},
 		{"ctime just past the slack", with(func(f *PullFacts) { f.NewestChange = flushStart.Add(-slack) }), true,
-			"yes: nothing is dirty or under writeback, and /dev/sdb has completed no write since sure flushed its cache at 10:00:02"},
+			yes},
 		{"files unreadable", with(func(f *PullFacts) { f.Doubts = []string{"2 files on it could not be read (EACCES)"} }), false,
 			"cannot tell: 2 files on it could not be read (EACCES)" + run},
-		{"device cache unreadable too", with(func(f *PullFacts) {
-			f.Doubts = []string{"1 file on it could not be read (EACCES)", "the page cache of /dev/sdb cannot be read (EPERM)"}
-		}), false, "cannot tell: 1 file on it could not be read (EACCES); the page cache of /dev/sdb cannot be read (EPERM)" + run},
+		{"files and device cache unreadable", with(func(f *PullFacts) {
+			f.Doubts, f.DeviceUnread = []string{"1 file on it could not be read (EACCES)"}, errors.New("permission denied")
+		}), false, "cannot tell: 1 file on it could not be read (EACCES)" + run},
+		{"device cache unreadable, the write-back did not cover it", with(func(f *PullFacts) { f.DeviceUnread = errors.New("permission denied") }), false,
+			"cannot tell: the page cache of /dev/sdb cannot be read (permission denied)" + run},
+		{"device cache unreadable, the write-back covered it", with(func(f *PullFacts) {
+			f.DeviceUnread, f.WriteBack.CoversDevice = errors.New("permission denied"), true
+		}), true, yes},
+		{"device cache unreadable, a covering write-back sent something", with(func(f *PullFacts) {
+			f.DeviceUnread, f.WriteBack.CoversDevice, f.WriteBack.Sectors = errors.New("permission denied"), true, 8
+		}), false, "no: syncfs of /media/stick sent /dev/sdb 4.0 KiB it still held dirty (inodes or metadata outside the files' pages), not yet flushed from the drive's volatile cache" + run},
+		{"no write-back made", with(func(f *PullFacts) { f.WriteBack = WriteBack{} }), false,
+			"cannot tell: the file system was not written back, so inodes or metadata it holds dirty outside its files' pages would not show" + run},
+		{"write-back failed", with(func(f *PullFacts) { f.WriteBack.Err = errors.New("syncfs /media/stick: input/output error") }), false,
+			"cannot tell: syncfs /media/stick: input/output error" + run},
+		{"write-back sent a dirty inode", with(func(f *PullFacts) { f.WriteBack.Sectors, f.Drive = 1, drivecache.WrittenSince }), false,
+			"no: syncfs of /media/stick sent /dev/sdb 512 B it still held dirty (inodes or metadata outside the files' pages), not yet flushed from the drive's volatile cache" + run},
+		{"write-back sent nothing, the drive wrote before it", with(func(f *PullFacts) { f.Drive = drivecache.WrittenSince }), false,
+			"no: /dev/sdb completed writes after its last flush; they may still be in the drive's volatile cache" + run},
 		{"a change outweighs doubts", with(func(f *PullFacts) {
 			f.NewestChange, f.Doubts = flushMade, []string{"x"}
 		}), false, "flush first: something on /media/stick changed at 10:00:02.000, after the last flush began at 10:00:00.000" + run},
@@ -71,6 +89,30 @@ func TestCanPull(t *testing.T) {
 				t.Errorf("safe %v but the answer is %q", got.Safe, got.Answer)
 			}
 		})
+	}
+}
+
+// The write-back check is made only when it alone stands between the
+// facts and a yes: it sends dirty data to the drive.
+func TestNeedsWriteBack(t *testing.T) {
+	clean := PullFacts{MountPoint: "/media/stick", Disk: "/dev/sdb", Drive: drivecache.Flushed,
+		FlushStart: time.Now(), NewestChange: time.Now().Add(-time.Hour)}
+	for _, c := range []struct {
+		name  string
+		facts PullFacts
+		want  bool
+	}{
+		{"clean", clean, true},
+		{"device cache unreadable", func() PullFacts { f := clean; f.DeviceUnread = errors.New("EPERM"); return f }(), true},
+		{"dirty", func() PullFacts { f := clean; f.Dirty = 1; return f }(), false},
+		{"no record", func() PullFacts { f := clean; f.Drive = drivecache.Unknown; return f }(), false},
+		{"written since", func() PullFacts { f := clean; f.Drive = drivecache.WrittenSince; return f }(), false},
+		{"changed since", func() PullFacts { f := clean; f.NewestChange = time.Now().Add(time.Hour); return f }(), false},
+		{"files unreadable", func() PullFacts { f := clean; f.Doubts = []string{"x"}; return f }(), false},
+	} {
+		if got := c.facts.NeedsWriteBack(); got != c.want {
+			t.Errorf("%s: NeedsWriteBack = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
 

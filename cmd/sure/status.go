@@ -40,7 +40,15 @@ The answer is yes only when all of these hold:
     no kernel figure shows;
   - nothing on the file system changed after that flush began (no change
     time is newer), since a change may still wait in the file system's
-    journal without a dirty page.
+    journal without a dirty page;
+  - writing the file system back just now (syncfs, as 'sync -f' does; it
+    sends no cache flush) made the drive complete no write: an inode or a
+    metadata buffer still dirty outside the files' pages, which neither
+    cachestat nor a change time shows (a FAT file's times set back with
+    touch -d), would have been written then. Where this user may not read
+    the disk's page cache and syncfs does not write it back (the file
+    system is on a partition, or FUSE), every device is written back
+    (sync).
 Otherwise the answer says what to run first: 'sure sync PATH' or 'sure eject'.
 sure never mounts debugfs itself.
 
@@ -149,7 +157,7 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) (lines []string, v ver
 			fsStat.Add(ds)
 			sources = append(sources, "of "+disk.Path)
 		} else {
-			f.Doubts = append(f.Doubts, fmt.Sprintf("the page cache of %s cannot be read (%v)", disk.Path, err))
+			f.DeviceUnread = err
 		}
 	}
 	lines = append(lines, fmt.Sprintf("%s: %s dirty, %s under writeback (%s)", where,
@@ -178,7 +186,38 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) (lines []string, v ver
 		f.Drive, f.DriveErr = state, err
 		f.FlushStart, f.FlushMade = rec.Start, rec.Made
 	}
+	if f.NeedsWriteBack() {
+		f.WriteBack = writeBack(m, disk, f.DeviceUnread != nil)
+		lines = append(lines, "write-back check: "+quote.Line(wbLine(f.WriteBack)))
+		// Once more: whatever the write-back sent shows in the counters.
+		state, rec, err := drivecache.Check(disk)
+		f.Drive, f.DriveErr = state, err
+		f.FlushStart, f.FlushMade = rec.Start, rec.Made
+	}
 	return lines, verdict.CanPull(f)
+}
+
+// writeBack writes back the file system m (and, where the page cache of
+// its disk could not be read and syncfs would not reach it, every device)
+// and says what the disk completed meanwhile.
+func writeBack(m fsinfo.Mount, disk drivecache.Disk, deviceUnread bool) verdict.WriteBack {
+	// syncfs writes back the file system's own block device; that is the
+	// disk only when the file system fills it and is the kernel's own.
+	onDisk := !m.IsFUSE() && fmt.Sprintf("%d:%d", m.Major, m.Minor) == disk.Dev
+	all := deviceUnread && !onDisk
+	wb := verdict.WriteBack{Done: true, What: "syncfs of " + m.MountPoint, CoversDevice: onDisk || all}
+	if all {
+		wb.What += " and sync"
+	}
+	wb.Sectors, wb.Err = drivecache.WriteBack(disk, m.MountPoint, all)
+	return wb
+}
+
+func wbLine(wb verdict.WriteBack) string {
+	if wb.Err != nil {
+		return fmt.Sprintf("%s failed: %v", wb.What, wb.Err)
+	}
+	return fmt.Sprintf("%s just now sent the drive %s", wb.What, units.Bytes(int64(wb.Sectors)*512))
 }
 
 func absClean(p string) (string, error) {
