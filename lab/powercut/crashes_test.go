@@ -200,3 +200,46 @@ func TestCrashesOrderSourceRemovals(t *testing.T) {
 		t.Errorf("cp, rm, sync: %s, want files lost from both places", bad.Summary())
 	}
 }
+
+// TestCrashesSlicesAddUp: a campaign explored in slices of one recording
+// sums to the campaign explored at once, a slice does not record the run
+// again, and a run is not continued with other settings.
+func TestCrashesSlicesAddUp(t *testing.T) {
+	fsimage.Require(t, "ext4")
+	c := crashConfig(t, "ext4", Copy, `cp -r "$SRC" "$DST" && sync -f "$DST"`, 60)
+	c.Slice = Slice{From: 0, Count: 25}
+	first := explore(t, c)
+	if first.States != 25 || first.From != 0 || first.To != 25 || first.Total != 60 {
+		t.Fatalf("first slice: %s, want states 0 to 24 of 60", first.Summary())
+	}
+	part, err := SumResults(c.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if part.States != 25 || part.Missing != 35 {
+		t.Errorf("after one slice: %s, want 25 states and 35 missing", part.Summary())
+	}
+	c.Slice = Slice{From: 25}
+	second := explore(t, c)
+	if second.States != 35 || second.Run.Events != first.Run.Events || !reflect.DeepEqual(second.Run.Acks, first.Run.Acks) {
+		t.Errorf("second slice: %s, %d events (first %d), want states 25 to 59 of the same recording", second.Summary(), second.Run.Events, first.Run.Events)
+	}
+	sum, err := SumResults(c.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := ExploreRun(context.Background(), c.Dir, ExploreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.States != 60 || sum.Missing != 0 || sum.Summary() != whole.Summary() || !reflect.DeepEqual(sum.Classes, whole.Classes) ||
+		sum.Violations != first.Violations+second.Violations {
+		t.Errorf("slices sum to %s %v, the whole campaign is %s %v", sum.Summary(), sum.Classes, whole.Summary(), whole.Classes)
+	}
+	other := c
+	other.Seed = 2
+	if _, err := Explore(context.Background(), other); err == nil {
+		t.Error("a run recorded with seed 1 was continued with seed 2")
+	}
+}
+
