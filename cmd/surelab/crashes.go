@@ -117,7 +117,7 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&c.FS, "fs", "ext4", "file system on the stick: ext4, xfs, btrfs, exfat, vfat")
-	fl.StringVar(&c.Work, "work", powercut.Copy, "copy, overwrite (old versions already on the stick) or move")
+	fl.StringVar(&c.Work, "work", powercut.Copy, "copy, overwrite (old versions already on the stick), move or move-within (from $DST/from/src on the stick)")
 	fl.IntVar(&c.States, "states", 1000, "crash states to explore")
 	fl.Uint64Var(&c.Seed, "seed", 1, "seed of the source tree and of the states drawn")
 	fl.IntVar(&c.Workers, "workers", 2, "states checked in parallel")

@@ -52,7 +52,7 @@ var Classes = []string{ClassPrefix, ClassSubset, ClassTorn, ClassFinal}
 // CrashConfig describes a crash campaign.
 type CrashConfig struct {
 	FS      string // ext4, xfs, btrfs, exfat, vfat
-	Work    string // Copy, Overwrite or Move
+	Work    string // Copy, Overwrite, Move or MoveWithin
 	Command string // as Config.Command
 	Shape   Shape
 	Size    int64  // stick size; 0 as in Config
@@ -601,6 +601,7 @@ type explorer struct {
 	acks    map[string]int64
 	gone    map[string]bool
 	srcGone bool // move: judge the source
+	within  bool // move within the stick: the source is in the image too
 	// removedAt is the index of the event that removed a source file
 	// (or a directory above it), for runs with SourceOrdered.
 	removedAt map[string]int64
@@ -611,7 +612,7 @@ func newExplorer(dir string, run *CrashRun) (*explorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := &explorer{run: run, rec: rec, eps: epochs(rec.Entries), dir: dir, acks: run.Acks, gone: map[string]bool{}, srcGone: run.Work == Move}
+	x := &explorer{run: run, rec: rec, eps: epochs(rec.Entries), dir: dir, acks: run.Acks, gone: map[string]bool{}, srcGone: run.Work == Move, within: run.Work == MoveWithin}
 	if x.newTree, err = unhexTree(run.New); err != nil {
 		return nil, err
 	}
@@ -1093,7 +1094,7 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 			if owed(rel) {
 				r.AckedLost++
 			}
-			if srcGone(rel) {
+			if srcGone(rel) || x.within {
 				r.LostBoth++
 			}
 		}
@@ -1118,12 +1119,21 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 			r.LostBoth++
 			r.Problems = append(r.Problems, "lost in both places: "+rel)
 		}
+		if x.within && !intact {
+			if sum, ok := hashFile(filepath.Join(mnt, withinSrc, rel)); !ok || sum != x.newTree[rel] {
+				r.LostBoth++
+				r.Problems = append(r.Problems, "lost in both places: "+rel)
+			}
+		}
+	}
+	if x.within {
+		r.Torn += tornAtSource(filepath.Join(mnt, withinSrc), x.newTree, &r.Problems)
 	}
 	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, werr error) error {
 		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
 			return nil
 		}
-		if rel, _ := filepath.Rel(dst, p); x.newTree[rel] == ([32]byte{}) {
+		if rel, _ := filepath.Rel(dst, p); x.newTree[rel] == ([32]byte{}) && !movedWithin(x.run.Work, mnt, p, x.newTree) {
 			r.Problems = append(r.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
 		}
 		return nil
