@@ -505,7 +505,21 @@ type StateResult struct {
 	LostBoth  int
 	Mounted   bool
 	Problems  []string
+	// Unrepaired is the verdict on a violating FAT or exFAT state judged
+	// again without fsck's repair; nil when not judged.
+	Unrepaired *Verdict
 }
+
+// Verdict is the oracle's counts on one image.
+type Verdict struct {
+	AckedLost int  `json:"acked_lost"`
+	Torn      int  `json:"torn"`
+	LostBoth  int  `json:"lost_both"`
+	Mounted   bool `json:"mounted"`
+}
+
+// Bad reports whether the verdict lost or tore anything.
+func (v Verdict) Bad() bool { return v.AckedLost+v.Torn+v.LostBoth > 0 }
 
 // Bad reports whether the state lost or tore anything.
 func (r StateResult) Bad() bool { return r.AckedLost+r.Torn+r.LostBoth > 0 }
@@ -518,6 +532,9 @@ func (r StateResult) String() string {
 	s += fmt.Sprintf(" owed=%d acked_lost=%d torn=%d lost_both=%d", r.Owed, r.AckedLost, r.Torn, r.LostBoth)
 	if !r.Mounted {
 		s += " unmountable"
+	}
+	if u := r.Unrepaired; u != nil {
+		s += fmt.Sprintf(" (without fsck: acked_lost=%d torn=%d lost_both=%d)", u.AckedLost, u.Torn, u.LostBoth)
 	}
 	for i, p := range r.Problems {
 		if i == 5 {
@@ -550,6 +567,9 @@ type CrashResult struct {
 	// Unmountable lists the states that did not mount, violations or not
 	// (one where nothing was owed yet is no loss, but worth a look).
 	Unmountable []int
+	// RepairMade counts the violating states that were intact before the
+	// checker's repair (Unrepaired judged them clean).
+	RepairMade int
 	// Total is the number of states of the whole campaign; those checked
 	// here have the IDs [From, To), Missing of them unchecked (SumResults).
 	Total, From, To, Missing int
@@ -580,6 +600,9 @@ func (r CrashResult) Report(w io.Writer, first int) {
 	}
 	if n := len(r.Unmountable); n > 0 {
 		fmt.Fprintf(w, "unmountable states: %v\n", r.Unmountable[:min(n, first)])
+	}
+	if r.RepairMade > 0 {
+		fmt.Fprintf(w, "violating states intact before fsck's repair: %d of %d\n", r.RepairMade, r.Violations)
 	}
 	for i, b := range r.Bad {
 		if i == first {
@@ -805,26 +828,27 @@ func ExploreRun(ctx context.Context, dir string, opt ExploreOptions) (CrashResul
 // savedState is a state's verdict as saved: the oracle's counts, and the
 // problems of a state that lost something or did not mount.
 type savedState struct {
-	ID        int      `json:"id"`
-	Class     string   `json:"class"`
-	Epoch     int      `json:"epoch"`
-	Cut       int64    `json:"cut"`
-	Kept      int      `json:"kept"`
-	Torn      int      `json:"torn_write"`
-	TornBytes int64    `json:"torn_bytes,omitempty"`
-	Owed      int      `json:"owed"`
-	AckedLost int      `json:"acked_lost"`
-	TornFiles int      `json:"torn"`
-	LostBoth  int      `json:"lost_both"`
-	Mounted   bool     `json:"mounted"`
-	Problems  []string `json:"problems,omitempty"`
+	ID         int      `json:"id"`
+	Class      string   `json:"class"`
+	Epoch      int      `json:"epoch"`
+	Cut        int64    `json:"cut"`
+	Kept       int      `json:"kept"`
+	Torn       int      `json:"torn_write"`
+	TornBytes  int64    `json:"torn_bytes,omitempty"`
+	Owed       int      `json:"owed"`
+	AckedLost  int      `json:"acked_lost"`
+	TornFiles  int      `json:"torn"`
+	LostBoth   int      `json:"lost_both"`
+	Mounted    bool     `json:"mounted"`
+	Problems   []string `json:"problems,omitempty"`
+	Unrepaired *Verdict `json:"unrepaired,omitempty"`
 }
 
 func saveResults(dir string, from, to int, results []StateResult) error {
 	out := make([]savedState, len(results))
 	for i, r := range results {
 		s := savedState{ID: r.ID, Class: r.Class, Epoch: r.Epoch, Cut: r.Cut, Kept: r.Kept(), Torn: r.CrashState.Torn, TornBytes: r.TornBytes,
-			Owed: r.Owed, AckedLost: r.AckedLost, TornFiles: r.Torn, LostBoth: r.LostBoth, Mounted: r.Mounted}
+			Owed: r.Owed, AckedLost: r.AckedLost, TornFiles: r.Torn, LostBoth: r.LostBoth, Mounted: r.Mounted, Unrepaired: r.Unrepaired}
 		if r.Bad() || !r.Mounted {
 			s.Problems = r.Problems
 		}
@@ -875,7 +899,7 @@ func SumResults(dir string) (CrashResult, error) {
 			}
 			byID[s.ID] = StateResult{
 				CrashState: CrashState{ID: s.ID, Class: s.Class, Epoch: s.Epoch, Cut: s.Cut, Keep: prefixBits(s.Kept, s.Kept), Torn: s.Torn, TornBytes: s.TornBytes},
-				Owed:       s.Owed, AckedLost: s.AckedLost, Torn: s.TornFiles, LostBoth: s.LostBoth, Mounted: s.Mounted, Problems: s.Problems,
+				Owed:       s.Owed, AckedLost: s.AckedLost, Torn: s.TornFiles, LostBoth: s.LostBoth, Mounted: s.Mounted, Problems: s.Problems, Unrepaired: s.Unrepaired,
 			}
 		}
 	}
@@ -916,6 +940,9 @@ func sumStates(run *CrashRun, epochs, total int, results []StateResult) CrashRes
 			cc.Violations++
 			res.Violations++
 			res.Bad = append(res.Bad, r)
+			if r.Unrepaired != nil && !r.Unrepaired.Bad() && r.Unrepaired.Mounted {
+				res.RepairMade++
+			}
 		}
 	}
 	return res
@@ -959,8 +986,30 @@ func Replay(dir string, id int) (StateResult, string, error) {
 	}
 	mnt := filepath.Join(dir, "replay.mnt")
 	defer os.Remove(mnt)
-	r, err := x.check(work, mnt, st)
+	r, err := x.check(work, mnt, st, true)
+	if err == nil && x.repairs() && r.Bad() {
+		if err = vdisk.CopyImage(work, img); err == nil {
+			err = x.judgeUnrepaired(&r, work, mnt)
+		}
+	}
 	return r, img, err
+}
+
+// repairs reports whether states are checked after a repair (fsck) that
+// writes to them, so that a loss may be the checker's own.
+func (x *explorer) repairs() bool { return x.run.FS == "exfat" || x.run.FS == "vfat" }
+
+// judgeUnrepaired judges a violating state's image once more without the
+// checker's repair: fsck.fat, deleting a long name whose slots span two
+// directory clusters apart, blanks every cluster between them, and so
+// destroys files the state itself holds intact.
+func (x *explorer) judgeUnrepaired(r *StateResult, img, mnt string) error {
+	raw, err := x.check(img, mnt, r.CrashState, false)
+	if err != nil {
+		return err
+	}
+	r.Unrepaired = &Verdict{AckedLost: raw.AckedLost, Torn: raw.Torn, LostBoth: raw.LostBoth, Mounted: raw.Mounted}
+	return nil
 }
 
 // applyRange applies entries [from, to) of the recording to the image.
@@ -1032,7 +1081,12 @@ func (x *explorer) worker(ctx context.Context, w int, states []CrashState, done 
 		if err := x.build(img, epochImg, st); err != nil {
 			return err
 		}
-		r, err := x.check(img, mnt, st)
+		r, err := x.check(img, mnt, st, true)
+		if err == nil && x.repairs() && r.Bad() {
+			if err = x.build(img, epochImg, st); err == nil {
+				err = x.judgeUnrepaired(&r, img, mnt)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("powercut: state %d: %w", st.ID, err)
 		}
@@ -1042,8 +1096,9 @@ func (x *explorer) worker(ctx context.Context, w int, states []CrashState, done 
 }
 
 // check mounts a state's image as a user's machine would (fsck for FAT and
-// exFAT, journal replay at mount for the others) and applies the oracle.
-func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err error) {
+// exFAT unless repair is false, journal replay at mount for the others)
+// and applies the oracle.
+func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateResult, err error) {
 	r.CrashState = st
 	owed := func(rel string) bool {
 		if x.run.ExitCode == 0 && x.run.ExitSeq <= st.Cut {
@@ -1077,8 +1132,10 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 			r.Owed++
 		}
 	}
-	if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
-		r.Problems = append(r.Problems, ferr.Error()+": "+lastLine(out))
+	if repair {
+		if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
+			r.Problems = append(r.Problems, ferr.Error()+": "+lastLine(out))
+		}
 	}
 	if x.run.FS == "btrfs" {
 		exec.Command("btrfs", "device", "scan", "--forget").Run()
