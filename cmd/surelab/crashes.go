@@ -16,7 +16,7 @@ func crashesCmd() *cobra.Command {
 	var files, maxSmall int
 	var big int64
 	var replay int
-	var keep bool
+	var keep, sum bool
 	cmd := &cobra.Command{
 		Use:   "crashes [flags] -- COMMAND",
 		Short: "Record one run of COMMAND and check every crash state it could leave",
@@ -35,7 +35,14 @@ The run is kept in --dir (a new temporary directory if not given, removed
 unless something was lost). --replay ID --dir DIR rebuilds state ID of that
 run, checks it and leaves DIR/state-ID.img as the cut left it.
 
-The last line is: crashes: states=N violations=V.
+A long campaign can be split: --from ID --count K checks only those states
+of the run in --dir, recording it first if --dir holds none (a recorded
+run is explored again only with the settings it was recorded with, so
+every slice names the same states). Each slice saves its verdicts in
+DIR/results; --sum --dir DIR adds up every slice checked so far.
+
+The last line is: crashes: states=N violations=V (and, for a slice or an
+incomplete sum, ids=FROM-TO of=TOTAL missing=M).
 Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab failed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("replay") {
@@ -50,6 +57,21 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 				fmt.Printf("crashes: state %d left in %s\n", replay, img)
 				if r.Bad() {
 					return lossError{r.String()}
+				}
+				return nil
+			}
+			if sum {
+				if c.Dir == "" {
+					return fmt.Errorf("--sum needs the --dir of a recorded run")
+				}
+				res, err := powercut.SumResults(c.Dir)
+				if err != nil {
+					return err
+				}
+				res.Report(os.Stdout, 10)
+				fmt.Println(res.Summary())
+				if res.Violations > 0 {
+					return lossError{res.Summary()}
 				}
 				return nil
 			}
@@ -81,7 +103,7 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 			if res.Run.ExitCode != 0 {
 				fmt.Fprintf(os.Stderr, "crashes: warning: the command exited %d; only the files it listed count as acknowledged\n", res.Run.ExitCode)
 			}
-			if res.Violations > 0 || len(res.Unmountable) > 0 || keep || !tmp {
+			if res.Violations > 0 || len(res.Unmountable) > 0 || keep || !tmp || res.To-res.From < res.Total {
 				fmt.Fprintf(os.Stderr, "crashes: run kept in %s; rebuild a state with: surelab crashes --dir %s --replay ID\n", c.Dir, c.Dir)
 			} else {
 				os.RemoveAll(c.Dir)
@@ -95,7 +117,7 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&c.FS, "fs", "ext4", "file system on the stick: ext4, xfs, btrfs, exfat, vfat")
-	fl.StringVar(&c.Work, "work", powercut.Copy, "copy, overwrite (old versions already on the stick) or move")
+	fl.StringVar(&c.Work, "work", powercut.Copy, "copy, overwrite (old versions already on the stick), move or move-within (from $DST/from/src on the stick)")
 	fl.IntVar(&c.States, "states", 1000, "crash states to explore")
 	fl.Uint64Var(&c.Seed, "seed", 1, "seed of the source tree and of the states drawn")
 	fl.IntVar(&c.Workers, "workers", 2, "states checked in parallel")
@@ -103,6 +125,9 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 	fl.StringVar(&c.Dir, "dir", "", "directory of the run: recording, run.json, replayed states")
 	fl.IntVar(&replay, "replay", 0, "rebuild and check state ID of the run in --dir, and keep its image")
 	fl.BoolVar(&keep, "keep", false, "keep the run's directory even when nothing was lost")
+	fl.IntVar(&c.Slice.From, "from", 0, "check the states from this ID on (a slice of the campaign)")
+	fl.IntVar(&c.Slice.Count, "count", 0, "check this many states from --from (0: all the rest)")
+	fl.BoolVar(&sum, "sum", false, "add up the slices of the run in --dir checked so far")
 	fl.IntVar(&files, "files", 40, "small files in $SRC")
 	fl.IntVar(&maxSmall, "small-size", 4096, "largest small file in bytes")
 	fl.Int64Var(&big, "big-size", 1<<20, "size of $SRC/big.bin in bytes, 0 for none")

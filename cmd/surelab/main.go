@@ -141,7 +141,7 @@ Exit status: 0 nothing lost, 1 something lost or torn, 2 the lab failed.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&fsKind, "fs", "ext4", "file system on the stick: ext4, xfs, btrfs, exfat, vfat")
 	cmd.Flags().StringVar(&when, "when", powercut.After, "cut the power during the run or after it returns")
-	cmd.Flags().StringVar(&work, "work", powercut.Copy, "copy, overwrite (old versions already on the stick) or move")
+	cmd.Flags().StringVar(&work, "work", powercut.Copy, "copy, overwrite (old versions already on the stick), move or move-within (from $DST/from/src on the stick)")
 	return cmd
 }
 

@@ -52,7 +52,7 @@ var Classes = []string{ClassPrefix, ClassSubset, ClassTorn, ClassFinal}
 // CrashConfig describes a crash campaign.
 type CrashConfig struct {
 	FS      string // ext4, xfs, btrfs, exfat, vfat
-	Work    string // Copy, Overwrite or Move
+	Work    string // Copy, Overwrite, Move or MoveWithin
 	Command string // as Config.Command
 	Shape   Shape
 	Size    int64  // stick size; 0 as in Config
@@ -62,6 +62,9 @@ type CrashConfig struct {
 	// a write between units; 0 means DefaultTearUnit.
 	TearUnit int64
 	Workers  int // states checked in parallel; 0 means 2
+	// Slice limits the states checked to a run of IDs, so that a long
+	// campaign can be split into parts and summed (SumResults).
+	Slice Slice
 	// AckPattern is as Config.AckPattern; a line counts from the moment
 	// it was read from the command's output.
 	AckPattern string
@@ -83,6 +86,7 @@ type CrashRun struct {
 	Command string `json:"command"`
 	Seed    uint64 `json:"seed"`
 	States  int    `json:"states"`
+	Shape   Shape  `json:"shape"`
 	// TearUnit is the granularity of torn writes: a write tears only
 	// between units, each of which the device writes whole.
 	TearUnit int64             `json:"tear_unit"`
@@ -149,7 +153,7 @@ func Record(ctx context.Context, c CrashConfig) (*CrashRun, error) {
 	recDir := filepath.Join(c.Dir, "rec")
 	os.RemoveAll(recDir)
 	defer os.RemoveAll(pc.Dir)
-	run := &CrashRun{FS: pc.FS, Work: pc.Work, Command: pc.Command, Seed: c.Seed, States: c.States, TearUnit: c.TearUnit, Acks: map[string]int64{}, Atomic: c.Atomic}
+	run := &CrashRun{FS: pc.FS, Work: pc.Work, Command: pc.Command, Seed: c.Seed, States: c.States, Shape: pc.Shape, TearUnit: c.TearUnit, Acks: map[string]int64{}, Atomic: c.Atomic}
 	var re *regexp.Regexp
 	if pc.AckPattern != "" {
 		re = regexp.MustCompile(pc.AckPattern)
@@ -507,7 +511,21 @@ type StateResult struct {
 	Mixed     int // Atomic: 1 when the tree is neither the old one nor the new one
 	Mounted   bool
 	Problems  []string
+	// Unrepaired is the verdict on a violating FAT or exFAT state judged
+	// again without fsck's repair; nil when not judged.
+	Unrepaired *Verdict
 }
+
+// Verdict is the oracle's counts on one image.
+type Verdict struct {
+	AckedLost int  `json:"acked_lost"`
+	Torn      int  `json:"torn"`
+	LostBoth  int  `json:"lost_both"`
+	Mounted   bool `json:"mounted"`
+}
+
+// Bad reports whether the verdict lost or tore anything.
+func (v Verdict) Bad() bool { return v.AckedLost+v.Torn+v.LostBoth > 0 }
 
 // Bad reports whether the state lost, tore or mixed anything.
 func (r StateResult) Bad() bool { return r.AckedLost+r.Torn+r.LostBoth+r.Mixed > 0 }
@@ -520,6 +538,9 @@ func (r StateResult) String() string {
 	s += fmt.Sprintf(" owed=%d acked_lost=%d torn=%d lost_both=%d mixed=%d", r.Owed, r.AckedLost, r.Torn, r.LostBoth, r.Mixed)
 	if !r.Mounted {
 		s += " unmountable"
+	}
+	if u := r.Unrepaired; u != nil {
+		s += fmt.Sprintf(" (without fsck: acked_lost=%d torn=%d lost_both=%d)", u.AckedLost, u.Torn, u.LostBoth)
 	}
 	for i, p := range r.Problems {
 		if i == 5 {
@@ -552,11 +573,24 @@ type CrashResult struct {
 	// Unmountable lists the states that did not mount, violations or not
 	// (one where nothing was owed yet is no loss, but worth a look).
 	Unmountable []int
+	// RepairMade counts the violating states that were intact before the
+	// checker's repair (Unrepaired judged them clean).
+	RepairMade int
+	// Total is the number of states of the whole campaign; those checked
+	// here have the IDs [From, To), Missing of them unchecked (SumResults).
+	Total, From, To, Missing int
 }
 
-// Summary is the campaign's last line.
+// Summary is the campaign's last line; a part of a campaign says which.
 func (r CrashResult) Summary() string {
-	return fmt.Sprintf("crashes: states=%d violations=%d", r.States, r.Violations)
+	s := fmt.Sprintf("crashes: states=%d violations=%d", r.States, r.Violations)
+	if r.From != 0 || r.To != r.Total || r.Missing != 0 {
+		s += fmt.Sprintf(" ids=%d-%d of=%d", r.From, r.To-1, r.Total)
+	}
+	if r.Missing != 0 {
+		s += fmt.Sprintf(" missing=%d", r.Missing)
+	}
+	return s
 }
 
 // Report prints the per-class table and the first violations.
@@ -572,6 +606,9 @@ func (r CrashResult) Report(w io.Writer, first int) {
 	}
 	if n := len(r.Unmountable); n > 0 {
 		fmt.Fprintf(w, "unmountable states: %v\n", r.Unmountable[:min(n, first)])
+	}
+	if r.RepairMade > 0 {
+		fmt.Fprintf(w, "violating states intact before fsck's repair: %d of %d\n", r.RepairMade, r.Violations)
 	}
 	for i, b := range r.Bad {
 		if i == first {
@@ -593,6 +630,7 @@ type explorer struct {
 	acks    map[string]int64
 	gone    map[string]bool
 	srcGone bool // move: judge the source
+	within  bool // move within the stick: the source is in the image too
 	// removedAt is the index of the event that removed a source file
 	// (or a directory above it), for runs with SourceOrdered.
 	removedAt map[string]int64
@@ -603,7 +641,7 @@ func newExplorer(dir string, run *CrashRun) (*explorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := &explorer{run: run, rec: rec, eps: epochs(rec.Entries), dir: dir, acks: run.Acks, gone: map[string]bool{}, srcGone: run.Work == Move}
+	x := &explorer{run: run, rec: rec, eps: epochs(rec.Entries), dir: dir, acks: run.Acks, gone: map[string]bool{}, srcGone: run.Work == Move, within: run.Work == MoveWithin}
 	if x.newTree, err = unhexTree(run.New); err != nil {
 		return nil, err
 	}
@@ -646,21 +684,90 @@ func unhexTree(m map[string]string) (tree, error) {
 	return t, nil
 }
 
+// Slice is a run of state IDs: From, then Count of them (0: all the rest).
+type Slice struct{ From, Count int }
+
+// bounds clips the slice to n states: the IDs [from, to).
+func (s Slice) bounds(n int) (from, to int) {
+	from = min(max(s.From, 0), n)
+	to = n
+	if s.Count > 0 {
+		to = min(from+s.Count, n)
+	}
+	return from, to
+}
+
 // Explore records a run of the command, explores c.States crash states of
-// it over c.Workers parallel checkers, and sums them up.
+// it (or c.Slice of them) over c.Workers parallel checkers, and sums them
+// up. When c.Dir already holds a run recorded with the same settings, it
+// is explored again instead: the states of one recording keep their IDs,
+// so slices of it explored one after another add up to the campaign.
 func Explore(ctx context.Context, c CrashConfig) (CrashResult, error) {
 	if err := c.defaults(); err != nil {
 		return CrashResult{}, err
 	}
-	fmt.Fprintf(c.Log, "crashes: recording one run of %q on %s\n", c.Command, c.FS)
-	if _, err := Record(ctx, c); err != nil {
+	run, err := LoadRun(c.Dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintf(c.Log, "crashes: recording one run of %q on %s\n", c.Command, c.FS)
+		if _, err := Record(ctx, c); err != nil {
+			return CrashResult{}, err
+		}
+	case err != nil:
 		return CrashResult{}, err
+	default:
+		if err := c.sameRun(run); err != nil {
+			return CrashResult{}, err
+		}
+		fmt.Fprintf(c.Log, "crashes: exploring the run recorded in %s\n", c.Dir)
 	}
-	return ExploreRun(ctx, c.Dir, c.Workers, c.Log)
+	return ExploreRun(ctx, c.Dir, ExploreOptions{Workers: c.Workers, Slice: c.Slice, Log: c.Log})
 }
 
-// ExploreRun explores the states of the run recorded in dir.
-func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (CrashResult, error) {
+// sameRun checks that run was recorded with c's settings, so that
+// exploring it again continues c's campaign rather than another one.
+func (c CrashConfig) sameRun(run *CrashRun) error {
+	pc, err := c.trialConfig()
+	if err != nil {
+		return err
+	}
+	var diff []string
+	check := func(name string, got, want any) {
+		if got != want {
+			diff = append(diff, fmt.Sprintf("%s %v, not %v", name, got, want))
+		}
+	}
+	check("fs", run.FS, pc.FS)
+	check("work", run.Work, pc.Work)
+	check("command", run.Command, pc.Command)
+	check("seed", run.Seed, c.Seed)
+	check("states", run.States, c.States)
+	check("tear unit", run.TearUnit, c.TearUnit)
+	check("shape", run.Shape, pc.Shape)
+	if len(diff) > 0 {
+		return fmt.Errorf("powercut: %s holds a run recorded with %s", filepath.Join(c.Dir, runFile), strings.Join(diff, ", "))
+	}
+	return nil
+}
+
+// ExploreOptions say how ExploreRun checks a recorded run's states.
+type ExploreOptions struct {
+	Workers int   // states checked in parallel; 0 means 2
+	Slice   Slice // the state IDs to check; zero for all
+	Log     io.Writer
+}
+
+// resultsDir holds the verdicts of each explored slice of a run.
+const resultsDir = "results"
+
+// ExploreRun explores the states of the run recorded in dir, or the slice
+// of them opt asks for, and saves the verdicts in dir/results for
+// SumResults.
+func ExploreRun(ctx context.Context, dir string, opt ExploreOptions) (CrashResult, error) {
+	log := opt.Log
+	if log == nil {
+		log = io.Discard
+	}
 	run, err := LoadRun(dir)
 	if err != nil {
 		return CrashResult{}, err
@@ -670,15 +777,20 @@ func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (Cr
 		return CrashResult{}, err
 	}
 	defer x.rec.Close()
-	states := GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit)
-	res := CrashResult{Run: run, Epochs: len(x.eps), Classes: map[string]*ClassCount{}}
+	all := GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit)
+	from, to := opt.Slice.bounds(len(all))
+	states := all[from:to]
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = 2
+	}
 	if run.FS == "btrfs" {
 		// Two clones of one btrfs mounted at once share an fsid; keep
 		// to one checker rather than trust the kernel to tell them apart.
 		workers = 1
 	}
 	workers = max(1, min(workers, len(states)))
-	fmt.Fprintf(log, "crashes: %d events in %d epochs, %d states\n", len(x.rec.Entries), len(x.eps), len(states))
+	fmt.Fprintf(log, "crashes: %d events in %d epochs, %d states, checking IDs %d to %d\n", len(x.rec.Entries), len(x.eps), len(all), from, to-1)
 	results := make([]StateResult, len(states))
 	errs := make([]error, workers)
 	var mu sync.Mutex
@@ -693,7 +805,7 @@ func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (Cr
 				mine = append(mine, states[i])
 			}
 			errs[w] = x.worker(ctx, w, mine, func(r StateResult) {
-				results[r.ID] = r
+				results[r.ID-from] = r
 				mu.Lock()
 				defer mu.Unlock()
 				if r.Bad() {
@@ -707,8 +819,111 @@ func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (Cr
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return res, err
+		return CrashResult{}, err
 	}
+	if len(states) > 0 {
+		if err := saveResults(dir, from, to, results); err != nil {
+			return CrashResult{}, err
+		}
+	}
+	res := sumStates(run, len(x.eps), len(all), results)
+	res.From, res.To = from, to
+	return res, nil
+}
+
+// savedState is a state's verdict as saved: the oracle's counts, and the
+// problems of a state that lost something or did not mount.
+type savedState struct {
+	ID         int      `json:"id"`
+	Class      string   `json:"class"`
+	Epoch      int      `json:"epoch"`
+	Cut        int64    `json:"cut"`
+	Kept       int      `json:"kept"`
+	Torn       int      `json:"torn_write"`
+	TornBytes  int64    `json:"torn_bytes,omitempty"`
+	Owed       int      `json:"owed"`
+	AckedLost  int      `json:"acked_lost"`
+	TornFiles  int      `json:"torn"`
+	LostBoth   int      `json:"lost_both"`
+	Mounted    bool     `json:"mounted"`
+	Problems   []string `json:"problems,omitempty"`
+	Unrepaired *Verdict `json:"unrepaired,omitempty"`
+}
+
+func saveResults(dir string, from, to int, results []StateResult) error {
+	out := make([]savedState, len(results))
+	for i, r := range results {
+		s := savedState{ID: r.ID, Class: r.Class, Epoch: r.Epoch, Cut: r.Cut, Kept: r.Kept(), Torn: r.CrashState.Torn, TornBytes: r.TornBytes,
+			Owed: r.Owed, AckedLost: r.AckedLost, TornFiles: r.Torn, LostBoth: r.LostBoth, Mounted: r.Mounted, Unrepaired: r.Unrepaired}
+		if r.Bad() || !r.Mounted {
+			s.Problems = r.Problems
+		}
+		out[i] = s
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	d := filepath.Join(dir, resultsDir)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(d, fmt.Sprintf("states-%06d-%06d.json", from, to)), b, 0o644)
+}
+
+// SumResults adds up every slice of the run in dir explored so far. A
+// state checked by more than one slice counts once; Missing says how many
+// of the run's states no slice has checked yet.
+func SumResults(dir string) (CrashResult, error) {
+	run, err := LoadRun(dir)
+	if err != nil {
+		return CrashResult{}, err
+	}
+	x, err := newExplorer(dir, run)
+	if err != nil {
+		return CrashResult{}, err
+	}
+	defer x.rec.Close()
+	total := len(GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit))
+	files, err := filepath.Glob(filepath.Join(dir, resultsDir, "states-*.json"))
+	if err != nil {
+		return CrashResult{}, err
+	}
+	byID := map[int]StateResult{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return CrashResult{}, err
+		}
+		var saved []savedState
+		if err := json.Unmarshal(b, &saved); err != nil {
+			return CrashResult{}, fmt.Errorf("powercut: %s: %w", f, err)
+		}
+		for _, s := range saved {
+			if s.ID < 0 || s.ID >= total {
+				return CrashResult{}, fmt.Errorf("powercut: %s: state %d, but the run has %d", f, s.ID, total)
+			}
+			byID[s.ID] = StateResult{
+				CrashState: CrashState{ID: s.ID, Class: s.Class, Epoch: s.Epoch, Cut: s.Cut, Keep: prefixBits(s.Kept, s.Kept), Torn: s.Torn, TornBytes: s.TornBytes},
+				Owed:       s.Owed, AckedLost: s.AckedLost, Torn: s.TornFiles, LostBoth: s.LostBoth, Mounted: s.Mounted, Problems: s.Problems, Unrepaired: s.Unrepaired,
+			}
+		}
+	}
+	results := make([]StateResult, 0, len(byID))
+	for id := range total {
+		if r, ok := byID[id]; ok {
+			results = append(results, r)
+		}
+	}
+	res := sumStates(run, len(x.eps), total, results)
+	res.From, res.To = 0, total
+	res.Missing = total - len(results)
+	return res, nil
+}
+
+// sumStates sums up the verdicts of some of a run's states, in ID order.
+func sumStates(run *CrashRun, epochs, total int, results []StateResult) CrashResult {
+	res := CrashResult{Run: run, Epochs: epochs, Total: total, Classes: map[string]*ClassCount{}}
 	for _, r := range results {
 		cc := res.Classes[r.Class]
 		if cc == nil {
@@ -731,9 +946,12 @@ func ExploreRun(ctx context.Context, dir string, workers int, log io.Writer) (Cr
 			cc.Violations++
 			res.Violations++
 			res.Bad = append(res.Bad, r)
+			if r.Unrepaired != nil && !r.Unrepaired.Bad() && r.Unrepaired.Mounted {
+				res.RepairMade++
+			}
 		}
 	}
-	return res, nil
+	return res
 }
 
 // Replay rebuilds state id of the run recorded in dir, checks it and
@@ -774,8 +992,30 @@ func Replay(dir string, id int) (StateResult, string, error) {
 	}
 	mnt := filepath.Join(dir, "replay.mnt")
 	defer os.Remove(mnt)
-	r, err := x.check(work, mnt, st)
+	r, err := x.check(work, mnt, st, true)
+	if err == nil && x.repairs() && r.Bad() {
+		if err = vdisk.CopyImage(work, img); err == nil {
+			err = x.judgeUnrepaired(&r, work, mnt)
+		}
+	}
 	return r, img, err
+}
+
+// repairs reports whether states are checked after a repair (fsck) that
+// writes to them, so that a loss may be the checker's own.
+func (x *explorer) repairs() bool { return x.run.FS == "exfat" || x.run.FS == "vfat" }
+
+// judgeUnrepaired judges a violating state's image once more without the
+// checker's repair: fsck.fat, deleting a long name whose slots span two
+// directory clusters apart, blanks every cluster between them, and so
+// destroys files the state itself holds intact.
+func (x *explorer) judgeUnrepaired(r *StateResult, img, mnt string) error {
+	raw, err := x.check(img, mnt, r.CrashState, false)
+	if err != nil {
+		return err
+	}
+	r.Unrepaired = &Verdict{AckedLost: raw.AckedLost, Torn: raw.Torn, LostBoth: raw.LostBoth, Mounted: raw.Mounted}
+	return nil
 }
 
 // applyRange applies entries [from, to) of the recording to the image.
@@ -847,7 +1087,12 @@ func (x *explorer) worker(ctx context.Context, w int, states []CrashState, done 
 		if err := x.build(img, epochImg, st); err != nil {
 			return err
 		}
-		r, err := x.check(img, mnt, st)
+		r, err := x.check(img, mnt, st, true)
+		if err == nil && x.repairs() && r.Bad() {
+			if err = x.build(img, epochImg, st); err == nil {
+				err = x.judgeUnrepaired(&r, img, mnt)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("powercut: state %d: %w", st.ID, err)
 		}
@@ -857,8 +1102,9 @@ func (x *explorer) worker(ctx context.Context, w int, states []CrashState, done 
 }
 
 // check mounts a state's image as a user's machine would (fsck for FAT and
-// exFAT, journal replay at mount for the others) and applies the oracle.
-func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err error) {
+// exFAT unless repair is false, journal replay at mount for the others)
+// and applies the oracle.
+func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateResult, err error) {
 	r.CrashState = st
 	owed := func(rel string) bool {
 		if x.run.ExitCode == 0 && x.run.ExitSeq <= st.Cut {
@@ -892,8 +1138,10 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 			r.Owed++
 		}
 	}
-	if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
-		r.Problems = append(r.Problems, ferr.Error()+": "+lastLine(out))
+	if repair {
+		if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
+			r.Problems = append(r.Problems, ferr.Error()+": "+lastLine(out))
+		}
 	}
 	if x.run.FS == "btrfs" {
 		exec.Command("btrfs", "device", "scan", "--forget").Run()
@@ -909,7 +1157,7 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 			if owed(rel) {
 				r.AckedLost++
 			}
-			if srcGone(rel) {
+			if srcGone(rel) || x.within {
 				r.LostBoth++
 			}
 		}
@@ -934,6 +1182,15 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 			r.LostBoth++
 			r.Problems = append(r.Problems, "lost in both places: "+rel)
 		}
+		if x.within && !intact {
+			if sum, ok := hashFile(filepath.Join(mnt, withinSrc, rel)); !ok || sum != x.newTree[rel] {
+				r.LostBoth++
+				r.Problems = append(r.Problems, "lost in both places: "+rel)
+			}
+		}
+	}
+	if x.within {
+		r.Torn += tornAtSource(filepath.Join(mnt, withinSrc), x.newTree, &r.Problems)
 	}
 	if x.run.Atomic {
 		if what := wholeTree(dst, x.oldTree, x.newTree); what != "" {
@@ -945,7 +1202,7 @@ func (x *explorer) check(img, mnt string, st CrashState) (r StateResult, err err
 		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
 			return nil
 		}
-		if rel, _ := filepath.Rel(dst, p); x.newTree[rel] == ([32]byte{}) {
+		if rel, _ := filepath.Rel(dst, p); x.newTree[rel] == ([32]byte{}) && !movedWithin(x.run.Work, mnt, p, x.newTree) {
 			r.Problems = append(r.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
 		}
 		return nil

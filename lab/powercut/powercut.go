@@ -50,6 +50,11 @@ const (
 	Copy      = "copy"      // copy $SRC to $DST/src on an empty stick
 	Overwrite = "overwrite" // the same, over old versions already durable on the stick
 	Move      = "move"      // move $SRC to $DST/src: each file must survive somewhere
+	// MoveWithin moves a tree already durable on the stick ($SRC is
+	// $DST/from/src) to $DST/src: a rename, or a copy where the file
+	// system cannot rename a directory. Each file must survive in one of
+	// the two places on the stick.
+	MoveWithin = "move-within"
 )
 
 // Eject is a shell snippet that makes a stick durable the way an eject
@@ -163,8 +168,8 @@ func (c *Config) defaults() error {
 	switch {
 	case c.When != During && c.When != After:
 		return fmt.Errorf("powercut: --when %q: want during or after", c.When)
-	case c.Work != Copy && c.Work != Overwrite && c.Work != Move:
-		return fmt.Errorf("powercut: --work %q: want copy, overwrite or move", c.Work)
+	case c.Work != Copy && c.Work != Overwrite && c.Work != Move && c.Work != MoveWithin:
+		return fmt.Errorf("powercut: --work %q: want copy, overwrite, move or move-within", c.Work)
 	case c.Command == "":
 		return errors.New("powercut: no command")
 	}
@@ -346,8 +351,10 @@ func withStick(ctx context.Context, c Config, seed uint64, f func(*stick) error)
 	defer func() { err = errors.Join(err, s.teardown()) }()
 
 	s.src = srcDir(c, seed)
-	if s.newTree, err = writeTree(s.src, c.Shape, seed); err != nil {
-		return err
+	if c.Work != MoveWithin {
+		if s.newTree, err = writeTree(s.src, c.Shape, seed); err != nil {
+			return err
+		}
 	}
 	vc := vdisk.Config{Dir: filepath.Join(s.dir, "vdisk"), Size: c.Size, Seed: seed}
 	if c.sourceMount {
@@ -367,12 +374,16 @@ func withStick(ctx context.Context, c Config, seed uint64, f func(*stick) error)
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		return err
 	}
-	if c.Work == Overwrite {
+	if c.Work == Overwrite || c.Work == MoveWithin {
 		m, err := fsimage.Mount(c.FS, s.dev, mnt)
 		if err != nil {
 			return err
 		}
-		s.oldTree, err = writeTree(filepath.Join(mnt, "src"), c.Shape, ^seed)
+		if c.Work == Overwrite {
+			s.oldTree, err = writeTree(filepath.Join(mnt, "src"), c.Shape, ^seed)
+		} else {
+			s.newTree, err = writeTree(filepath.Join(mnt, withinSrc), c.Shape, seed)
+		}
 		if uerr := m.Unmount(); err == nil {
 			err = uerr
 		}
@@ -388,6 +399,9 @@ func withStick(ctx context.Context, c Config, seed uint64, f func(*stick) error)
 	}
 	if s.live, err = fsimage.Mount(c.FS, s.dev, mnt); err != nil {
 		return err
+	}
+	if c.Work == MoveWithin {
+		s.src = filepath.Join(mnt, withinSrc)
 	}
 	return f(s)
 }
@@ -557,8 +571,11 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 	if merr != nil {
 		t.Problems = append(t.Problems, "crash image does not mount: "+merr.Error())
 		t.AckedLost = t.Acked
-		if c.Work == Move {
+		switch c.Work {
+		case Move:
 			t.judgeMove("", src, newTree)
+		case MoveWithin:
+			t.judgeMove("", "", newTree) // both places are on the stick
 		}
 		return nil
 	}
@@ -582,8 +599,13 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 			t.Problems = append(t.Problems, "acknowledged, lost: "+rel)
 		}
 	}
-	if c.Work == Move {
+	switch c.Work {
+	case Move:
 		t.judgeMove(dst, src, newTree)
+	case MoveWithin:
+		src = filepath.Join(mnt, withinSrc)
+		t.judgeMove(dst, src, newTree)
+		t.Torn += tornAtSource(src, newTree, &t.Problems)
 	}
 	// Files the tree does not have are not judged, but listed: a stray
 	// final name is worth knowing about.
@@ -592,7 +614,7 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 			return nil
 		}
 		rel, _ := filepath.Rel(dst, p)
-		if _, ok := newTree[rel]; !ok {
+		if _, ok := newTree[rel]; !ok && !movedWithin(c.Work, mnt, p, newTree) {
 			t.Problems = append(t.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
 		}
 		return nil
@@ -610,12 +632,43 @@ func (t *Trial) judgeMove(dst, src string, newTree tree) {
 				continue
 			}
 		}
-		if sum, ok := hashFile(filepath.Join(src, rel)); ok && sum == newTree[rel] {
-			continue
+		if src != "" {
+			if sum, ok := hashFile(filepath.Join(src, rel)); ok && sum == newTree[rel] {
+				continue
+			}
 		}
 		t.LostBoth++
 		t.Problems = append(t.Problems, "lost in both places: "+rel)
 	}
+}
+
+// withinSrc is where a move within the stick takes its tree from, under
+// the stick's root; it goes to src beside it.
+var withinSrc = filepath.Join("from", "src")
+
+// tornAtSource counts the source names of a move within the stick that
+// hold something else than their file's content: a name a user sees after
+// the cut, as much as a final name.
+func tornAtSource(src string, t tree, problems *[]string) int {
+	n := 0
+	for _, rel := range t.paths() {
+		if sum, ok := hashFile(filepath.Join(src, rel)); ok && sum != t[rel] {
+			n++
+			*problems = append(*problems, "torn at the source: "+rel)
+		}
+	}
+	return n
+}
+
+// movedWithin reports whether p, found on a crash image mounted on mnt, is
+// a file of a move within the stick still at its source.
+func movedWithin(work, mnt, p string, t tree) bool {
+	if work != MoveWithin {
+		return false
+	}
+	rel, err := filepath.Rel(filepath.Join(mnt, withinSrc), p)
+	_, ok := t[rel]
+	return err == nil && ok
 }
 
 // draw decides, from the seed alone, how a trial's cut resolves the open
