@@ -65,16 +65,24 @@ type Entry struct {
 	renamed   bool
 	failed    bool // Flush did not make it durable; Link refuses it
 	inPlace   bool // already under its final name; only the barriers apply
+	// times, where a rename resets them, are the times Chtimes set, to set
+	// again on the final name; timesLost says that failed.
+	times     *[2]time.Time
+	timesLost bool
 	c         *Committer
 }
 
 // Result tells the fate of an entry after Flush. Err is nil only when the
 // file is durable under its final name. Exists is set when a no-replace
 // commit found the final name taken; the entry's data was discarded.
+// TimesLost is set when the times given to Chtimes could not be set again
+// after a rename that reset them: the file is durable, its times are not
+// the ones asked for.
 type Result struct {
-	Entry  *Entry
-	Err    error
-	Exists bool
+	Entry     *Entry
+	Err       error
+	Exists    bool
+	TimesLost bool
 }
 
 type fileSystem struct {
@@ -293,7 +301,13 @@ func (c *Committer) Keep(e *Entry, file *os.File) error {
 // Chtimes sets the times of the entry's temporary file, through its
 // directory.
 func (e *Entry) Chtimes(atime, mtime time.Time) error {
-	return e.inDir(func(d *beneath.Dir) error { return d.Chtimes(e.tempName, atime, mtime) })
+	if err := e.inDir(func(d *beneath.Dir) error { return e.c.ops.chtimes(d, e.tempName, atime, mtime) }); err != nil {
+		return err
+	}
+	if e.fs.caps.RenameResetsTimes {
+		e.times = &[2]time.Time{atime, mtime}
+	}
+	return nil
 }
 
 // hold keeps the entry's directory open until its fate is decided, so
@@ -658,7 +672,7 @@ func (c *Committer) step(take bool) []Result {
 
 	results := make([]Result, 0, len(batch)+len(done))
 	for _, e := range done {
-		r := Result{Entry: e}
+		r := Result{Entry: e, TimesLost: e.timesLost}
 		if err := failed[e.fs]; err != nil {
 			r.Err = fmt.Errorf("%s is in place but not known durable: %w", e.Final, err)
 			if !e.inPlace {
@@ -694,6 +708,10 @@ func (c *Committer) step(take bool) []Result {
 					r.Exists = true
 				}
 				r.Err = failTemp(err, e)
+			} else if e.times != nil {
+				// Before the barrier that covers the rename, which then
+				// covers the times too.
+				e.timesLost = e.inDir(func(d *beneath.Dir) error { return c.ops.chtimes(d, e.name, e.times[0], e.times[1]) }) != nil
 			}
 		}
 		if r.Err != nil {

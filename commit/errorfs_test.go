@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/beneath"
@@ -26,6 +27,7 @@ type errorFS struct {
 	osOps
 	barrier fsinfo.Barrier
 	device  string // claimed under a per-file file system; "" for none
+	caps    fsinfo.Caps
 
 	fail string
 	nth  int
@@ -67,7 +69,7 @@ func (e *errorFS) describe(where string) (*fileSystem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fileSystem{mount: m, barrier: e.barrier, why: "under test", device: e.device}, nil
+	return &fileSystem{mount: m, caps: e.caps, barrier: e.barrier, why: "under test", device: e.device}, nil
 }
 
 func (e *errorFS) createTemp(d *beneath.Dir, perm fs.FileMode) (*os.File, error) {
@@ -126,6 +128,13 @@ func (e *errorFS) close(f *os.File) error {
 		return herr
 	}
 	return err
+}
+
+func (e *errorFS) chtimes(d *beneath.Dir, name string, atime, mtime time.Time) error {
+	if err := e.hit("chtimes", d.Name(name), ""); err != nil {
+		return err
+	}
+	return e.osOps.chtimes(d, name, atime, mtime)
 }
 
 func (e *errorFS) syncFile(f *os.File) error    { return e.hit("syncFile", f.Name(), "") }
@@ -435,7 +444,7 @@ func cover(e *errorFS, renamed int) int {
 			}
 			continue
 		}
-		if op == "rename" || op == "remove" {
+		if op == "rename" || op == "remove" || op == "chtimes" {
 			continue
 		}
 		end := -1

@@ -3,6 +3,7 @@ package commit
 import (
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
@@ -25,6 +26,7 @@ type ops interface {
 	rename(d *beneath.Dir, oldname, name string, noReplace bool) error
 	remove(d *beneath.Dir, name string) error
 	close(f *os.File) error
+	chtimes(d *beneath.Dir, name string, atime, mtime time.Time) error
 
 	// The flushes: of one file, of a directory, of the whole file system
 	// (with or without the directory fsync that reaches the drive), and of
@@ -70,9 +72,12 @@ func (osOps) rename(d *beneath.Dir, oldname, name string, noReplace bool) error 
 }
 
 func (osOps) remove(d *beneath.Dir, name string) error { return d.Remove(name) }
-func (osOps) close(f *os.File) error                   { return f.Close() }
-func (osOps) syncFile(f *os.File) error                { return durable.SyncFile(f) }
-func (osOps) syncDir(dir *os.File) error               { return durable.SyncDirOf(dir) }
-func (osOps) syncFS(dir *os.File) error                { return durable.SyncFSOf(dir) }
-func (osOps) syncFSFlush(dir *os.File) error           { return durable.SyncFSFlushOf(dir) }
-func (osOps) syncDevice(path string) error             { return durable.SyncPath(path) }
+func (osOps) chtimes(d *beneath.Dir, name string, atime, mtime time.Time) error {
+	return d.Chtimes(name, atime, mtime)
+}
+func (osOps) close(f *os.File) error         { return f.Close() }
+func (osOps) syncFile(f *os.File) error      { return durable.SyncFile(f) }
+func (osOps) syncDir(dir *os.File) error     { return durable.SyncDirOf(dir) }
+func (osOps) syncFS(dir *os.File) error      { return durable.SyncFSOf(dir) }
+func (osOps) syncFSFlush(dir *os.File) error { return durable.SyncFSFlushOf(dir) }
+func (osOps) syncDevice(path string) error   { return durable.SyncPath(path) }

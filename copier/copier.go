@@ -176,6 +176,7 @@ type job struct {
 	track    *tracker    // its bytes on their way to the device (progress.go)
 	link     *linkFirst  // later names of this source file link to its copy (links.go)
 	sums     *sums       // the source's hashes, for Verify and Manifest (verify.go)
+	notKept  bool        // counted in AttrsNotKept already
 }
 
 // upToDate reports whether dst already holds src as a copy with its times
@@ -953,7 +954,8 @@ func (r *run) copyFile(j job) {
 			xNotKept, err = copyXattrs(in, out)
 			notKept = notKept || xNotKept
 		}
-		r.attrsNotKept(notKept && r.opt.Preserve.any())
+		j.notKept = notKept && r.opt.Preserve.any()
+		r.attrsNotKept(j.notKept)
 	}
 	if err != nil {
 		r.settle(&j, false)
@@ -1142,6 +1144,8 @@ func (r *run) report(results []commit.Result) {
 			r.mu.Unlock()
 			r.events.Skipped(j.src, j.dst, "up to date (durable)")
 		case res.Err == nil:
+			// The rename reset the times and they could not be set again.
+			r.attrsNotKept(res.TimesLost && !j.notKept)
 			r.mu.Lock()
 			r.sum.Files++
 			r.sum.Bytes += res.Entry.Size

@@ -78,6 +78,10 @@ type Caps struct {
 	// LosesRenamedDirs: renaming a directory loses its contents, so a
 	// directory is moved file by file, through the commit protocol.
 	LosesRenamedDirs bool
+	// RenameResetsTimes: renaming a file stamps it with the current
+	// time, so times kept on a temporary file are set again on its final
+	// name after the rename.
+	RenameResetsTimes bool
 	// OwnBDI: a block file system whose writeback runs on a backing
 	// device of its own, not on its disk's (btrfs).
 	OwnBDI bool
@@ -163,8 +167,10 @@ var drivers = map[string]driver{
 	// fusefat implements no fsync; its directory and FAT writes, half
 	// applied at a power cut, can drop a flushed file (fsck removes it as
 	// a duplicate); its rename of a directory loses the directory's
-	// contents (coreutils mv loses them too).
-	"fuse.fusefat": {kind: KindFAT, caps: Caps{FUSE: true, SyncEachWindow: true, NoFsync: true, ReportsOnlyAtEnd: true, LosesRenamedDirs: true}},
+	// contents (coreutils mv loses them too); its rename of a file stamps
+	// the file with the current time (measured: a copy's kept mtime was
+	// lost on its rename onto the final name).
+	"fuse.fusefat": {kind: KindFAT, caps: Caps{FUSE: true, SyncEachWindow: true, NoFsync: true, ReportsOnlyAtEnd: true, LosesRenamedDirs: true, RenameResetsTimes: true}},
 	"fuse.exfat":   {kind: KindExFAT, caps: fuseFS},
 	"fuse.ntfs-3g": {kind: KindNTFS, caps: fuseFS},
 	// fuseblk hides the format and the server: see CapsOf.
