@@ -97,6 +97,11 @@ func Record(m fsinfo.Mount, start time.Time) (recorded, err error) {
 	// behind on ext4: write it back before the drive's flush, so that the
 	// record covers it and sure status's own write-back finds nothing.
 	if _, err := drivecache.WriteBack(d, m.MountPoint, false); err != nil {
+		// The file system failing to write back is the drive failing
+		// this flush; not reading its counters only means no record.
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) && pe.Op == "syncfs" {
+			return err, err
+		}
 		return err, nil
 	}
 	var ferr error
