@@ -118,7 +118,8 @@ func TestFusefatWithoutDeviceNotDurable(t *testing.T) {
 
 // A flush the stick fails while sure cp runs, whichever of its flushes
 // that is (a barrier's or the last one of the drive), must never end in
-// exit 0: nothing sure reports may rest on a flush whose error it dropped.
+// exit 0 with writes left that no good flush covered: nothing sure
+// reports may rest on a flush whose error it dropped.
 // A clean run counts the flushes one copy takes; then each of them fails
 // in turn on a fresh stick.
 func TestFailedFlushNeverExitsZero(t *testing.T) {
@@ -134,7 +135,22 @@ func TestFailedFlushNeverExitsZero(t *testing.T) {
 		}
 		return st
 	}
+	// A fresh mount may hold a journal transaction that jbd2's timer
+	// commits in the middle of the run, a flush that is not sure's and
+	// whose failure the kernel keeps to itself: commit it first.
+	settle := func(s *vstick.Stick) {
+		t.Helper()
+		f, err := os.Open(s.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := unix.Syncfs(int(f.Fd())); err != nil {
+			t.Fatal(err)
+		}
+	}
 	clean := vstick.New(t, "ext4", 0)
+	settle(clean)
 	before := flushes(clean).Flushes
 	if code, _, stderr := runSure(t, "cp", src, clean.Dir); code != 0 {
 		t.Fatalf("sure cp onto a working stick: exit %d\n%s", code, stderr)
@@ -145,10 +161,15 @@ func TestFailedFlushNeverExitsZero(t *testing.T) {
 	}
 	for i := int64(1); i <= n; i++ {
 		s := vstick.New(t, "ext4", 0)
+		settle(s)
 		s.Faults(t, vdisk.Faults{FailFlush: i})
 		code, _, stderr := runSure(t, "cp", src, s.Dir)
-		if st := flushes(s); st.FailedFlushes > 0 && code == 0 {
-			t.Errorf("flush %d of %d failed, yet sure cp exited 0:\n%s", i, n, stderr)
+		// The kernel sends flushes of its own (jbd2 updating the journal's
+		// tail) and drops their errors; one of those failing does not
+		// undo a good flush of sure's after it. What exit 0 may never
+		// rest on is a write no good flush has covered since.
+		if st := flushes(s); st.FailedFlushes > 0 && code == 0 && st.EpochWrites != 0 {
+			t.Errorf("flush %d of %d failed and %d writes were not flushed since, yet sure cp exited 0:\n%s", i, n, st.EpochWrites, stderr)
 		}
 	}
 }
