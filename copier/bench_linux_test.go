@@ -40,23 +40,29 @@ func BenchmarkSmallFiles(b *testing.B) {
 				}
 				return d
 			}
-			b.Run("sure", func(b *testing.B) {
-				for b.Loop() {
-					if _, err := Copy(context.Background(), []string{src}, next(), Options{Recursive: true}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.Run("cp+sync", func(b *testing.B) {
-				for b.Loop() {
-					d := next()
-					if out, err := exec.Command("sh", "-c", `cp -r "$1" "$2" && sync -f "$2"`, "sh", src, d).CombinedOutput(); err != nil {
-						b.Fatalf("%v: %s", err, out)
-					}
-				}
-			})
+			benchAgainstCp(b, src, next)
 		})
 	}
+}
+
+// benchAgainstCp times sure cp -r of src against cp -r && sync -f, each
+// run into a fresh directory from next.
+func benchAgainstCp(b *testing.B, src string, next func() string) {
+	b.Run("sure", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Copy(context.Background(), []string{src}, next(), Options{Recursive: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cp+sync", func(b *testing.B) {
+		for b.Loop() {
+			d := next()
+			if out, err := exec.Command("sh", "-c", `cp -r "$1" "$2" && sync -f "$2"`, "sh", src, d).CombinedOutput(); err != nil {
+				b.Fatalf("%v: %s", err, out)
+			}
+		}
+	})
 }
 
 // benchKinds are the file systems BenchmarkSmallFiles runs on.
@@ -152,21 +158,7 @@ func BenchmarkFastDevice(b *testing.B) {
 				}
 				return d
 			}
-			b.Run("sure", func(b *testing.B) {
-				for b.Loop() {
-					if _, err := Copy(context.Background(), []string{src}, next(), Options{Recursive: true}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.Run("cp+sync", func(b *testing.B) {
-				for b.Loop() {
-					d := next()
-					if out, err := exec.Command("sh", "-c", `cp -r "$1" "$2" && sync -f "$2"`, "sh", src, d).CombinedOutput(); err != nil {
-						b.Fatalf("%v: %s", err, out)
-					}
-				}
-			})
+			benchAgainstCp(b, src, next)
 		})
 	}
 }
