@@ -768,16 +768,11 @@ func ExploreRun(ctx context.Context, dir string, opt ExploreOptions) (CrashResul
 	if log == nil {
 		log = io.Discard
 	}
-	run, err := LoadRun(dir)
-	if err != nil {
-		return CrashResult{}, err
-	}
-	x, err := newExplorer(dir, run)
+	run, x, all, err := openRun(dir)
 	if err != nil {
 		return CrashResult{}, err
 	}
 	defer x.rec.Close()
-	all := GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit)
 	from, to := opt.Slice.bounds(len(all))
 	states := all[from:to]
 	workers := opt.Workers
@@ -871,20 +866,30 @@ func saveResults(dir string, from, to int, results []StateResult) error {
 	return os.WriteFile(filepath.Join(d, fmt.Sprintf("states-%06d-%06d.json", from, to)), b, 0o644)
 }
 
+// openRun loads the run recorded in dir, an explorer over its recording
+// (the caller closes x.rec) and every state it generates, in ID order.
+func openRun(dir string) (*CrashRun, *explorer, []CrashState, error) {
+	run, err := LoadRun(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	x, err := newExplorer(dir, run)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return run, x, GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit), nil
+}
+
 // SumResults adds up every slice of the run in dir explored so far. A
 // state checked by more than one slice counts once; Missing says how many
 // of the run's states no slice has checked yet.
 func SumResults(dir string) (CrashResult, error) {
-	run, err := LoadRun(dir)
-	if err != nil {
-		return CrashResult{}, err
-	}
-	x, err := newExplorer(dir, run)
+	run, x, all, err := openRun(dir)
 	if err != nil {
 		return CrashResult{}, err
 	}
 	defer x.rec.Close()
-	total := len(GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit))
+	total := len(all)
 	files, err := filepath.Glob(filepath.Join(dir, resultsDir, "states-*.json"))
 	if err != nil {
 		return CrashResult{}, err
