@@ -86,12 +86,13 @@ func status(w io.Writer, path string, seen map[string]bool) (ok bool, err error)
 	if err != nil {
 		return false, err
 	}
-	if verdict.InRAM(m.FSType) {
+	if fsinfo.CapsOf(m).InRAM {
 		// Flushing cannot help there, and walking /proc or /sys would
 		// only count files the kernel makes up.
 		if !seen[m.MountPoint] {
 			seen[m.MountPoint] = true
-			fmt.Fprintf(w, "can I pull it now? nothing to pull: %s (%s) is on no drive; its files live in RAM or are made up by the kernel\n", quote.Name(m.MountPoint), m.FSType)
+			v := verdict.CanPull(verdict.PullFacts{MountPoint: m.MountPoint, FSType: m.FSType, InRAM: true})
+			fmt.Fprintf(w, "can I pull it now? %s\n", v.Answer)
 		}
 		return false, nil
 	}
