@@ -50,12 +50,12 @@ func diskOfSys(sys string) (Disk, error) {
 	if err != nil {
 		return Disk{}, err
 	}
-	dev, err := sysfs.Attr(real, "dev")
+	dev, err := sysfs.Dev(real)
 	if err != nil {
 		return Disk{}, err
 	}
-	d := Disk{Dev: dev, Name: filepath.Base(real)}
-	d.Path = "/dev/" + d.Name
+	name := filepath.Base(real)
+	d := Disk{Device: sysfs.Device{Name: name, Path: "/dev/" + name, Major: unix.Major(dev), Minor: unix.Minor(dev)}}
 	d.DiskSeq = sysfs.Str(real, "diskseq")
 	d.WriteThrough = sysfs.Str(real, "queue/write_cache") == "write through"
 	return d, nil
@@ -63,7 +63,7 @@ func diskOfSys(sys string) (Disk, error) {
 
 // Read reads the disk's counters from /sys/dev/block/MAJ:MIN/stat.
 func Read(d Disk) (Counters, error) {
-	st, err := sysfs.ReadStat(filepath.Join(sysfs.DevBlock, d.Dev))
+	st, err := sysfs.ReadStat(filepath.Join(sysfs.DevBlock, d.ID()))
 	if err != nil {
 		return Counters{}, err
 	}
@@ -141,7 +141,7 @@ func recordPath(d Disk) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, d.Dev), nil
+	return filepath.Join(dir, d.ID()), nil
 }
 
 // MarkFlushed is called right after a flush of the disk's file system
@@ -224,7 +224,7 @@ func Last(d Disk) (Record, bool) {
 	var best Record
 	found := false
 	for _, dir := range dirs {
-		if r, ok := readRecord(d, filepath.Join(dir, d.Dev)); ok && (!found || r.Made.After(best.Made)) {
+		if r, ok := readRecord(d, filepath.Join(dir, d.ID())); ok && (!found || r.Made.After(best.Made)) {
 			best, found = r, true
 		}
 	}

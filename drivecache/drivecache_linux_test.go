@@ -156,7 +156,7 @@ func syncDev(dev string) error {
 func TestRecordTrust(t *testing.T) {
 	recordBase = t.TempDir()
 	t.Cleanup(func() { recordBase = "" })
-	d := Disk{Dev: "7:999", DiskSeq: "42"}
+	d := Disk{Device: sysfs.Device{Major: 7, Minor: 999}, DiskSeq: "42"}
 	r := Record{BootID: bootID(), DiskSeq: d.DiskSeq, Writes: 1}
 	if err := save(d, r); err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestRootRecordSeen(t *testing.T) {
 	old := rootRecords
 	rootRecords = root
 	t.Cleanup(func() { recordBase, rootRecords = "", old })
-	d := Disk{Dev: "7:998", DiskSeq: "7"}
+	d := Disk{Device: sysfs.Device{Major: 7, Minor: 998}, DiskSeq: "7"}
 	if _, ok := Last(d); ok {
 		t.Fatal("a record found where none was made")
 	}
@@ -220,7 +220,7 @@ func TestRootRecordSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(Record{BootID: bootID(), DiskSeq: d.DiskSeq, Writes: 5, Made: time.Now()})
-	if err := os.WriteFile(filepath.Join(root, d.Dev), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, d.ID()), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if r, ok := Last(d); !ok || r.Writes != 5 {

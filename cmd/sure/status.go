@@ -204,7 +204,7 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) (lines []string, v ver
 func writeBack(m fsinfo.Mount, disk drivecache.Disk, deviceUnread bool) verdict.WriteBack {
 	// syncfs writes back the file system's own block device; that is the
 	// disk only when the file system fills it and is the kernel's own.
-	onDisk := !m.IsFUSE() && fmt.Sprintf("%d:%d", m.Major, m.Minor) == disk.Dev
+	onDisk := !m.IsFUSE() && m.Major == disk.Major && m.Minor == disk.Minor
 	all := deviceUnread && !onDisk
 	wb := verdict.WriteBack{Done: true, What: "syncfs of " + m.MountPoint, CoversDevice: onDisk || all}
 	if all {
