@@ -3,6 +3,8 @@ package device
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/sure-tools/sure/pagecache"
 )
 
 // TestJSONNames pins the field names sure devices --json and sure doctor
@@ -20,7 +22,7 @@ func TestJSONNames(t *testing.T) {
 	d.Name, d.Path, d.Major, d.Minor = "sdb", "/dev/sdb", 8, 16
 	p := &d.Partitions[0]
 	p.Name, p.Path, p.Major, p.Minor = "sdb1", "/dev/sdb1", 8, 17
-	b := BDI{ID: "8:16", StrictLimit: true, MaxRatio: 100, MinRatio: 1, MaxBytes: 2, MinBytes: 1, HasBytes: true,
+	b := pagecache.BDI{ID: "8:16", StrictLimit: true, MaxRatio: 100, MinRatio: 1, MaxBytes: 2, MinBytes: 1, HasBytes: true,
 		ReadAheadKB: 128, StableWrites: true, Stats: map[string]int64{"BdiWriteback": 0}}
 	for _, c := range []struct {
 		v    any
@@ -34,7 +36,7 @@ func TestJSONNames(t *testing.T) {
 			`"sys_path":"/sys/devices/x"}`},
 		{b, `{"id":"8:16","strict_limit":true,"max_ratio":100,"min_ratio":1,"max_bytes":2,"min_bytes":1,"has_bytes":true,` +
 			`"read_ahead_kb":128,"stable_writes":true,"debugfs_stats":{"BdiWriteback":0}}`},
-		{Dirty{Dirty: 1, Writeback: 2}, `{"dirty":1,"writeback":2}`},
+		{pagecache.System{Dirty: 1, Writeback: 2}, `{"dirty":1,"writeback":2}`},
 	} {
 		got, err := json.Marshal(c.v)
 		if err != nil || string(got) != c.want {

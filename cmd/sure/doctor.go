@@ -14,6 +14,7 @@ import (
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
+	"github.com/sure-tools/sure/pagecache"
 	"github.com/sure-tools/sure/verdict"
 )
 
@@ -63,26 +64,26 @@ and what no software can promise.`,
 
 // report is what doctor found, in the shape --json prints.
 type report struct {
-	Path          string        `json:"path"`
-	MountPoint    string        `json:"mount_point"`
-	FSType        string        `json:"fstype"` // as mounted: ext4, fuseblk
-	Kind          string        `json:"kind"`   // what is on the device: exfat under fuseblk
-	Source        string        `json:"source"`
-	Options       string        `json:"options"`
-	Barrier       string        `json:"barrier"`
-	BarrierReason string        `json:"barrier_reason"`
-	Server        *procReport   `json:"fuse_server,omitempty"`
-	Device        string        `json:"device,omitempty"`
-	Partition     string        `json:"partition,omitempty"`
-	Disk          *device.Disk  `json:"disk,omitempty"`
-	DiskBDI       *device.BDI   `json:"disk_bdi,omitempty"`
-	MountBDI      *device.BDI   `json:"mount_bdi,omitempty"`
-	Backing       *report       `json:"backing,omitempty"` // the file system holding a loop device's backing file
-	Dirty         *device.Dirty `json:"system_dirty,omitempty"`
-	DebugFS       bool          `json:"debugfs"`
-	Kernel        kernelFacts   `json:"kernel"`
-	Plan          []string      `json:"plan"`
-	Limits        []string      `json:"limits"`
+	Path          string            `json:"path"`
+	MountPoint    string            `json:"mount_point"`
+	FSType        string            `json:"fstype"` // as mounted: ext4, fuseblk
+	Kind          string            `json:"kind"`   // what is on the device: exfat under fuseblk
+	Source        string            `json:"source"`
+	Options       string            `json:"options"`
+	Barrier       string            `json:"barrier"`
+	BarrierReason string            `json:"barrier_reason"`
+	Server        *procReport       `json:"fuse_server,omitempty"`
+	Device        string            `json:"device,omitempty"`
+	Partition     string            `json:"partition,omitempty"`
+	Disk          *device.Disk      `json:"disk,omitempty"`
+	DiskBDI       *pagecache.BDI    `json:"disk_bdi,omitempty"`
+	MountBDI      *pagecache.BDI    `json:"mount_bdi,omitempty"`
+	Backing       *report           `json:"backing,omitempty"` // the file system holding a loop device's backing file
+	Dirty         *pagecache.System `json:"system_dirty,omitempty"`
+	DebugFS       bool              `json:"debugfs"`
+	Kernel        kernelFacts       `json:"kernel"`
+	Plan          []string          `json:"plan"`
+	Limits        []string          `json:"limits"`
 }
 
 type procReport struct {
@@ -99,10 +100,10 @@ type kernelFacts struct {
 
 func diagnose(c device.Chain) *report {
 	r := chainReport(c)
-	if d, err := device.SystemDirty(); err == nil {
+	if d, err := pagecache.Meminfo(); err == nil {
 		r.Dirty = &d
 	}
-	r.DebugFS = device.DebugFSMounted()
+	r.DebugFS = pagecache.DebugfsMounted()
 	rel, _, _ := fsinfo.Kernel()
 	r.Kernel = kernelFacts{
 		Release:      rel,
@@ -276,7 +277,7 @@ func printCache(w io.Writer, ind string, d *device.Disk) {
 	}
 }
 
-func printBDI(w io.Writer, ind, what string, b *device.BDI) {
+func printBDI(w io.Writer, ind, what string, b *pagecache.BDI) {
 	strict := "off"
 	if b.StrictLimit {
 		strict = "on: its dirty pages are held to its own share even below the global limits"

@@ -168,7 +168,7 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) (lines []string, v ver
 	var bdi []string
 	for _, n := range pagecache.BDINames(m) {
 		if b, err := pagecache.BDIStats(n); err == nil {
-			bdi = append(bdi, fmt.Sprintf("bdi %s: about %s dirty, %s under writeback, %d dirty inodes", n, units.Bytes(b.Dirty), units.Bytes(b.Writeback), b.DirtyInodes))
+			bdi = append(bdi, fmt.Sprintf("bdi %s: about %s dirty, %s under writeback, %d dirty inodes", n, units.Bytes(b.Dirty()), units.Bytes(b.Writeback()), b.DirtyInodes()))
 		}
 	}
 	if len(bdi) > 0 {
