@@ -2,6 +2,7 @@ package device
 
 import (
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/proc"
 	"github.com/sure-tools/sure/pagecache"
 )
 
@@ -14,10 +15,10 @@ type Chain struct {
 	Kind          fsinfo.Kind // what is really on the device (exfat under fuseblk)
 	Barrier       fsinfo.Barrier
 	BarrierReason string
-	Server        *Process   // the FUSE server; nil for kernel file systems
-	Device        string     // the block device the file system reads: "/dev/loop3p1"; "" when none
-	Disk          *Disk      // the whole disk of Device
-	Partition     *Partition // the partition of Disk that is Device; nil for a whole disk
+	Server        *proc.Process // the FUSE server; nil for kernel file systems
+	Device        string        // the block device the file system reads: "/dev/loop3p1"; "" when none
+	Disk          *Disk         // the whole disk of Device
+	Partition     *Partition    // the partition of Disk that is Device; nil for a whole disk
 	// Backing continues the chain below a loop device: the file system
 	// that holds its backing file.
 	Backing *Chain
@@ -25,10 +26,4 @@ type Chain struct {
 	// file system's own device number when it differs (FUSE mounts get
 	// their own, with strict_limit on).
 	DiskBDI, MountBDI *pagecache.BDI
-}
-
-// Process is a running program, as /proc shows it.
-type Process struct {
-	PID     int      `json:"pid"`
-	Command []string `json:"command"`
 }

@@ -68,9 +68,9 @@ func trace(path string, depth int) (Chain, error) {
 }
 
 // fuseServer finds the process serving the FUSE mount m.
-func fuseServer(m fsinfo.Mount) *Process {
+func fuseServer(m fsinfo.Mount) *proc.Process {
 	if ps := proc.FUSEServers(m.MountPoint, m.Source); len(ps) > 0 {
-		return &Process{PID: ps[0].PID, Command: ps[0].Args}
+		return &ps[0]
 	}
 	return nil
 }

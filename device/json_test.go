@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/sure-tools/sure/internal/proc"
 	"github.com/sure-tools/sure/pagecache"
 )
 
 // TestJSONNames pins the field names sure devices --json and sure doctor
 // --json print for disks, partitions, mounts, bdis and the system's dirty
-// memory: scripts read them.
+// memory, and FUSE servers: scripts read them.
 func TestJSONNames(t *testing.T) {
 	mount := Mount{Device: "/dev/sdb1"}
 	mount.MountPoint, mount.FSType, mount.Options = "/media/stick", "vfat", "rw"
@@ -37,6 +38,7 @@ func TestJSONNames(t *testing.T) {
 		{b, `{"id":"8:16","strict_limit":true,"max_ratio":100,"min_ratio":1,"max_bytes":2,"min_bytes":1,"has_bytes":true,` +
 			`"read_ahead_kb":128,"stable_writes":true,"debugfs_stats":{"BdiWriteback":0}}`},
 		{pagecache.System{Dirty: 1, Writeback: 2}, `{"dirty":1,"writeback":2}`},
+		{proc.Process{PID: 7, Args: []string{"fusefat", "/dev/loop0"}}, `{"pid":7,"command":["fusefat","/dev/loop0"]}`},
 	} {
 		got, err := json.Marshal(c.v)
 		if err != nil || string(got) != c.want {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/proc"
 	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 	"github.com/sure-tools/sure/pagecache"
@@ -72,7 +73,7 @@ type report struct {
 	Options       string            `json:"options"`
 	Barrier       string            `json:"barrier"`
 	BarrierReason string            `json:"barrier_reason"`
-	Server        *procReport       `json:"fuse_server,omitempty"`
+	Server        *proc.Process     `json:"fuse_server,omitempty"`
 	Device        string            `json:"device,omitempty"`
 	Partition     string            `json:"partition,omitempty"`
 	Disk          *device.Disk      `json:"disk,omitempty"`
@@ -84,11 +85,6 @@ type report struct {
 	Kernel        kernelFacts       `json:"kernel"`
 	Plan          []string          `json:"plan"`
 	Limits        []string          `json:"limits"`
-}
-
-type procReport struct {
-	PID     int      `json:"pid"`
-	Command []string `json:"command"`
 }
 
 type kernelFacts struct {
@@ -133,7 +129,7 @@ func chainReport(c device.Chain) *report {
 		MountBDI:      c.MountBDI,
 	}
 	if c.Server != nil {
-		r.Server = &procReport{PID: c.Server.PID, Command: c.Server.Command}
+		r.Server = c.Server
 	}
 	if c.Partition != nil {
 		r.Partition = c.Partition.Path
@@ -197,14 +193,14 @@ func (r *report) printFS(w io.Writer, ind string) {
 	}
 	fmt.Fprintf(w, "%s%s is on %s: %s from %s, options %s\n", ind, quote.Line(r.Path), quote.Line(r.MountPoint), kind, quote.Line(r.Source), quote.Line(r.Options))
 	if r.Server != nil {
-		fmt.Fprintf(w, "%sFUSE server: pid %d, %s\n", ind, r.Server.PID, quote.Line(strings.Join(r.Server.Command, " ")))
+		fmt.Fprintf(w, "%sFUSE server: pid %d, %s\n", ind, r.Server.PID, quote.Line(strings.Join(r.Server.Args, " ")))
 	}
 }
 
 func (r *report) printChain(w io.Writer, ind string) {
 	steps := []string{fmt.Sprintf("%s (%s)", quote.Line(r.MountPoint), r.Kind)}
 	if r.Server != nil {
-		steps = append(steps, fmt.Sprintf("FUSE server %s (pid %d)", r.Server.Command[0], r.Server.PID))
+		steps = append(steps, fmt.Sprintf("FUSE server %s (pid %d)", r.Server.Args[0], r.Server.PID))
 	}
 	if r.Partition != "" {
 		steps = append(steps, "partition "+r.Partition)
