@@ -10,29 +10,23 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/sysfs"
 )
 
-// DiskFor finds the whole disk under the file system mounted as m: the
-// disk of its device, or for a FUSE file system the disk under its
-// server. Btrfs reports an anonymous device number; its source names the
-// device.
+// DiskFor finds the whole disk under the file system mounted as m, as
+// device.MountDevice finds its device: for a FUSE file system the disk
+// under its server.
 func DiskFor(m fsinfo.Mount) (Disk, error) {
-	if m.IsFUSE() {
-		dev, ok := fsinfo.BackingDevice(m)
-		if !ok {
-			return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("FUSE file system with no block device under it")}
-		}
-		return diskOfPath(dev)
+	dev, ok := device.MountDevice(m)
+	switch {
+	case !ok && m.IsFUSE():
+		return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("FUSE file system with no block device under it")}
+	case !ok:
+		return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("no block device under it (%s)", m.FSType)}
 	}
-	if d, err := diskOfSys(sysfs.DevDir(m.Major, m.Minor)); err == nil {
-		return d, nil
-	}
-	if strings.HasPrefix(m.Source, "/dev/") {
-		return diskOfPath(m.Source)
-	}
-	return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("no block device under it (%s)", m.FSType)}
+	return diskOfPath(dev)
 }
 
 func diskOfPath(dev string) (Disk, error) {

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sure-tools/sure/device"
+	"github.com/sure-tools/sure/device/devicetest"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/fsimage"
 	"github.com/sure-tools/sure/internal/sysfs"
@@ -231,5 +233,32 @@ func TestRootRecordSeen(t *testing.T) {
 	}
 	if r, ok := Last(d); !ok || r.Writes != 9 {
 		t.Fatalf("with a newer own record: %+v, %v; want the newer", r, ok)
+	}
+}
+
+// DiskFor finds the whole disk device.Resolve finds, under a partition
+// and under a FUSE server reading a loop device.
+func TestDiskForIsResolvesDisk(t *testing.T) {
+	s := devicetest.Partitioned(t, 64, devicetest.Part{MiB: 40, Kind: "ext4", Mount: true})
+	fuse := fsimage.ForTest(t, "exfat")
+	for _, dir := range []string{s.Mounts[0], fuse.Dir} {
+		mt, err := fsinfo.ForPath(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := DiskFor(mt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := device.Resolve(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Device != want.Device {
+			t.Errorf("DiskFor(%s) = %+v, want %+v", dir, d.Device, want.Device)
+		}
+	}
+	if d, err := DiskFor(fsinfo.Mount{MountPoint: "/proc", FSType: "proc", Source: "proc"}); err == nil {
+		t.Errorf("DiskFor(/proc) = %+v, want an error", d)
 	}
 }
