@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 
@@ -48,40 +47,6 @@ type AtomicRefusedError struct {
 
 func (e *AtomicRefusedError) Error() string {
 	return fmt.Sprintf("cannot copy to '%s' atomically: %s %s; nothing was written", e.Target, e.FS, e.Why)
-}
-
-// atomicRefusal says why a tree cannot be put in place in one durable
-// step on a file system of type fsType (fuse: served by a FUSE server),
-// on the system goos; "" when it can.
-func atomicRefusal(goos, fsType string, fuse bool) string {
-	const noSwap = "cannot swap two directories (no RENAME_EXCHANGE)"
-	switch goos {
-	case "linux":
-		// Measured: exfat-fuse and fusefat answer EINVAL to
-		// RENAME_EXCHANGE and RENAME_NOREPLACE alike.
-		switch {
-		case fuse && fsType == "fuse.fusefat":
-			return "over FUSE " + noSwap + " and empties a renamed directory"
-		case fuse:
-			return "over FUSE " + noSwap
-		}
-		switch fsType {
-		case "ext4", "xfs", "btrfs", "tmpfs":
-			return ""
-		case "vfat", "msdos":
-			return "keeps no journal: a power cut can leave a swap of two directories half done"
-		case "exfat", "ntfs3", "ntfs":
-			return noSwap
-		}
-		return "is not known to swap two directories durably"
-	case "darwin":
-		switch fsType {
-		case "apfs", "hfs":
-			return ""
-		}
-		return "cannot swap two directories (no RENAME_SWAP)"
-	}
-	return "cannot swap two directories on " + goos
 }
 
 // fsName names a mount for a message: its type, and its server's kind.
@@ -129,16 +94,11 @@ func checkAtomic(srcs []string, dest string, destIsDir bool, opt Options) (strin
 	if err != nil {
 		return "", "", err
 	}
-	fsType := m.FSType
 	if t := fsTypeOf(filepath.Dir(target)); t != "" {
-		fsType = t
+		m.FSType = t
 	}
-	if why := atomicRefusal(runtime.GOOS, fsType, m.IsFUSE() && fsType == m.FSType); why != "" {
-		name := fsName(m)
-		if fsType != m.FSType {
-			name = fsType
-		}
-		return "", "", &AtomicRefusedError{Target: target, FS: name, Why: why}
+	if why := fsinfo.CapsOf(m).NoDurableSwap; why != "" {
+		return "", "", &AtomicRefusedError{Target: target, FS: fsName(m), Why: why}
 	}
 	return src, target, nil
 }

@@ -79,11 +79,9 @@ func (r *run) resumeEvery(size int64) int64 {
 }
 
 // resumesFiles reports whether a file system takes a kept file up again
-// as it was left. fusefat does not: a write at the end of a file opened
-// again rewrote the whole file (measured: 60 MiB sent to the device for
-// 1 MiB appended to a 60 MiB file), and left it twice as long.
+// as it was left.
 func resumesFiles(m fsinfo.Mount) bool {
-	return m.FSType != "fuse.fusefat"
+	return !fsinfo.CapsOf(m).RewritesReopened
 }
 
 // checkpointer returns what fileCopy calls at each step of j's copy into

@@ -1,9 +1,7 @@
 package device
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -33,7 +31,7 @@ func trace(path string, depth int) (Chain, error) {
 	if m.IsFUSE() {
 		c.Server = fuseServer(m)
 	}
-	if b, err := readBDI(m.BDI()); err == nil {
+	if b, err := pagecache.ReadBDI(m.BDI()); err == nil {
 		c.MountBDI = &b
 	}
 	dev, ok := mountDev(m)
@@ -53,7 +51,7 @@ func trace(path string, depth int) (Chain, error) {
 	if p != nil {
 		c.Partition = p
 	}
-	if b, err := ReadBDI(d.Major, d.Minor); err == nil {
+	if b, err := pagecache.ReadBDI(d.ID()); err == nil {
 		c.DiskBDI = &b
 		if c.MountBDI != nil && c.MountBDI.ID == b.ID {
 			c.MountBDI = nil
@@ -70,48 +68,9 @@ func trace(path string, depth int) (Chain, error) {
 }
 
 // fuseServer finds the process serving the FUSE mount m.
-func fuseServer(m fsinfo.Mount) *Process {
+func fuseServer(m fsinfo.Mount) *proc.Process {
 	if ps := proc.FUSEServers(m.MountPoint, m.Source); len(ps) > 0 {
-		return &Process{PID: ps[0].PID, Command: ps[0].Args}
+		return &ps[0]
 	}
 	return nil
-}
-
-// ReadBDI reads the writeback control of device major:minor.
-func ReadBDI(major, minor uint32) (BDI, error) {
-	return readBDI(fmt.Sprintf("%d:%d", major, minor))
-}
-
-func readBDI(id string) (BDI, error) {
-	dir := filepath.Join(sysfs.BDIs, id)
-	if _, err := os.Stat(dir); err != nil {
-		return BDI{}, err
-	}
-	b := BDI{
-		ID:           id,
-		StrictLimit:  sysfs.Int(dir, "strict_limit") != 0,
-		MaxRatio:     int(sysfs.Int(dir, "max_ratio")),
-		MinRatio:     int(sysfs.Int(dir, "min_ratio")),
-		ReadAheadKB:  sysfs.Int(dir, "read_ahead_kb"),
-		StableWrites: sysfs.Int(dir, "stable_pages_required") != 0,
-	}
-	if s := sysfs.Str(dir, "max_bytes"); s != "" {
-		b.HasBytes = true
-		b.MaxBytes = sysfs.Int(dir, "max_bytes")
-		b.MinBytes = sysfs.Int(dir, "min_bytes")
-	}
-	b.Stats, _ = sysfs.BDIStats(filepath.Join("/sys/kernel/debug/bdi", id, "stats"))
-	return b, nil
-}
-
-// SystemDirty reads Dirty and Writeback from /proc/meminfo.
-func SystemDirty() (Dirty, error) {
-	m, err := pagecache.Meminfo()
-	return Dirty{Dirty: m.Dirty, Writeback: m.Writeback}, err
-}
-
-// DebugFSMounted reports whether per-device dirty counters can be read.
-func DebugFSMounted() bool {
-	var st unix.Statfs_t
-	return unix.Statfs("/sys/kernel/debug", &st) == nil && st.Type == unix.DEBUGFS_MAGIC
 }

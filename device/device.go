@@ -15,6 +15,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
 
 // ErrNoDevice means a path lives on a file system with no block device
@@ -29,10 +32,7 @@ var ErrUnsupported = errors.New("device information is read only on Linux")
 // Disk is a whole block device (sda, nvme0n1, mmcblk0, loop3) as sysfs
 // shows it.
 type Disk struct {
-	Name      string `json:"name"` // "sdb", "loop3"
-	Path      string `json:"path"` // "/dev/sdb"
-	Major     uint32 `json:"major"`
-	Minor     uint32 `json:"minor"`
+	sysfs.Device
 	Size      int64  `json:"size"` // bytes; 0 when no medium is present
 	Model     string `json:"model,omitempty"`
 	Vendor    string `json:"vendor,omitempty"`
@@ -60,12 +60,9 @@ type Disk struct {
 
 // Partition is one partition of a Disk.
 type Partition struct {
-	Name   string `json:"name"` // "sdb1"
-	Path   string `json:"path"` // "/dev/sdb1"
-	Major  uint32 `json:"major"`
-	Minor  uint32 `json:"minor"`
-	Number int    `json:"number"`
-	Size   int64  `json:"size"`
+	sysfs.Device
+	Number int   `json:"number"`
+	Size   int64 `json:"size"`
 	// FSType, Label, UUID come from the file system's superblock (or the
 	// udev database when the device cannot be read); may be empty.
 	FSType  string   `json:"fstype,omitempty"`
@@ -78,10 +75,8 @@ type Partition struct {
 // Mount is one mount of a disk or partition. A FUSE file system (exfat-fuse,
 // fusefat) counts as a mount of the device its server reads.
 type Mount struct {
-	Device     string `json:"device"` // the block device: "/dev/sdb1"
-	MountPoint string `json:"mount_point"`
-	FSType     string `json:"fstype"` // as the kernel names it: ext4, fuseblk, fuse.fusefat
-	Options    string `json:"options"`
+	Device string `json:"device"` // the block device: "/dev/sdb1"
+	fsinfo.Mount
 }
 
 // AllMounts lists the mounts of the disk and of every partition.

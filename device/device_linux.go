@@ -175,7 +175,7 @@ func mountsByDev() map[uint64][]Mount {
 			continue
 		}
 		name, _ := sysfs.Name(unix.Major(dev), unix.Minor(dev))
-		out[dev] = append(out[dev], Mount{Device: "/dev/" + name, MountPoint: m.MountPoint, FSType: m.FSType, Options: m.Options})
+		out[dev] = append(out[dev], Mount{Device: "/dev/" + name, Mount: m})
 	}
 	return out
 }
@@ -191,10 +191,7 @@ func readDisk(name string, mounts map[uint64][]Mount) (Disk, error) {
 		return Disk{}, err
 	}
 	d := Disk{
-		Name:        name,
-		Path:        "/dev/" + name,
-		Major:       unix.Major(devno),
-		Minor:       unix.Minor(devno),
+		Device:      sysfs.Device{Name: name, Path: "/dev/" + name, Major: unix.Major(devno), Minor: unix.Minor(devno)},
 		Size:        sysfs.Int(dir, "size") * 512,
 		Model:       sysfs.Str(dir, "device/model"),
 		Vendor:      sysfs.Str(dir, "device/vendor"),
@@ -227,10 +224,7 @@ func readDisk(name string, mounts map[uint64][]Mount) (Disk, error) {
 			continue
 		}
 		p := Partition{
-			Name:    e.Name(),
-			Path:    "/dev/" + e.Name(),
-			Major:   unix.Major(pdev),
-			Minor:   unix.Minor(pdev),
+			Device:  sysfs.Device{Name: e.Name(), Path: "/dev/" + e.Name(), Major: unix.Major(pdev), Minor: unix.Minor(pdev)},
 			Number:  int(sysfs.Int(pdir, "partition")),
 			Size:    sysfs.Int(pdir, "size") * 512,
 			Mounts:  mounts[pdev],

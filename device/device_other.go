@@ -21,12 +21,3 @@ func (d Disk) Swaps() []string { return nil }
 
 // Trace is Linux-only for now: other systems keep no sysfs to read.
 func Trace(path string) (Chain, error) { return Chain{}, ErrUnsupported }
-
-// ReadBDI is Linux-only: the bdi is a Linux writeback structure.
-func ReadBDI(major, minor uint32) (BDI, error) { return BDI{}, ErrUnsupported }
-
-// SystemDirty is Linux-only for now: it reads /proc/meminfo.
-func SystemDirty() (Dirty, error) { return Dirty{}, ErrUnsupported }
-
-// DebugFSMounted is false outside Linux: debugfs is a Linux file system.
-func DebugFSMounted() bool { return false }

@@ -15,13 +15,13 @@ package drivecache
 import (
 	"errors"
 	"time"
+
+	"github.com/sure-tools/sure/internal/sysfs"
 )
 
 // Disk is a whole block device whose counters tell the story.
 type Disk struct {
-	Dev     string // "7:3"
-	Path    string // "/dev/loop3"
-	Name    string // "loop3"
+	sysfs.Device
 	DiskSeq string // "" on kernels before 5.15
 	// WriteThrough: the drive says it has no volatile cache
 	// (queue/write_cache), so a completed write is on the media.

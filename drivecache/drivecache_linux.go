@@ -10,29 +10,23 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/sysfs"
 )
 
-// DiskFor finds the whole disk under the file system mounted as m: the
-// disk of its device, or for a FUSE file system the disk under its
-// server. Btrfs reports an anonymous device number; its source names the
-// device.
+// DiskFor finds the whole disk under the file system mounted as m, as
+// device.MountDevice finds its device: for a FUSE file system the disk
+// under its server.
 func DiskFor(m fsinfo.Mount) (Disk, error) {
-	if m.IsFUSE() {
-		dev, ok := fsinfo.BackingDevice(m)
-		if !ok {
-			return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("FUSE file system with no block device under it")}
-		}
-		return diskOfPath(dev)
+	dev, ok := device.MountDevice(m)
+	switch {
+	case !ok && m.IsFUSE():
+		return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("FUSE file system with no block device under it")}
+	case !ok:
+		return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("no block device under it (%s)", m.FSType)}
 	}
-	if d, err := diskOfSys(sysfs.DevDir(m.Major, m.Minor)); err == nil {
-		return d, nil
-	}
-	if strings.HasPrefix(m.Source, "/dev/") {
-		return diskOfPath(m.Source)
-	}
-	return Disk{}, &os.PathError{Op: "find disk", Path: m.MountPoint, Err: fmt.Errorf("no block device under it (%s)", m.FSType)}
+	return diskOfPath(dev)
 }
 
 func diskOfPath(dev string) (Disk, error) {
@@ -50,12 +44,12 @@ func diskOfSys(sys string) (Disk, error) {
 	if err != nil {
 		return Disk{}, err
 	}
-	dev, err := sysfs.Attr(real, "dev")
+	dev, err := sysfs.Dev(real)
 	if err != nil {
 		return Disk{}, err
 	}
-	d := Disk{Dev: dev, Name: filepath.Base(real)}
-	d.Path = "/dev/" + d.Name
+	name := filepath.Base(real)
+	d := Disk{Device: sysfs.Device{Name: name, Path: "/dev/" + name, Major: unix.Major(dev), Minor: unix.Minor(dev)}}
 	d.DiskSeq = sysfs.Str(real, "diskseq")
 	d.WriteThrough = sysfs.Str(real, "queue/write_cache") == "write through"
 	return d, nil
@@ -63,7 +57,7 @@ func diskOfSys(sys string) (Disk, error) {
 
 // Read reads the disk's counters from /sys/dev/block/MAJ:MIN/stat.
 func Read(d Disk) (Counters, error) {
-	st, err := sysfs.ReadStat(filepath.Join(sysfs.DevBlock, d.Dev))
+	st, err := sysfs.ReadStat(filepath.Join(sysfs.DevBlock, d.ID()))
 	if err != nil {
 		return Counters{}, err
 	}
@@ -141,7 +135,7 @@ func recordPath(d Disk) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, d.Dev), nil
+	return filepath.Join(dir, d.ID()), nil
 }
 
 // MarkFlushed is called right after a flush of the disk's file system
@@ -224,7 +218,7 @@ func Last(d Disk) (Record, bool) {
 	var best Record
 	found := false
 	for _, dir := range dirs {
-		if r, ok := readRecord(d, filepath.Join(dir, d.Dev)); ok && (!found || r.Made.After(best.Made)) {
+		if r, ok := readRecord(d, filepath.Join(dir, d.ID())); ok && (!found || r.Made.After(best.Made)) {
 			best, found = r, true
 		}
 	}

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sure-tools/sure/device"
+	"github.com/sure-tools/sure/device/devicetest"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/fsimage"
 	"github.com/sure-tools/sure/internal/sysfs"
@@ -156,7 +158,7 @@ func syncDev(dev string) error {
 func TestRecordTrust(t *testing.T) {
 	recordBase = t.TempDir()
 	t.Cleanup(func() { recordBase = "" })
-	d := Disk{Dev: "7:999", DiskSeq: "42"}
+	d := Disk{Device: sysfs.Device{Major: 7, Minor: 999}, DiskSeq: "42"}
 	r := Record{BootID: bootID(), DiskSeq: d.DiskSeq, Writes: 1}
 	if err := save(d, r); err != nil {
 		t.Fatal(err)
@@ -212,7 +214,7 @@ func TestRootRecordSeen(t *testing.T) {
 	old := rootRecords
 	rootRecords = root
 	t.Cleanup(func() { recordBase, rootRecords = "", old })
-	d := Disk{Dev: "7:998", DiskSeq: "7"}
+	d := Disk{Device: sysfs.Device{Major: 7, Minor: 998}, DiskSeq: "7"}
 	if _, ok := Last(d); ok {
 		t.Fatal("a record found where none was made")
 	}
@@ -220,7 +222,7 @@ func TestRootRecordSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(Record{BootID: bootID(), DiskSeq: d.DiskSeq, Writes: 5, Made: time.Now()})
-	if err := os.WriteFile(filepath.Join(root, d.Dev), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, d.ID()), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if r, ok := Last(d); !ok || r.Writes != 5 {
@@ -231,5 +233,32 @@ func TestRootRecordSeen(t *testing.T) {
 	}
 	if r, ok := Last(d); !ok || r.Writes != 9 {
 		t.Fatalf("with a newer own record: %+v, %v; want the newer", r, ok)
+	}
+}
+
+// DiskFor finds the whole disk device.Resolve finds, under a partition
+// and under a FUSE server reading a loop device.
+func TestDiskForIsResolvesDisk(t *testing.T) {
+	s := devicetest.Partitioned(t, 64, devicetest.Part{MiB: 40, Kind: "ext4", Mount: true})
+	fuse := fsimage.ForTest(t, "exfat")
+	for _, dir := range []string{s.Mounts[0], fuse.Dir} {
+		mt, err := fsinfo.ForPath(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := DiskFor(mt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := device.Resolve(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Device != want.Device {
+			t.Errorf("DiskFor(%s) = %+v, want %+v", dir, d.Device, want.Device)
+		}
+	}
+	if d, err := DiskFor(fsinfo.Mount{MountPoint: "/proc", FSType: "proc", Source: "proc"}); err == nil {
+		t.Errorf("DiskFor(/proc) = %+v, want an error", d)
 	}
 }

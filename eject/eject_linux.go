@@ -189,11 +189,11 @@ func unmount(ctx context.Context, m device.Mount, r reporter) error {
 	what := "unmount " + m.MountPoint
 	var server int
 	var serverName string
-	if strings.HasPrefix(m.FSType, "fuse") {
+	if m.IsFUSE() {
 		if c, err := device.Trace(m.MountPoint); err == nil && c.Server != nil {
 			server = c.Server.PID
-			if len(c.Server.Command) > 0 {
-				serverName = filepath.Base(c.Server.Command[0])
+			if len(c.Server.Args) > 0 {
+				serverName = filepath.Base(c.Server.Args[0])
 			}
 		}
 	}

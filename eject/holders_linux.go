@@ -81,7 +81,7 @@ func scan(match matcher) (holders []Holder, hidden int) {
 
 // inspect looks at one process; denied says some of it could not be read.
 func inspect(pid int, match matcher) (h Holder, denied bool) {
-	base := "/proc/" + strconv.Itoa(pid)
+	base := proc.Path(pid)
 	h.PID, h.Command = pid, proc.Comm(pid)
 	use := func(u string) {
 		if !slices.Contains(h.Uses, u) {

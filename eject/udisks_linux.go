@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -32,7 +31,7 @@ func ejectUDisks(ctx context.Context, d device.Disk, r reporter) error {
 	}
 	for _, m := range ms {
 		what := "unmount " + m.MountPoint + " through UDisks2"
-		if strings.HasPrefix(m.FSType, "fuse") {
+		if m.IsFUSE() {
 			return r.fail(what, fmt.Errorf("%s is a FUSE mount (%s), which UDisks2 does not manage: unmount it with fusermount -u, or eject as root", m.MountPoint, m.FSType))
 		}
 		b, err := blockOf(ctx, c, m.Device)

@@ -46,8 +46,8 @@ func (s *sampler) sample() (Sample, bool) {
 				got = false
 				break
 			}
-			smp.Dirty += b.Dirty
-			smp.Writeback += b.Writeback
+			smp.Dirty += b.Dirty()
+			smp.Writeback += b.Writeback()
 			names = append(names, n)
 			got = true
 		}

@@ -2,6 +2,7 @@ package fsinfo
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ func flags(c Caps) string {
 		{c.SyncEachWindow, "syncwin"}, {c.SyncFSNoFlush != "", "noflush"},
 		{c.NoFsync, "nofsync"}, {c.FsyncReachesDevice, "fsyncdev"},
 		{c.ReportsOnlyAtEnd, "atend"}, {c.LosesRenamedDirs, "losesdirs"}, {c.OwnBDI, "ownbdi"}, {c.Network, "network"},
+		{c.InRAM, "ram"}, {c.RewritesReopened, "rewrites"},
 	} {
 		if x.on {
 			f = append(f, x.name)
@@ -48,7 +50,8 @@ func TestCaps(t *testing.T) {
 		{"xfs", "", "xfs", "xfs", 0, nil, "ctime holes clone"},
 		{"btrfs", "", "btrfs", "btrfs", 0, nil, "ctime holes clone ownbdi"},
 		{"f2fs", "", "f2fs", "f2fs", 0, nil, "ctime holes clone"},
-		{"tmpfs", "", "tmpfs", "tmpfs", 0, nil, "ctime holes clone"},
+		{"tmpfs", "", "tmpfs", "tmpfs", 0, nil, "ctime holes clone ram"},
+		{"proc", "", "proc", "proc", 0, nil, "ctime clone ram"},
 		{"bcachefs", "", "bcachefs", "bcachefs", 0, nil, "ctime holes clone"},
 		{"zfs", "", "zfs", "zfs", 0, nil, "ctime holes clone syncwin"},
 		{"nfs", "", "nfs", "nfs", 0, nil, "ctime clone network"},
@@ -63,7 +66,7 @@ func TestCaps(t *testing.T) {
 		{"exfat", "", KindExFAT, "exFAT", 0, exfat, "winnames folds clone noflush"},
 		{"ntfs3", "", KindNTFS, "NTFS", 0, nil, "winnames folds clone noflush"},
 		{"ntfs", "", KindNTFS, "NTFS", 0, nil, "winnames folds clone noflush"},
-		{"fuse.fusefat", "fusefat", KindFAT, "FAT", gib4, fat, "winnames folds fuse syncwin nofsync atend losesdirs"},
+		{"fuse.fusefat", "fusefat", KindFAT, "FAT", gib4, fat, "winnames folds fuse syncwin nofsync atend losesdirs rewrites"},
 		{"fuse.exfat", "", KindExFAT, "exFAT", 0, exfat, "winnames folds fuse syncwin"},
 		{"fuse.ntfs-3g", "", KindNTFS, "NTFS", 0, nil, "winnames folds fuse syncwin"},
 		{"fuseblk", "mount.exfat-fuse", KindExFAT, "exFAT", 0, exfat, "winnames folds fuse syncwin fsyncdev"},
@@ -108,6 +111,63 @@ func TestKnownKind(t *testing.T) {
 	} {
 		if got := knownKind(fstype); got != want {
 			t.Errorf("knownKind(%q) = %q, want %q", fstype, got, want)
+		}
+	}
+}
+
+// TestSwapRefusal is the table of file systems that can exchange two
+// directories in one durable step, and the reason given where one cannot.
+func TestSwapRefusal(t *testing.T) {
+	for _, c := range []struct {
+		goos, fsType string
+		ok           bool
+		why          string // part of the reason
+	}{
+		{"linux", "ext4", true, ""},
+		{"linux", "xfs", true, ""},
+		{"linux", "btrfs", true, ""},
+		{"linux", "tmpfs", true, ""},
+		{"linux", "fuseblk", false, "RENAME_EXCHANGE"},
+		{"linux", "fuse.fusefat", false, "empties a renamed directory"},
+		{"linux", "fuse.exfat", false, "over FUSE"},
+		{"linux", "vfat", false, "journal"},
+		{"linux", "msdos", false, "journal"},
+		{"linux", "exfat", false, "no RENAME_EXCHANGE"},
+		{"linux", "ntfs3", false, "no RENAME_EXCHANGE"},
+		{"linux", "nfs4", false, "not known"},
+		{"linux", "fuse.sshfs", false, "over FUSE"},
+		{"darwin", "apfs", true, ""},
+		{"darwin", "hfs", true, ""},
+		{"darwin", "msdos", false, "RENAME_SWAP"},
+		{"darwin", "exfat", false, "RENAME_SWAP"},
+		{"windows", "NTFS", false, "windows"},
+		{"freebsd", "ufs", false, "freebsd"},
+	} {
+		why := swapRefusal(c.goos, c.fsType, capsOf(c.fsType, "", ""))
+		if (why == "") != c.ok || !strings.Contains(why, c.why) {
+			t.Errorf("%s %s: %q, want ok %v and a reason with %q", c.goos, c.fsType, why, c.ok, c.why)
+		}
+	}
+}
+
+// TestSwapRefusalHere: Caps carries the refusal of the system it runs on.
+func TestSwapRefusalHere(t *testing.T) {
+	for _, fstype := range []string{"ext4", "vfat", "fuse.fusefat", "apfs", "unknown"} {
+		c := capsOf(fstype, "", "")
+		if want := swapRefusal(runtime.GOOS, fstype, c); c.NoDurableSwap != want {
+			t.Errorf("%s: NoDurableSwap %q, want %q", fstype, c.NoDurableSwap, want)
+		}
+	}
+}
+
+func TestInRAM(t *testing.T) {
+	for fsType, want := range map[string]bool{
+		"tmpfs": true, "ramfs": true, "proc": true, "sysfs": true, "devtmpfs": true, "cgroup2": true,
+		"debugfs": true, "fusectl": true, "autofs": true,
+		"ext4": false, "vfat": false, "exfat": false, "fuseblk": false, "fuse.exfat": false, "btrfs": false, "": false,
+	} {
+		if got := capsOf(fsType, "", "").InRAM; got != want {
+			t.Errorf("InRAM of %q = %v, want %v", fsType, got, want)
 		}
 	}
 }

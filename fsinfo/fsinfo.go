@@ -5,19 +5,20 @@ package fsinfo
 
 import "fmt"
 
-// Mount is one line of the mount table.
+// Mount is one line of the mount table. Its JSON (in sure devices
+// --json) holds the fields users read there; the others are left out.
 type Mount struct {
-	MountPoint string
-	FSType     string // as the kernel names it: ext4, fuseblk, fuse.fusefat, ...
-	Source     string // /dev/sdb1, or whatever the FUSE server called itself
-	Options    string // the file system's own (super) options
-	ReadOnly   bool   // mounted read-only, or the file system is
+	MountPoint string `json:"mount_point"`
+	FSType     string `json:"fstype"`  // as the kernel names it: ext4, fuseblk, fuse.fusefat, ...
+	Source     string `json:"-"`       // /dev/sdb1, or whatever the FUSE server called itself
+	Options    string `json:"options"` // the file system's own (super) options
+	ReadOnly   bool   `json:"-"`       // mounted read-only, or the file system is
 	// MountedReadOnly: the mount itself is read-only (mount -o ro, a
 	// read-only bind mount), so nothing is written through it; a file
 	// system that turned read-only after an error is not.
-	MountedReadOnly bool
-	Major           uint32
-	Minor           uint32
+	MountedReadOnly bool   `json:"-"`
+	Major           uint32 `json:"-"`
+	Minor           uint32 `json:"-"`
 }
 
 // IsFUSE reports whether a user-space server implements the file system.

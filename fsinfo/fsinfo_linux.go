@@ -135,3 +135,18 @@ func barrierFor(m Mount, syncfsReports bool, release string, backing func(Mount)
 	}
 	return BarrierSyncFS, fmt.Sprintf("%s (%s): one syncfs flushes the batch and reports its errors", m.MountPoint, m.FSType)
 }
+
+// DebugfsDir is where debugfs, the kernel's debugging interface (which
+// counts each bdi's dirty pages), is mounted; "" when nowhere.
+func DebugfsDir() string {
+	ms, err := Mounts()
+	if err != nil {
+		return ""
+	}
+	for _, m := range ms {
+		if m.FSType == "debugfs" {
+			return m.MountPoint
+		}
+	}
+	return ""
+}

@@ -48,3 +48,6 @@ func BarrierFor(m Mount) (Barrier, string) {
 
 // BackingDevice is known only on Linux.
 func BackingDevice(m Mount) (string, bool) { return "", false }
+
+// DebugfsDir is "": debugfs is Linux's.
+func DebugfsDir() string { return "" }

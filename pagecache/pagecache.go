@@ -48,20 +48,43 @@ type Tree struct {
 
 // System is /proc/meminfo's view: every file system together.
 type System struct {
-	Dirty     int64
-	Writeback int64
+	Dirty     int64 `json:"dirty"`     // bytes changed in memory, not yet being written
+	Writeback int64 `json:"writeback"` // bytes being written now
 }
 
-// BDI is the kernel's count for one backing device (debugfs
-// bdi/NAME/stats): all file systems on it together, metadata included.
-// The kernel prints per-CPU counters without folding them, so the figures
+// BDI is the kernel's writeback control for one backing device
+// (/sys/class/bdi/NAME) and, when debugfs is mounted, its counts there
+// (bdi/NAME/stats): all file systems on it together, metadata included.
+// The kernel prints per-CPU counters without folding them, so the counts
 // are approximate (off by up to some hundred KiB, for good): good for
 // watching a flush drain, never for saying "nothing is left".
 type BDI struct {
-	Name        string // the bdi's name, "7:3" or "btrfs-1"
-	Dirty       int64  // BdiDirty
-	Writeback   int64  // BdiWriteBack
-	DirtyInodes int    // inodes on the b_dirty, b_io and b_more_io lists
+	ID          string `json:"id"`           // "7:3", "0:45-fuseblk" or "btrfs-1"
+	StrictLimit bool   `json:"strict_limit"` // the device may never exceed its share of dirty memory
+	MaxRatio    int    `json:"max_ratio"`    // percent of the dirty limit the device may use
+	MinRatio    int    `json:"min_ratio"`
+	// MaxBytes and MinBytes are the same limits in bytes (Linux 6.2 and
+	// later; HasBytes false before).
+	MaxBytes     int64 `json:"max_bytes"`
+	MinBytes     int64 `json:"min_bytes"`
+	HasBytes     bool  `json:"has_bytes"`
+	ReadAheadKB  int64 `json:"read_ahead_kb"`
+	StableWrites bool  `json:"stable_writes"` // pages are not modified while written back
+	// Stats holds debugfs's counts with sizes in bytes (BdiWriteback,
+	// BdiReclaimable, BdiDirtyThresh, b_dirty, ...); nil when debugfs is
+	// not mounted or not readable.
+	Stats map[string]int64 `json:"debugfs_stats,omitempty"`
+}
+
+// Dirty is what waits to be written back (BdiReclaimable).
+func (b BDI) Dirty() int64 { return b.Stats["BdiReclaimable"] }
+
+// Writeback is what is being written back (BdiWriteback).
+func (b BDI) Writeback() int64 { return b.Stats["BdiWriteback"] }
+
+// DirtyInodes counts the inodes on the b_dirty, b_io and b_more_io lists.
+func (b BDI) DirtyInodes() int {
+	return int(b.Stats["b_dirty"] + b.Stats["b_io"] + b.Stats["b_more_io"])
 }
 
 // ErrNoCachestat means the kernel lacks cachestat(2).

@@ -234,16 +234,16 @@ func kB(v string) (int64, error) {
 
 // debugfsDir finds where debugfs is mounted, if anywhere.
 func debugfsDir() (string, error) {
-	ms, err := fsinfo.Mounts()
-	if err != nil {
-		return "", err
-	}
-	for _, m := range ms {
-		if m.FSType == "debugfs" {
-			return m.MountPoint, nil
-		}
+	if dir := fsinfo.DebugfsDir(); dir != "" {
+		return dir, nil
 	}
 	return "", ErrNoDebugfs
+}
+
+// DebugfsMounted reports whether the bdis' counts can be read.
+func DebugfsMounted() bool {
+	_, err := debugfsDir()
+	return err == nil
 }
 
 // BDINames lists the backing devices whose writeback serves the file
@@ -322,17 +322,46 @@ func btrfsBDI(m fsinfo.Mount) (string, error) {
 	return "", os.ErrNotExist
 }
 
-// BDIStats reads debugfs's statistics of the bdi called name.
+// BDIStats reads debugfs's counts of the bdi called name: a BDI with its
+// ID and Stats only, or an error when debugfs does not tell.
 func BDIStats(name string) (BDI, error) {
+	st, err := bdiStats(name)
+	if err != nil {
+		return BDI{}, err
+	}
+	return BDI{ID: name, Stats: st}, nil
+}
+
+func bdiStats(name string) (map[string]int64, error) {
 	dir, err := debugfsDir()
 	if err != nil {
+		return nil, err
+	}
+	return sysfs.BDIStats(filepath.Join(dir, "bdi", name, "stats"))
+}
+
+// ReadBDI reads the writeback control of the bdi called name ("7:3"),
+// with debugfs's counts when they can be read.
+func ReadBDI(name string) (BDI, error) {
+	dir := filepath.Join(sysfs.BDIs, name)
+	if _, err := os.Stat(dir); err != nil {
 		return BDI{}, err
 	}
-	st, err := sysfs.BDIStats(filepath.Join(dir, "bdi", name, "stats"))
-	if err != nil {
-		return BDI{}, err
+	b := BDI{
+		ID:           name,
+		StrictLimit:  sysfs.Int(dir, "strict_limit") != 0,
+		MaxRatio:     int(sysfs.Int(dir, "max_ratio")),
+		MinRatio:     int(sysfs.Int(dir, "min_ratio")),
+		ReadAheadKB:  sysfs.Int(dir, "read_ahead_kb"),
+		StableWrites: sysfs.Int(dir, "stable_pages_required") != 0,
 	}
-	return BDI{Name: name, Writeback: st["BdiWriteback"], Dirty: st["BdiReclaimable"], DirtyInodes: int(st["b_dirty"] + st["b_io"] + st["b_more_io"])}, nil
+	if s := sysfs.Str(dir, "max_bytes"); s != "" {
+		b.HasBytes = true
+		b.MaxBytes = sysfs.Int(dir, "max_bytes")
+		b.MinBytes = sysfs.Int(dir, "min_bytes")
+	}
+	b.Stats, _ = bdiStats(name)
+	return b, nil
 }
 
 // CtimeSlack is how far a change time may lag the moment of the change:

@@ -195,7 +195,7 @@ func TestBDIStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Dirty+b.Writeback == 0 {
+	if b.Dirty()+b.Writeback() == 0 {
 		t.Fatalf("%+v: 4 MiB just written, nothing dirty", b)
 	}
 	if err := f.Sync(); err != nil {
@@ -206,7 +206,7 @@ func TestBDIStats(t *testing.T) {
 	}
 	// The bdi counters are per-CPU sums read without folding (their
 	// error can stay for good), so "drained" is less than the 4 MiB.
-	if b, err = BDIStats(want); err != nil || b.Dirty+b.Writeback >= 1<<20 {
+	if b, err = BDIStats(want); err != nil || b.Dirty()+b.Writeback() >= 1<<20 {
 		t.Fatalf("after syncfs: %+v, %v", b, err)
 	}
 }

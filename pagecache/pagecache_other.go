@@ -17,6 +17,8 @@ func TreeOf(root string) (Tree, error)  { return Tree{}, ErrUnsupported }
 func Meminfo() (System, error)          { return System{}, ErrUnsupported }
 func BDINames(m fsinfo.Mount) []string  { return nil }
 func BDIStats(name string) (BDI, error) { return BDI{}, ErrUnsupported }
+func ReadBDI(name string) (BDI, error)  { return BDI{}, ErrUnsupported }
+func DebugfsMounted() bool              { return false }
 func kernelRelease() string             { return "" }
 
 // CtimeSlack: without Linux's coarse clock to ask, a generous second.

@@ -6,12 +6,13 @@ import (
 
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/sysfs"
 )
 
 func TestDiagnosePlan(t *testing.T) {
 	ext4 := fsinfo.Mount{MountPoint: "/media/stick", FSType: "ext4"}
 	fuse := fsinfo.Mount{MountPoint: "/media/stick", FSType: "fuseblk"}
-	stick := &device.Disk{Path: "/dev/sdb", Transport: "usb", Removable: true, WriteCache: "write back"}
+	stick := &device.Disk{Device: sysfs.Device{Path: "/dev/sdb"}, Transport: "usb", Removable: true, WriteCache: "write back"}
 	for _, c := range []struct {
 		name  string
 		chain device.Chain
@@ -40,11 +41,11 @@ func TestDiagnosePlan(t *testing.T) {
 			"each file and each changed directory is flushed with fsync: syncfs does not report writeback errors before Linux 5.8", "powers the drive off"},
 		{"a loop device",
 			device.Chain{Mount: ext4, Barrier: fsinfo.BarrierSyncFS, Device: "/dev/loop3",
-				Disk: &device.Disk{Path: "/dev/loop3", Transport: "loop", Removable: true}},
+				Disk: &device.Disk{Device: sysfs.Device{Path: "/dev/loop3"}, Transport: "loop", Removable: true}},
 			"one syncfs", "detaches the loop device; its image file then holds everything reported durable"},
 		{"a fixed disk",
 			device.Chain{Mount: ext4, Barrier: fsinfo.BarrierSyncFS, Device: "/dev/nvme0n1p2",
-				Disk: &device.Disk{Path: "/dev/nvme0n1", Transport: "nvme"}},
+				Disk: &device.Disk{Device: sysfs.Device{Path: "/dev/nvme0n1"}, Transport: "nvme"}},
 			"one syncfs", "/dev/nvme0n1 is not removable: sure writes here durably, but it is not a stick to eject"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -75,10 +76,10 @@ func TestDiagnoseLimits(t *testing.T) {
 		claim bool // the drive's own claim of no volatile cache is named
 	}{
 		{"no disk", nil, false},
-		{"write back", &device.Disk{Path: "/dev/sdb", Transport: "usb", WriteCache: "write back"}, false},
-		{"write through", &device.Disk{Path: "/dev/sdb", Transport: "usb", WriteCache: "write through"}, true},
-		{"write through loop", &device.Disk{Path: "/dev/loop3", Transport: "loop", WriteCache: "write through"}, false},
-		{"cache mode unknown", &device.Disk{Path: "/dev/sdb", Transport: "usb"}, false},
+		{"write back", &device.Disk{Device: sysfs.Device{Path: "/dev/sdb"}, Transport: "usb", WriteCache: "write back"}, false},
+		{"write through", &device.Disk{Device: sysfs.Device{Path: "/dev/sdb"}, Transport: "usb", WriteCache: "write through"}, true},
+		{"write through loop", &device.Disk{Device: sysfs.Device{Path: "/dev/loop3"}, Transport: "loop", WriteCache: "write through"}, false},
+		{"cache mode unknown", &device.Disk{Device: sysfs.Device{Path: "/dev/sdb"}, Transport: "usb"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			l := Diagnose(device.Chain{Mount: fsinfo.Mount{MountPoint: "/m", FSType: "ext4"}, Disk: c.disk}).Limits

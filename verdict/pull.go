@@ -11,12 +11,17 @@ import (
 	"time"
 
 	"github.com/sure-tools/sure/drivecache"
+	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
 )
 
 // PullFacts is what sure status knows about one file system.
 type PullFacts struct {
 	MountPoint string
+	FSType     string // as the kernel names it
+	// InRAM: no drive holds the file system (see fsinfo.Caps): nothing
+	// else was gathered.
+	InRAM bool
 	// TreeUnread, when set, says why the files of the whole file system
 	// could not be read: nothing else was gathered.
 	TreeUnread string
@@ -74,6 +79,9 @@ type Pull struct {
 // drive wrote nothing, and no change newer than that flush.
 func CanPull(f PullFacts) Pull {
 	run := fmt.Sprintf("; run 'sure sync %s' or 'sure eject'", f.MountPoint)
+	if f.InRAM {
+		return Pull{Answer: fmt.Sprintf("nothing to pull: %s (%s) is on no drive; its files live in RAM or are made up by the kernel", quote.Name(f.MountPoint), f.FSType)}
+	}
 	if f.TreeUnread != "" {
 		return Pull{Answer: "cannot tell: " + f.TreeUnread + run}
 	}
@@ -116,17 +124,4 @@ func CanPull(f PullFacts) Pull {
 func (f PullFacts) NeedsWriteBack() bool {
 	f.WriteBack = WriteBack{Done: true, CoversDevice: true}
 	return CanPull(f).Safe
-}
-
-// InRAM reports whether a file system of type fsType is on no drive: the
-// kernel's own (proc, sysfs, ...) or one kept in memory (tmpfs, ramfs).
-// Nothing there can be pulled, and flushing cannot help.
-func InRAM(fsType string) bool {
-	switch fsType {
-	case "proc", "sysfs", "tmpfs", "ramfs", "devtmpfs", "devpts", "cgroup", "cgroup2",
-		"debugfs", "tracefs", "securityfs", "pstore", "bpf", "configfs", "fusectl",
-		"mqueue", "hugetlbfs", "efivarfs", "binfmt_misc", "nsfs", "rpc_pipefs", "selinuxfs", "autofs":
-		return true
-	}
-	return false
 }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/proc"
 	"github.com/sure-tools/sure/internal/quote"
 	"github.com/sure-tools/sure/internal/units"
+	"github.com/sure-tools/sure/pagecache"
 	"github.com/sure-tools/sure/verdict"
 )
 
@@ -63,31 +65,26 @@ and what no software can promise.`,
 
 // report is what doctor found, in the shape --json prints.
 type report struct {
-	Path          string        `json:"path"`
-	MountPoint    string        `json:"mount_point"`
-	FSType        string        `json:"fstype"` // as mounted: ext4, fuseblk
-	Kind          string        `json:"kind"`   // what is on the device: exfat under fuseblk
-	Source        string        `json:"source"`
-	Options       string        `json:"options"`
-	Barrier       string        `json:"barrier"`
-	BarrierReason string        `json:"barrier_reason"`
-	Server        *procReport   `json:"fuse_server,omitempty"`
-	Device        string        `json:"device,omitempty"`
-	Partition     string        `json:"partition,omitempty"`
-	Disk          *device.Disk  `json:"disk,omitempty"`
-	DiskBDI       *device.BDI   `json:"disk_bdi,omitempty"`
-	MountBDI      *device.BDI   `json:"mount_bdi,omitempty"`
-	Backing       *report       `json:"backing,omitempty"` // the file system holding a loop device's backing file
-	Dirty         *device.Dirty `json:"system_dirty,omitempty"`
-	DebugFS       bool          `json:"debugfs"`
-	Kernel        kernelFacts   `json:"kernel"`
-	Plan          []string      `json:"plan"`
-	Limits        []string      `json:"limits"`
-}
-
-type procReport struct {
-	PID     int      `json:"pid"`
-	Command []string `json:"command"`
+	Path          string            `json:"path"`
+	MountPoint    string            `json:"mount_point"`
+	FSType        string            `json:"fstype"` // as mounted: ext4, fuseblk
+	Kind          string            `json:"kind"`   // what is on the device: exfat under fuseblk
+	Source        string            `json:"source"`
+	Options       string            `json:"options"`
+	Barrier       string            `json:"barrier"`
+	BarrierReason string            `json:"barrier_reason"`
+	Server        *proc.Process     `json:"fuse_server,omitempty"`
+	Device        string            `json:"device,omitempty"`
+	Partition     string            `json:"partition,omitempty"`
+	Disk          *device.Disk      `json:"disk,omitempty"`
+	DiskBDI       *pagecache.BDI    `json:"disk_bdi,omitempty"`
+	MountBDI      *pagecache.BDI    `json:"mount_bdi,omitempty"`
+	Backing       *report           `json:"backing,omitempty"` // the file system holding a loop device's backing file
+	Dirty         *pagecache.System `json:"system_dirty,omitempty"`
+	DebugFS       bool              `json:"debugfs"`
+	Kernel        kernelFacts       `json:"kernel"`
+	Plan          []string          `json:"plan"`
+	Limits        []string          `json:"limits"`
 }
 
 type kernelFacts struct {
@@ -99,10 +96,10 @@ type kernelFacts struct {
 
 func diagnose(c device.Chain) *report {
 	r := chainReport(c)
-	if d, err := device.SystemDirty(); err == nil {
+	if d, err := pagecache.Meminfo(); err == nil {
 		r.Dirty = &d
 	}
-	r.DebugFS = device.DebugFSMounted()
+	r.DebugFS = pagecache.DebugfsMounted()
 	rel, _, _ := fsinfo.Kernel()
 	r.Kernel = kernelFacts{
 		Release:      rel,
@@ -132,7 +129,7 @@ func chainReport(c device.Chain) *report {
 		MountBDI:      c.MountBDI,
 	}
 	if c.Server != nil {
-		r.Server = &procReport{PID: c.Server.PID, Command: c.Server.Command}
+		r.Server = c.Server
 	}
 	if c.Partition != nil {
 		r.Partition = c.Partition.Path
@@ -196,14 +193,14 @@ func (r *report) printFS(w io.Writer, ind string) {
 	}
 	fmt.Fprintf(w, "%s%s is on %s: %s from %s, options %s\n", ind, quote.Line(r.Path), quote.Line(r.MountPoint), kind, quote.Line(r.Source), quote.Line(r.Options))
 	if r.Server != nil {
-		fmt.Fprintf(w, "%sFUSE server: pid %d, %s\n", ind, r.Server.PID, quote.Line(strings.Join(r.Server.Command, " ")))
+		fmt.Fprintf(w, "%sFUSE server: pid %d, %s\n", ind, r.Server.PID, quote.Line(strings.Join(r.Server.Args, " ")))
 	}
 }
 
 func (r *report) printChain(w io.Writer, ind string) {
 	steps := []string{fmt.Sprintf("%s (%s)", quote.Line(r.MountPoint), r.Kind)}
 	if r.Server != nil {
-		steps = append(steps, fmt.Sprintf("FUSE server %s (pid %d)", r.Server.Command[0], r.Server.PID))
+		steps = append(steps, fmt.Sprintf("FUSE server %s (pid %d)", r.Server.Args[0], r.Server.PID))
 	}
 	if r.Partition != "" {
 		steps = append(steps, "partition "+r.Partition)
@@ -276,7 +273,7 @@ func printCache(w io.Writer, ind string, d *device.Disk) {
 	}
 }
 
-func printBDI(w io.Writer, ind, what string, b *device.BDI) {
+func printBDI(w io.Writer, ind, what string, b *pagecache.BDI) {
 	strict := "off"
 	if b.StrictLimit {
 		strict = "on: its dirty pages are held to its own share even below the global limits"

@@ -76,13 +76,11 @@ func mountFusefatRelative(t *testing.T) string {
 // serverOf finds the daemon running program on dev.
 func serverOf(t *testing.T, program, dev string) int {
 	t.Helper()
-	for _, p := range proc.FUSEServers("", dev) {
-		if filepath.Base(p.Args[0]) == program {
-			return p.PID
-		}
+	pid := fsimage.FindServer(program, "", dev)
+	if pid == 0 {
+		t.Fatalf("no %s process serves %s", program, dev)
 	}
-	t.Fatalf("no %s process serves %s", program, dev)
-	return 0
+	return pid
 }
 
 // fusefat implements no fsync (the kernel answers every fsync there with

@@ -86,12 +86,13 @@ func status(w io.Writer, path string, seen map[string]bool) (ok bool, err error)
 	if err != nil {
 		return false, err
 	}
-	if verdict.InRAM(m.FSType) {
+	if fsinfo.CapsOf(m).InRAM {
 		// Flushing cannot help there, and walking /proc or /sys would
 		// only count files the kernel makes up.
 		if !seen[m.MountPoint] {
 			seen[m.MountPoint] = true
-			fmt.Fprintf(w, "can I pull it now? nothing to pull: %s (%s) is on no drive; its files live in RAM or are made up by the kernel\n", quote.Name(m.MountPoint), m.FSType)
+			v := verdict.CanPull(verdict.PullFacts{MountPoint: m.MountPoint, FSType: m.FSType, InRAM: true})
+			fmt.Fprintf(w, "can I pull it now? %s\n", v.Answer)
 		}
 		return false, nil
 	}
@@ -167,7 +168,7 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) (lines []string, v ver
 	var bdi []string
 	for _, n := range pagecache.BDINames(m) {
 		if b, err := pagecache.BDIStats(n); err == nil {
-			bdi = append(bdi, fmt.Sprintf("bdi %s: about %s dirty, %s under writeback, %d dirty inodes", n, units.Bytes(b.Dirty), units.Bytes(b.Writeback), b.DirtyInodes))
+			bdi = append(bdi, fmt.Sprintf("bdi %s: about %s dirty, %s under writeback, %d dirty inodes", n, units.Bytes(b.Dirty()), units.Bytes(b.Writeback()), b.DirtyInodes()))
 		}
 	}
 	if len(bdi) > 0 {
@@ -203,7 +204,7 @@ func judge(m fsinfo.Mount, t pagecache.Tree, path string) (lines []string, v ver
 func writeBack(m fsinfo.Mount, disk drivecache.Disk, deviceUnread bool) verdict.WriteBack {
 	// syncfs writes back the file system's own block device; that is the
 	// disk only when the file system fills it and is the kernel's own.
-	onDisk := !m.IsFUSE() && fmt.Sprintf("%d:%d", m.Major, m.Minor) == disk.Dev
+	onDisk := !m.IsFUSE() && m.Major == disk.Major && m.Minor == disk.Minor
 	all := deviceUnread && !onDisk
 	wb := verdict.WriteBack{Done: true, What: "syncfs of " + m.MountPoint, CoversDevice: onDisk || all}
 	if all {

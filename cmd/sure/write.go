@@ -17,6 +17,7 @@ import (
 	"github.com/sure-tools/sure/device"
 	"github.com/sure-tools/sure/flash"
 	"github.com/sure-tools/sure/internal/quote"
+	"github.com/sure-tools/sure/internal/sysfs"
 	"github.com/sure-tools/sure/internal/units"
 )
 
@@ -315,7 +316,7 @@ func judgeTargets(src *flash.Source, args []string) ([]*writeTarget, error) {
 		switch {
 		case errors.Is(err, device.ErrUnsupported):
 			// No sysfs here: sure cannot tell a stick from the system disk.
-			t.disk = device.Disk{Path: arg}
+			t.disk = device.Disk{Device: sysfs.Device{Path: arg}}
 			t.soft = append(t.soft, fmt.Sprintf("%s cannot be judged on this system (%v); check it yourself", arg, err))
 			ts = append(ts, t)
 			continue

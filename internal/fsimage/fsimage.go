@@ -143,7 +143,7 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 		select {
 		case <-m.exited:
 			if m.server.ProcessState.Success() && IsMountPoint(dir) {
-				m.daemon = findServer(m.server.Args[0], dir, device)
+				m.daemon = FindServer(m.server.Args[0], dir, device)
 				if m.daemon == 0 {
 					return nil, fmt.Errorf("fsimage: %s mounted %s but its daemon cannot be found", m.server.Args[0], dir)
 				}
@@ -247,9 +247,10 @@ func (m *Mounted) Unmount() error {
 	return m.err
 }
 
-// findServer finds the process running program that serves dir from
-// device, for servers that fork into the background.
-func findServer(program, dir, device string) int {
+// FindServer finds the process running program that serves dir from
+// device (either may be ""), for servers that fork into the background;
+// 0 when none does.
+func FindServer(program, dir, device string) int {
 	for _, p := range proc.FUSEServers(dir, device) {
 		if filepath.Base(p.Args[0]) == filepath.Base(program) {
 			return p.PID

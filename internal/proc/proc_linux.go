@@ -1,6 +1,3 @@
-// Package proc reads facts about processes and mounts from Linux's /proc:
-// the one place sure scans processes, finds FUSE servers and parses the
-// mount table.
 package proc
 
 import (
@@ -16,7 +13,7 @@ import (
 // whoever adopted it) counts as gone: it has done all it will do, and a
 // FUSE server in that state writes nothing more to its device.
 func Alive(pid int) bool {
-	stat, err := os.ReadFile(path(pid, "stat"))
+	stat, err := os.ReadFile(Path(pid, "stat"))
 	if err != nil {
 		return false
 	}
@@ -26,7 +23,9 @@ func Alive(pid int) bool {
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
-func path(pid int, name ...string) string {
+// Path is the path of pid's entry name under /proc ("fd", "maps"), or
+// of its directory when name is empty.
+func Path(pid int, name ...string) string {
 	return filepath.Join(append([]string{"/proc", strconv.Itoa(pid)}, name...)...)
 }
 
@@ -46,7 +45,7 @@ func PIDs() []int {
 // Cmdline returns pid's arguments, argv[0] first; nil when they cannot be
 // read or it has none (a kernel thread). Any user may read another's.
 func Cmdline(pid int) []string {
-	b, err := os.ReadFile(path(pid, "cmdline"))
+	b, err := os.ReadFile(Path(pid, "cmdline"))
 	if err != nil || len(b) == 0 {
 		return nil
 	}
@@ -55,13 +54,13 @@ func Cmdline(pid int) []string {
 
 // Cwd returns pid's working directory, "" when it cannot be read.
 func Cwd(pid int) string {
-	cwd, _ := os.Readlink(path(pid, "cwd"))
+	cwd, _ := os.Readlink(Path(pid, "cwd"))
 	return cwd
 }
 
 // Comm returns pid's command name, "" when it cannot be read.
 func Comm(pid int) string {
-	b, err := os.ReadFile(path(pid, "comm"))
+	b, err := os.ReadFile(Path(pid, "comm"))
 	if err != nil {
 		return ""
 	}
@@ -72,7 +71,7 @@ func Comm(pid int) string {
 // the kernel's: fs.ErrPermission for another user's process, whose open
 // files are hidden.
 func FDs(pid int) ([]string, error) {
-	dir := path(pid, "fd")
+	dir := Path(pid, "fd")
 	fds, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -84,12 +83,6 @@ func FDs(pid int) ([]string, error) {
 		}
 	}
 	return targets, nil
-}
-
-// Process is a process and its arguments.
-type Process struct {
-	PID  int
-	Args []string // argv[0] first
 }
 
 // FUSEServers finds the processes that may serve the FUSE mount at

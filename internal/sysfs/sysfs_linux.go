@@ -1,6 +1,3 @@
-// Package sysfs reads block devices' attributes from Linux's /sys: the one
-// place sure turns device numbers and /dev paths into sysfs directories,
-// finds a partition's disk, and reads the kernel's I/O counters.
 package sysfs
 
 import (
