@@ -18,11 +18,13 @@
 // On a file system where one syncfs flushes everything and reports errors,
 // a barrier is one syncfs. Where syncfs writes everything but sends the
 // drive no cache flush (vfat, exfat, ntfs3), it is syncfs, then an fsync of
-// a directory there, which flushes the drive. Elsewhere (FUSE file systems, kernels before
-// 5.8, macOS, Windows) each file is flushed on its own when it is staged
-// and each changed directory after the renames, in parallel; under a FUSE
-// file system the block device is then flushed too, since the server may
-// not pass fsync on (fusefat does not).
+// a directory there, which flushes the drive. Where the FUSE server writes
+// everything it holds and flushes its device on any fsync (exfat-fuse), it
+// is one fsync of a directory there. Elsewhere (other FUSE file systems,
+// kernels before 5.8, macOS, Windows) each file is flushed on its own when
+// it is staged and each changed directory after the renames, in parallel;
+// under a FUSE file system the block device is then flushed too, since the
+// server may not pass fsync on (fusefat does not).
 //
 // Every name is made relative to a directory descriptor opened beneath the
 // job's destination (package beneath): a link on the stick is never
@@ -760,9 +762,11 @@ func (c *Committer) FlushDirs() error {
 
 // barrier flushes every file system of the batch (and of the changed
 // directories) as a whole: one syncfs where that reaches the device, syncfs
-// and an fsync of a directory where only the fsync flushes the drive, or a
-// flush of the block device under a FUSE file system, whose server may have
-// ignored the per-file flushes. It returns the failures by file system.
+// and an fsync of a directory where only the fsync flushes the drive, one
+// fsync of a directory where the FUSE server then flushes everything, or a
+// flush of the block device under another FUSE file system, whose server
+// may have ignored the per-file flushes. It returns the failures by file
+// system.
 func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error {
 	seen := map[*fileSystem]bool{}
 	failed := map[*fileSystem]error{}
@@ -777,6 +781,8 @@ func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fi
 			err = c.syncFS(f)
 		case f.barrier == fsinfo.BarrierSyncFSFlush:
 			err = c.syncFSFlush(f)
+		case f.barrier == fsinfo.BarrierServerFsync:
+			err = c.syncDir(f.dir)
 		case f.device != "":
 			err = c.ops.syncDevice(f.device)
 		}
