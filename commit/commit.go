@@ -94,6 +94,9 @@ type fileSystem struct {
 	why     string
 	dir     string // a directory on it, opened beneath the root for syncfs
 	device  string // block device under a FUSE file system, flushed at each barrier
+	// lost is a flush that failed between barriers (after a replacing
+	// rename, see step), under flushMu: the next barrier fails with it.
+	lost error
 }
 
 // Committer stages files and commits them in batches. Its methods may be
@@ -703,6 +706,8 @@ func (c *Committer) step(take bool) []Result {
 		case err != nil:
 			r.Err = failTemp(fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err), e)
 		case !e.inPlace:
+			replaces := e.fs.barrier == fsinfo.BarrierServerFsync && !e.noReplace &&
+				e.inDir(func(d *beneath.Dir) error { _, err := d.Lstat(e.name); return err }) == nil
 			// Within the one directory held since the file was created:
 			// a link now at the final name is replaced, not followed.
 			if err := e.inDir(func(d *beneath.Dir) error { return c.ops.rename(d, e.tempName, e.name, e.noReplace) }); err != nil {
@@ -710,7 +715,16 @@ func (c *Committer) step(take bool) []Result {
 					r.Exists = true
 				}
 				r.Err = failTemp(err, e)
-			} else if e.times != nil {
+			} else if replaces {
+				// The server freed the old file's clusters and gives them
+				// to the next file written, whose data the drive may keep
+				// while losing this rename (the old name then shows it):
+				// flushed at once, few writes share the rename's epoch.
+				if err := c.syncDir(e.fs.dir); err != nil {
+					e.fs.lost = errors.Join(e.fs.lost, err)
+				}
+			}
+			if r.Err == nil && e.times != nil {
 				// Before the barrier that covers the rename, which then
 				// covers the times too.
 				e.timesLost = e.inDir(func(d *beneath.Dir) error { return c.ops.chtimes(d, e.name, e.times[0], e.times[1]) }) != nil
@@ -785,6 +799,9 @@ func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fi
 			err = c.syncDir(f.dir)
 		case f.device != "":
 			err = c.ops.syncDevice(f.device)
+		}
+		if f.lost != nil {
+			err, f.lost = errors.Join(f.lost, err), nil
 		}
 		if err != nil {
 			failed[f] = err

@@ -280,3 +280,32 @@ func flushes(t *testing.T, s *vstick.Stick) int64 {
 	}
 	return st.Flushes
 }
+
+// TestReplaceFlushedAtOnce: on exfat-fuse a rename onto an existing file
+// is flushed before anything else is written, since the server hands the
+// replaced file's clusters to the next file written: a batch of k
+// replacements costs the stick k flushes more than a batch of new files.
+func TestReplaceFlushedAtOnce(t *testing.T) {
+	s := vstick.New(t, "exfat", 0)
+	c := New()
+	const k = 5
+	batch := func(name string, size int) int64 {
+		before := flushes(t, s)
+		for i := range k {
+			stage(t, c, filepath.Join(s.Dir, fmt.Sprintf("%s%d", name, i)), strings.Repeat("x", size+i), false)
+		}
+		for _, r := range c.Flush() {
+			if r.Err != nil {
+				t.Fatalf("%s: %v", r.Entry.Final, r.Err)
+			}
+		}
+		return flushes(t, s) - before
+	}
+	batch("f", 1) // the files to replace
+	if n := batch("f", 1000); n != k+2 {
+		t.Errorf("%d files replacing others cost %d flushes, want %d", k, n, k+2)
+	}
+	if n := batch("g", 1); n != 2 {
+		t.Errorf("%d new files cost %d flushes, want 2", k, n)
+	}
+}
