@@ -20,7 +20,8 @@
 // drive no cache flush (vfat, exfat, ntfs3), it is syncfs, then an fsync of
 // a directory there, which flushes the drive. Where the FUSE server writes
 // everything it holds and flushes its device on any fsync (exfat-fuse), it
-// is one fsync of a directory there. Elsewhere (other FUSE file systems,
+// is one fsync of a directory there, and a rename onto an existing file is
+// flushed at once (see step). Elsewhere (other FUSE file systems,
 // kernels before 5.8, macOS, Windows) each file is flushed on its own when
 // it is staged and each changed directory after the renames, in parallel;
 // under a FUSE file system the block device is then flushed too, since the
