@@ -18,11 +18,14 @@
 // On a file system where one syncfs flushes everything and reports errors,
 // a barrier is one syncfs. Where syncfs writes everything but sends the
 // drive no cache flush (vfat, exfat, ntfs3), it is syncfs, then an fsync of
-// a directory there, which flushes the drive. Elsewhere (FUSE file systems, kernels before
-// 5.8, macOS, Windows) each file is flushed on its own when it is staged
-// and each changed directory after the renames, in parallel; under a FUSE
-// file system the block device is then flushed too, since the server may
-// not pass fsync on (fusefat does not).
+// a directory there, which flushes the drive. Where the FUSE server writes
+// everything it holds and flushes its device on any fsync (exfat-fuse), it
+// is one fsync of a directory there, and a rename onto an existing file is
+// flushed at once (see step). Elsewhere (other FUSE file systems,
+// kernels before 5.8, macOS, Windows) each file is flushed on its own when
+// it is staged and each changed directory after the renames, in parallel;
+// under a FUSE file system the block device is then flushed too, since the
+// server may not pass fsync on (fusefat does not).
 //
 // Every name is made relative to a directory descriptor opened beneath the
 // job's destination (package beneath): a link on the stick is never
@@ -92,6 +95,9 @@ type fileSystem struct {
 	why     string
 	dir     string // a directory on it, opened beneath the root for syncfs
 	device  string // block device under a FUSE file system, flushed at each barrier
+	// lost is a flush that failed between barriers (after a replacing
+	// rename, see step), under flushMu: the next barrier fails with it.
+	lost error
 }
 
 // Committer stages files and commits them in batches. Its methods may be
@@ -701,6 +707,8 @@ func (c *Committer) step(take bool) []Result {
 		case err != nil:
 			r.Err = failTemp(fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err), e)
 		case !e.inPlace:
+			replaces := e.fs.barrier == fsinfo.BarrierServerFsync && !e.noReplace &&
+				e.inDir(func(d *beneath.Dir) error { _, err := d.Lstat(e.name); return err }) == nil
 			// Within the one directory held since the file was created:
 			// a link now at the final name is replaced, not followed.
 			if err := e.inDir(func(d *beneath.Dir) error { return c.ops.rename(d, e.tempName, e.name, e.noReplace) }); err != nil {
@@ -708,7 +716,16 @@ func (c *Committer) step(take bool) []Result {
 					r.Exists = true
 				}
 				r.Err = failTemp(err, e)
-			} else if e.times != nil {
+			} else if replaces {
+				// The server freed the old file's clusters and gives them
+				// to the next file written, whose data the drive may keep
+				// while losing this rename (the old name then shows it):
+				// flushed at once, few writes share the rename's epoch.
+				if err := c.syncDir(e.fs.dir); err != nil {
+					e.fs.lost = errors.Join(e.fs.lost, err)
+				}
+			}
+			if r.Err == nil && e.times != nil {
 				// Before the barrier that covers the rename, which then
 				// covers the times too.
 				e.timesLost = e.inDir(func(d *beneath.Dir) error { return c.ops.chtimes(d, e.name, e.times[0], e.times[1]) }) != nil
@@ -760,9 +777,11 @@ func (c *Committer) FlushDirs() error {
 
 // barrier flushes every file system of the batch (and of the changed
 // directories) as a whole: one syncfs where that reaches the device, syncfs
-// and an fsync of a directory where only the fsync flushes the drive, or a
-// flush of the block device under a FUSE file system, whose server may have
-// ignored the per-file flushes. It returns the failures by file system.
+// and an fsync of a directory where only the fsync flushes the drive, one
+// fsync of a directory where the FUSE server then flushes everything, or a
+// flush of the block device under another FUSE file system, whose server
+// may have ignored the per-file flushes. It returns the failures by file
+// system.
 func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fileSystem]error {
 	seen := map[*fileSystem]bool{}
 	failed := map[*fileSystem]error{}
@@ -777,8 +796,13 @@ func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fi
 			err = c.syncFS(f)
 		case f.barrier == fsinfo.BarrierSyncFSFlush:
 			err = c.syncFSFlush(f)
+		case f.barrier == fsinfo.BarrierServerFsync:
+			err = c.syncDir(f.dir)
 		case f.device != "":
 			err = c.ops.syncDevice(f.device)
+		}
+		if f.lost != nil {
+			err, f.lost = errors.Join(f.lost, err), nil
 		}
 		if err != nil {
 			failed[f] = err

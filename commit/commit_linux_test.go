@@ -16,8 +16,9 @@ import (
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
-// TestFlush runs the protocol on a kernel file system (one syncfs per
-// barrier) and on both FUSE ones (per-file flushes plus the device).
+// TestFlush runs the protocol on kernel file systems (one syncfs per
+// barrier) and on both FUSE ones (one fsync per barrier on exfat-fuse,
+// per-file flushes plus the device on fusefat).
 func TestFlush(t *testing.T) {
 	for _, kind := range []string{"ext4", "xfs", "btrfs", "exfat", "vfat"} {
 		t.Run(kind, func(t *testing.T) {
@@ -28,7 +29,11 @@ func TestFlush(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantBarrier := fsinfo.BarrierSyncFS
-			if kind == "exfat" || kind == "vfat" {
+			switch kind {
+			case "exfat":
+				// exfat-fuse flushes everything, its device too, on any fsync.
+				wantBarrier = fsinfo.BarrierServerFsync
+			case "vfat":
 				wantBarrier = fsinfo.BarrierPerFile
 				if !strings.Contains(why, m.Device) {
 					t.Errorf("on %s the device %s is not flushed: %s", kind, m.Device, why)
@@ -211,5 +216,96 @@ func TestStepBarrierFails(t *testing.T) {
 	}
 	if res := c.Flush(); len(res) != 0 {
 		t.Errorf("Flush after the failed Step: %v", res)
+	}
+}
+
+// TestFlushFewestFlushes: on the FUSE sticks a batch costs the stick two
+// cache flushes, one for the data and one for the renames, whatever the
+// number of files and directories in it, and after those two everything
+// reported is on the media: a power cut that keeps nothing of the
+// stick's volatile cache loses none of it.
+func TestFlushFewestFlushes(t *testing.T) {
+	for _, kind := range []string{"exfat", "vfat"} {
+		t.Run(kind, func(t *testing.T) {
+			s := vstick.New(t, kind, 0)
+			c := New()
+			want := map[string]string{}
+			for d := range 3 {
+				dir := filepath.Join(s.Dir, fmt.Sprintf("d%d", d))
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.DirCreated(dir); err != nil {
+					t.Fatal(err)
+				}
+				for i := range 20 {
+					p := filepath.Join(dir, fmt.Sprintf("f%02d", i))
+					want[p] = strings.Repeat(p, i+1)
+				}
+			}
+			before := flushes(t, s)
+			for p, content := range want {
+				stage(t, c, p, content, false)
+			}
+			for _, r := range c.Flush() {
+				if r.Err != nil {
+					t.Fatalf("%s: %v", r.Entry.Final, r.Err)
+				}
+			}
+			if n := flushes(t, s) - before; n != 2 {
+				t.Errorf("a batch of %d files in 3 new directories cost %d flushes of the stick, want 2", len(want), n)
+			}
+			img := filepath.Join(t.TempDir(), "cut.img")
+			if _, err := s.Disk.Cut(vdisk.CutOptions{Out: img, Mode: vdisk.CutNone, Yank: true}); err != nil {
+				t.Fatal(err)
+			}
+			s.Remove(t)
+			m := vstick.Replug(t, kind, img, t.TempDir())
+			for p, content := range want {
+				rel, _ := filepath.Rel(s.Dir, p)
+				if got, err := os.ReadFile(filepath.Join(m.Dir, rel)); err != nil || string(got) != content {
+					t.Errorf("after the cut %s holds %d bytes (%v), want %d", rel, len(got), err, len(content))
+				}
+			}
+		})
+	}
+}
+
+// flushes is how many cache flushes the stick has been asked for.
+func flushes(t *testing.T, s *vstick.Stick) int64 {
+	t.Helper()
+	st, err := s.Disk.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Flushes
+}
+
+// TestReplaceFlushedAtOnce: on exfat-fuse a rename onto an existing file
+// is flushed before anything else is written, since the server hands the
+// replaced file's clusters to the next file written: a batch of k
+// replacements costs the stick k flushes more than a batch of new files.
+func TestReplaceFlushedAtOnce(t *testing.T) {
+	s := vstick.New(t, "exfat", 0)
+	c := New()
+	const k = 5
+	batch := func(name string, size int) int64 {
+		before := flushes(t, s)
+		for i := range k {
+			stage(t, c, filepath.Join(s.Dir, fmt.Sprintf("%s%d", name, i)), strings.Repeat("x", size+i), false)
+		}
+		for _, r := range c.Flush() {
+			if r.Err != nil {
+				t.Fatalf("%s: %v", r.Entry.Final, r.Err)
+			}
+		}
+		return flushes(t, s) - before
+	}
+	batch("f", 1) // the files to replace
+	if n := batch("f", 1000); n != k+2 {
+		t.Errorf("%d files replacing others cost %d flushes, want %d", k, n, k+2)
+	}
+	if n := batch("g", 1); n != 2 {
+		t.Errorf("%d new files cost %d flushes, want 2", k, n)
 	}
 }

@@ -733,7 +733,7 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 		return true
 	}
 	created := false
-	var perm fs.FileMode
+	var perm, made fs.FileMode
 	parent, name, err := r.root.Parent(dst)
 	if err != nil {
 		r.fail(src, dst, err)
@@ -756,7 +756,8 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 			r.fail(src, dst, err)
 			return false
 		}
-		perm = st.Mode().Perm() & info.Mode().Perm()
+		made = st.Mode().Perm()
+		perm = made & info.Mode().Perm()
 	case errors.Is(err, fs.ErrExist):
 		// Opened, not looked at: a link or a file there is refused as cp
 		// refuses it, and a link is never followed.
@@ -779,7 +780,12 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 		testHookDirReady(dst)
 	}
 	r.mu.Lock()
-	r.dirs = append(r.dirs, dirJob{src: src, dst: dst, info: info, created: created, perm: perm})
+	// Remembered for the end of the job only when something is left to do
+	// there (finishDirs, removeSources): else a tree of many directories
+	// would hold a record of each until then.
+	if r.opt.Preserve.any() || r.opt.move || created && perm != made {
+		r.dirs = append(r.dirs, dirJob{src: src, dst: dst, info: info, created: created, perm: perm})
+	}
 	r.sum.Dirs++
 	r.mu.Unlock()
 	return true

@@ -76,6 +76,18 @@ func TestCopyLeavesUmask(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A directory without the owner's bits is made with them, to be
+	// filled, and given its own mode at the end.
+	ro := filepath.Join(src, "rodir")
+	if err := os.Mkdir(ro, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ro, "c"), []byte("c"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
 	dst := filepath.Join(t.TempDir(), "copy")
 	if _, err := Copy(context.Background(), []string{src}, dst, Options{Recursive: true}); err != nil {
 		t.Fatal(err)
@@ -83,6 +95,7 @@ func TestCopyLeavesUmask(t *testing.T) {
 	want := map[string]fs.FileMode{
 		".": fs.ModeDir | 0o750, "sub": fs.ModeDir | 0o750,
 		"a": 0o640, "sub/b": 0o750, "sub/ro": 0o440,
+		"rodir": fs.ModeDir | 0o550, "rodir/c": 0o640,
 	}
 	for name, m := range want {
 		fi, err := os.Lstat(filepath.Join(dst, name))

@@ -71,6 +71,11 @@ type Caps struct {
 	// without sure flushing the device itself (the server fsyncs its
 	// device on each one).
 	FsyncReachesDevice bool
+	// FsyncFlushesAll: every fsync and fsyncdir, whatever it names, makes
+	// durable every write the server was handed, not only the file's
+	// (exfat-fuse writes all its dirty metadata, then fsyncs its whole
+	// device): one fsync is the barrier of a batch.
+	FsyncFlushesAll bool
 	// ReportsOnlyAtEnd: a file is known durable only once the job that
 	// wrote it has written everything and made it durable, because later
 	// metadata writes, half applied at a power cut, can take an already
@@ -208,9 +213,11 @@ var network = Caps{ChangeTimes: true, MayClone: true, Network: true}
 // fuseFS is a FUSE file system sure knows nothing more about.
 var fuseFS = Caps{FUSE: true, SyncEachWindow: true}
 
-// exfatFuse is exfat-fuse under fuseblk: it writes its metadata and
-// fsyncs its device on every fsync and fsyncdir.
-var exfatFuse = Caps{FUSE: true, SyncEachWindow: true, FsyncReachesDevice: true}
+// exfatFuse is exfat-fuse under fuseblk: on every fsync and fsyncdir it
+// writes all its dirty metadata and fsyncs its device. It writes a file's
+// data to the device as the kernel hands it over, which the kernel does
+// before close returns.
+var exfatFuse = Caps{FUSE: true, SyncEachWindow: true, FsyncReachesDevice: true, FsyncFlushesAll: true}
 
 // capsOf is the capabilities of a mount of type fstype whose format is
 // kind, served (under fuseblk) by the program server.

@@ -56,6 +56,11 @@ const (
 	// fsync of a directory on the file system, once syncfs has returned,
 	// then flushes the drive's cache, with no access to the device needed.
 	BarrierSyncFSFlush
+	// BarrierServerFsync: a FUSE file system whose server, on every fsync
+	// or fsyncdir, writes everything it was handed and flushes its device
+	// (Caps.FsyncFlushesAll): one fsync of a directory on it is the
+	// barrier of a whole batch, and reports the batch's errors.
+	BarrierServerFsync
 )
 
 func (b Barrier) String() string {
@@ -64,6 +69,8 @@ func (b Barrier) String() string {
 		return "syncfs"
 	case BarrierSyncFSFlush:
 		return "syncfs + fsync"
+	case BarrierServerFsync:
+		return "one fsync"
 	}
 	return "per-file fsync"
 }

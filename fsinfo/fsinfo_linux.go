@@ -114,13 +114,22 @@ func KernelAtLeast(major, minor int) bool {
 // words for users who ask why.
 func BarrierFor(m Mount) (Barrier, string) {
 	rel, _, _ := Kernel()
-	return barrierFor(m, KernelAtLeast(5, 8), rel, BackingDevice)
+	server := ""
+	if m.FSType == "fuseblk" {
+		server = fuseServer(m) // the server is asked for only where it decides
+	}
+	fsyncAll := m.IsFUSE() && capsOf(m.FSType, "", server).FsyncFlushesAll
+	return barrierFor(m, KernelAtLeast(5, 8), rel, BackingDevice, fsyncAll)
 }
 
 // barrierFor is BarrierFor's decision, given what it needs to know about
-// the running kernel (syncfs reports writeback errors from 5.8 on) and a
-// way to find the device under a FUSE file system.
-func barrierFor(m Mount, syncfsReports bool, release string, backing func(Mount) (string, bool)) (Barrier, string) {
+// the running kernel (syncfs reports writeback errors from 5.8 on), a way
+// to find the device under a FUSE file system, and whether its server
+// flushes everything on any fsync.
+func barrierFor(m Mount, syncfsReports bool, release string, backing func(Mount) (string, bool), fsyncAll bool) (Barrier, string) {
+	if m.IsFUSE() && fsyncAll {
+		return BarrierServerFsync, fmt.Sprintf("%s is a FUSE file system (%s) whose server writes everything it holds and flushes its device on every fsync: one fsync of a directory there flushes the batch and reports its errors", m.MountPoint, m.FSType)
+	}
 	if m.IsFUSE() {
 		if dev, ok := backing(m); ok {
 			return BarrierPerFile, fmt.Sprintf("%s is a FUSE file system (%s): syncfs does not reach its server; every file is flushed, then the device %s", m.MountPoint, m.FSType, dev)

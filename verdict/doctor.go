@@ -29,6 +29,8 @@ func plan(c device.Chain) []string {
 		p = append(p, fmt.Sprintf("files are written in batches: one syncfs of %s before the renames (the data reaches the media) and one after (the renames and new directories do); a file is reported durable only after the second", c.Mount.MountPoint))
 	case c.Barrier == fsinfo.BarrierSyncFSFlush:
 		p = append(p, fmt.Sprintf("files are written in batches: before the renames and after them, one syncfs of %s writes everything and reports errors, then an fsync of a directory on it flushes the drive's cache, since syncfs on %s does not; a file is reported durable only after the second flush, and neither needs access to the device", c.Mount.MountPoint, c.Mount.FSType))
+	case c.Barrier == fsinfo.BarrierServerFsync:
+		p = append(p, fmt.Sprintf("syncfs does not reach a FUSE server, but this one (%s) writes everything it holds and flushes its device on every fsync: files are written in batches, with one fsync of a directory on %s before the renames (the data reaches the media) and one after (the renames and new directories do), and one right after each rename onto an existing file, whose freed clusters the server gives to the next file written; a file is reported durable only after the second", c.Mount.FSType, c.Mount.MountPoint))
 	case c.Mount.IsFUSE() && c.Device != "":
 		p = append(p, fmt.Sprintf("syncfs does not reach a FUSE server, so each file is flushed with fsync as it is written (in parallel), each changed directory after the renames, and at each barrier the block device %s itself is flushed, which is the flush that reaches the media even where the server ignores fsync", c.Device))
 	case c.Mount.IsFUSE():

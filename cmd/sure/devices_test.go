@@ -166,8 +166,8 @@ func TestDoctorJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("sure doctor --json: %v\n%s", err, out.String())
 	}
-	if r.Kind != "exfat" || r.Barrier != "per-file fsync" || r.Device != m.Device || r.Server == nil || r.Server.PID != m.ServerPID() {
-		t.Errorf("doctor --json: kind %q barrier %q device %q server %+v; want exfat, per-file fsync, %s, pid %d", r.Kind, r.Barrier, r.Device, r.Server, m.Device, m.ServerPID())
+	if r.Kind != "exfat" || r.Barrier != "one fsync" || r.Device != m.Device || r.Server == nil || r.Server.PID != m.ServerPID() {
+		t.Errorf("doctor --json: kind %q barrier %q device %q server %+v; want exfat, one fsync, %s, pid %d", r.Kind, r.Barrier, r.Device, r.Server, m.Device, m.ServerPID())
 	}
 	if r.Backing == nil || r.Backing.Path != m.Image {
 		t.Fatalf("doctor --json: backing %+v, want %s", r.Backing, m.Image)

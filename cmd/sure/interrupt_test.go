@@ -25,7 +25,7 @@ import (
 // durable: sure exits 130, says it was interrupted, leaves no temporary
 // file, and every file it reported durable (and every file under a final
 // name at all) is complete. It copies into a directory of the test's and
-// onto exFAT, whose per-file flushes make the copy slow.
+// onto exFAT.
 func TestInterrupt(t *testing.T) {
 	for _, kind := range []string{"local", "exfat"} {
 		t.Run(kind, func(t *testing.T) {
