@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/tail"
 )
 
 // Kinds lists the file systems fsimage can make, kernel ones first.
@@ -149,7 +150,7 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 				}
 				return m, nil
 			}
-			return nil, fmt.Errorf("fsimage: %s exited before mounting %s: %s", m.server.Args[0], dir, lastLines(log.String()))
+			return nil, fmt.Errorf("fsimage: %s exited before mounting %s: %s", m.server.Args[0], dir, tail.Lines(log.String(), 5))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -180,14 +181,6 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf[max(0, len(t.buf)-t.max):])
-}
-
-func lastLines(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 5 {
-		lines = lines[len(lines)-5:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // IsMountPoint reports whether dir is a mount point of this mount namespace.

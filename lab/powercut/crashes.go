@@ -26,6 +26,7 @@ import (
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/tail"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -1145,7 +1146,7 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 	}
 	if repair {
 		if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
-			r.Problems = append(r.Problems, ferr.Error()+": "+lastLine(out))
+			r.Problems = append(r.Problems, ferr.Error()+": "+tail.Lines(out, 1))
 		}
 	}
 	if x.run.FS == "btrfs" {

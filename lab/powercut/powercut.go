@@ -36,6 +36,7 @@ import (
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/tail"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -261,7 +262,7 @@ func (t Trial) String() string {
 		s += " unmountable"
 	}
 	if t.Returned && t.ExitCode != 0 {
-		s += "\n  command failed: " + lastLine(t.Output)
+		s += "\n  command failed: " + tail.Lines(t.Output, 1)
 	}
 	for i, p := range t.Problems {
 		if i == 5 {
@@ -269,14 +270,6 @@ func (t Trial) String() string {
 			break
 		}
 		s += "\n  " + p
-	}
-	return s
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
 	}
 	return s
 }
