@@ -543,14 +543,7 @@ func (r StateResult) String() string {
 	if u := r.Unrepaired; u != nil {
 		s += fmt.Sprintf(" (without fsck: acked_lost=%d torn=%d lost_both=%d)", u.AckedLost, u.Torn, u.LostBoth)
 	}
-	for i, p := range r.Problems {
-		if i == 5 {
-			s += fmt.Sprintf("\n  ... %d more", len(r.Problems)-5)
-			break
-		}
-		s += "\n  " + p
-	}
-	return s
+	return s + problemLines(r.Problems)
 }
 
 // ClassCount sums up the states of one class.

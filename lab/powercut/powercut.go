@@ -264,9 +264,16 @@ func (t Trial) String() string {
 	if t.Returned && t.ExitCode != 0 {
 		s += "\n  command failed: " + tail.Lines(t.Output, 1)
 	}
-	for i, p := range t.Problems {
+	return s + problemLines(t.Problems)
+}
+
+// problemLines lists the first five problems a line each, indented
+// under the result they belong to, and counts the rest.
+func problemLines(ps []string) string {
+	var s string
+	for i, p := range ps {
 		if i == 5 {
-			s += fmt.Sprintf("\n  ... %d more", len(t.Problems)-5)
+			s += fmt.Sprintf("\n  ... %d more", len(ps)-5)
 			break
 		}
 		s += "\n  " + p
