@@ -344,24 +344,33 @@ func ForTest(t testing.TB, kind string) *Mounted {
 	t.Helper()
 	Require(t, kind)
 	dir := t.TempDir()
-	image := filepath.Join(dir, kind+".img")
-	if err := Create(kind, image, MinSize(kind)); err != nil {
-		t.Fatal(err)
-	}
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	m, err := MountImage(kind, image, mnt)
+	m, err := New(kind, filepath.Join(dir, kind+".img"), filepath.Join(dir, "mnt"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.UnmountAtEnd(t)
+	return m
+}
+
+// New makes a fresh file system of kind in image, of the least size kind
+// takes, and mounts it on dir, which it creates.
+func New(kind, image, dir string) (*Mounted, error) {
+	if err := Create(kind, image, MinSize(kind)); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return MountImage(kind, image, dir)
+}
+
+// UnmountAtEnd unmounts m when the test ends, failing it if that fails.
+func (m *Mounted) UnmountAtEnd(t testing.TB) {
 	t.Cleanup(func() {
 		if err := m.Unmount(); err != nil {
 			t.Error(err)
 		}
 	})
-	return m
 }
 
 // Abort tears down a mount whose device has died (a yanked stick): it

@@ -144,10 +144,6 @@ func Replug(t testing.TB, kind, image, dir string) *fsimage.Mounted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := m.Unmount(); err != nil {
-			t.Error(err)
-		}
-	})
+	m.UnmountAtEnd(t)
 	return m
 }
