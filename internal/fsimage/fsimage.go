@@ -25,6 +25,7 @@ import (
 
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/tail"
+	"github.com/sure-tools/sure/internal/umount"
 )
 
 // Kinds lists the file systems fsimage can make, kernel ones first.
@@ -207,13 +208,7 @@ func IsMountPoint(dir string) bool {
 func (m *Mounted) Unmount() error {
 	m.once.Do(func() {
 		var errs []error
-		var err error
-		for range 50 {
-			if err = unix.Unmount(m.Dir, 0); err != unix.EBUSY {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		err := umount.Retry(m.Dir, 50)
 		if err != nil && err != unix.EINVAL {
 			errs = append(errs, &os.PathError{Op: "umount", Path: m.Dir, Err: err})
 		}

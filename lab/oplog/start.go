@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sure-tools/sure/internal/umount"
 	"github.com/sure-tools/sure/lab/internal/reexec"
 )
 
@@ -146,14 +147,8 @@ func (m *Mount) SetFault(name string, on bool) error {
 // Unmount unmounts the file system and waits for the server to exit.
 func (m *Mount) Unmount() error {
 	m.once.Do(func() {
-		var err error
 		// A file just closed may still be held by the kernel for a moment.
-		for range 50 {
-			if err = unix.Unmount(m.Dir, 0); err != unix.EBUSY {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		err := umount.Retry(m.Dir, 50)
 		if err != nil && err != unix.EINVAL {
 			m.err = &os.PathError{Op: "umount", Path: m.Dir, Err: err}
 			unix.Unmount(m.Dir, unix.MNT_DETACH)
