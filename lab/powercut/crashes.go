@@ -1166,10 +1166,8 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 	defer func() { err = errors.Join(err, unmount()) }()
 	dst := filepath.Join(mnt, "src")
 	for _, rel := range paths {
-		sum, present := hashFile(filepath.Join(dst, rel))
-		intact := present && sum == x.newTree[rel]
-		old, wasOld := x.oldTree[rel]
-		if present && !intact && !(wasOld && sum == old) {
+		intact, torn := judgeFile(dst, rel, x.oldTree, x.newTree)
+		if torn {
 			r.Torn++
 			r.Problems = append(r.Problems, "torn: "+rel)
 		}
@@ -1197,15 +1195,7 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 			r.Problems = append(r.Problems, "mixed tree: "+what)
 		}
 	}
-	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, werr error) error {
-		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
-			return nil
-		}
-		if rel, _ := filepath.Rel(dst, p); x.newTree[rel] == ([32]byte{}) && !movedWithin(x.run.Work, mnt, p, x.newTree) {
-			r.Problems = append(r.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
-		}
-		return nil
-	})
+	r.Problems = append(r.Problems, strays(mnt, dst, x.run.Work, x.newTree)...)
 	// Losses first: a report shows only the first few lines.
 	sort.SliceStable(r.Problems, func(i, j int) bool {
 		si, sj := strings.HasPrefix(r.Problems[i], "stray: "), strings.HasPrefix(r.Problems[j], "stray: ")

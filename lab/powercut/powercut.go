@@ -587,10 +587,8 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 	}()
 	dst := filepath.Join(mnt, "src")
 	for _, rel := range newTree.paths() {
-		sum, present := hashFile(filepath.Join(dst, rel))
-		intact := present && sum == newTree[rel]
-		old, wasOld := oldTree[rel]
-		if present && !intact && !(wasOld && sum == old) {
+		intact, torn := judgeFile(dst, rel, oldTree, newTree)
+		if torn {
 			t.Torn++
 			t.Problems = append(t.Problems, "torn: "+rel)
 		}
@@ -607,19 +605,36 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 		t.judgeMove(dst, src, newTree)
 		t.Torn += tornAtSource(src, newTree, &t.Problems)
 	}
-	// Files the tree does not have are not judged, but listed: a stray
-	// final name is worth knowing about.
+	t.Problems = append(t.Problems, strays(mnt, dst, c.Work, newTree)...)
+	return nil
+}
+
+// judgeFile tells what became of the tree's file rel under dst: intact
+// (its new content), or torn (present with neither the new content nor
+// the old).
+func judgeFile(dst, rel string, oldTree, newTree tree) (intact, torn bool) {
+	sum, present := hashFile(filepath.Join(dst, rel))
+	intact = present && sum == newTree[rel]
+	old, wasOld := oldTree[rel]
+	return intact, present && !intact && !(wasOld && sum == old)
+}
+
+// strays lists, as problems, the files under mnt that the tree has not
+// got at dst. They are not judged, but a stray final name is worth
+// knowing about.
+func strays(mnt, dst, work string, newTree tree) []string {
+	var ps []string
 	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, werr error) error {
 		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
 			return nil
 		}
 		rel, _ := filepath.Rel(dst, p)
-		if _, ok := newTree[rel]; !ok && !movedWithin(c.Work, mnt, p, newTree) {
-			t.Problems = append(t.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
+		if _, ok := newTree[rel]; !ok && !movedWithin(work, mnt, p, newTree) {
+			ps = append(ps, "stray: "+strings.TrimPrefix(p, mnt+"/"))
 		}
 		return nil
 	})
-	return nil
+	return ps
 }
 
 // judgeMove counts files intact neither at the destination (dst, "" when
