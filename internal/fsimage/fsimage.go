@@ -184,6 +184,20 @@ func (t *tailBuffer) String() string {
 	return string(t.buf[max(0, len(t.buf)-t.max):])
 }
 
+// SyncDevice fsyncs the block device dev, which writes back its page
+// cache and then has the drive flush its own cache.
+func SyncDevice(dev string) error {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // IsMountPoint reports whether dir is a mount point of this mount namespace.
 func IsMountPoint(dir string) bool {
 	abs, err := filepath.Abs(dir)
