@@ -1166,15 +1166,7 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 	defer func() { err = errors.Join(err, unmount()) }()
 	dst := filepath.Join(mnt, "src")
 	for _, rel := range paths {
-		intact, torn := judgeFile(dst, rel, x.oldTree, x.newTree)
-		if torn {
-			r.Torn++
-			r.Problems = append(r.Problems, "torn: "+rel)
-		}
-		if owed(rel) && !intact {
-			r.AckedLost++
-			r.Problems = append(r.Problems, "acknowledged, lost: "+rel)
-		}
+		intact := judgeFile(dst, rel, owed(rel), x.oldTree, x.newTree, &r.Torn, &r.AckedLost, &r.Problems)
 		if srcGone(rel) && !intact {
 			r.LostBoth++
 			r.Problems = append(r.Problems, "lost in both places: "+rel)

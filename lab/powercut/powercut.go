@@ -587,15 +587,7 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 	}()
 	dst := filepath.Join(mnt, "src")
 	for _, rel := range newTree.paths() {
-		intact, torn := judgeFile(dst, rel, oldTree, newTree)
-		if torn {
-			t.Torn++
-			t.Problems = append(t.Problems, "torn: "+rel)
-		}
-		if ackedFile(rel) && !intact {
-			t.AckedLost++
-			t.Problems = append(t.Problems, "acknowledged, lost: "+rel)
-		}
+		judgeFile(dst, rel, ackedFile(rel), oldTree, newTree, &t.Torn, &t.AckedLost, &t.Problems)
 	}
 	switch c.Work {
 	case Move:
@@ -609,14 +601,22 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 	return nil
 }
 
-// judgeFile tells what became of the tree's file rel under dst: intact
-// (its new content), or torn (present with neither the new content nor
-// the old).
-func judgeFile(dst, rel string, oldTree, newTree tree) (intact, torn bool) {
+// judgeFile judges the tree's file rel under dst, and reports whether it
+// is intact (its new content). Torn (present with neither the new content
+// nor the old) and, where acked, lost though acknowledged are counted in
+// torn and ackedLost and named in problems.
+func judgeFile(dst, rel string, acked bool, oldTree, newTree tree, torn, ackedLost *int, problems *[]string) bool {
 	sum, present := hashFile(filepath.Join(dst, rel))
-	intact = present && sum == newTree[rel]
-	old, wasOld := oldTree[rel]
-	return intact, present && !intact && !(wasOld && sum == old)
+	intact := present && sum == newTree[rel]
+	if old, wasOld := oldTree[rel]; present && !intact && !(wasOld && sum == old) {
+		*torn++
+		*problems = append(*problems, "torn: "+rel)
+	}
+	if acked && !intact {
+		*ackedLost++
+		*problems = append(*problems, "acknowledged, lost: "+rel)
+	}
+	return intact
 }
 
 // strays lists, as problems, the files under mnt that the tree has not
