@@ -125,15 +125,7 @@ func (d *dest) flush() error {
 	if dev == "" && d.mnt != nil {
 		dev = d.mnt.Device
 	}
-	b, err := os.OpenFile(dev, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	err = b.Sync()
-	if cerr := b.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fsimage.SyncDevice(dev)
 }
 
 // received is how many bytes the stick has accepted so far.

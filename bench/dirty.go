@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/copier"
+	"github.com/sure-tools/sure/internal/tail"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -169,7 +170,7 @@ func runQuiet(ctx context.Context, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, lastLine(out.String()))
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail.Lines(out.String(), 1))
 	}
 	return nil
 }
@@ -230,7 +231,7 @@ func runProgress(ctx context.Context, h *honesty, stdout bool, parse func(string
 	io.Copy(io.Discard, pr)
 	pr.Close()
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("%s %s: %w: %s %s", name, strings.Join(args, " "), err, last, lastLine(other.String()))
+		return fmt.Errorf("%s %s: %w: %s %s", name, strings.Join(args, " "), err, last, tail.Lines(other.String(), 1))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/tail"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -106,7 +107,7 @@ func (e *env) flashImage(ctx context.Context, dir string, size int64) (img strin
 	}
 	sh := func(name string, args ...string) error {
 		if out, err := exec.CommandContext(ctx, name, args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, lastLine(string(out)))
+			return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail.Lines(string(out), 1))
 		}
 		return nil
 	}
@@ -237,7 +238,7 @@ func (e *env) flashRun(ctx context.Context, stateDir, command string, size int64
 	out, err := cmd.CombinedOutput()
 	res.took = time.Since(start)
 	if err != nil {
-		return res, 0, fmt.Errorf("%s: %w: %s", command, err, lastLine(string(out)))
+		return res, 0, fmt.Errorf("%s: %w: %s", command, err, tail.Lines(string(out), 1))
 	}
 	if res.maxRSS, err = maxRSS(cmd, rssFile); err != nil {
 		return res, 0, err

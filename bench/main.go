@@ -154,41 +154,25 @@ func parseFlags(args []string) (*config, error) {
 		def("dirty-size", func() { c.dirtySize = 256 << 20 })
 		def("flash-size", func() { c.flashSize = 256 << 20 })
 	}
-	for _, p := range strings.Split(only, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
+	for _, l := range []struct {
+		flag, list, what string
+		known            []string
+		to               *[]string
+	}{
+		{"only", only, "part", allParts, &c.only},
+		{"peers", peerList, "command", peerKeys(), &c.peers},
+		{"flash-tools", flashList, "command", flashKeys(), &c.flashKeys},
+		{"dests", destList, "destination", []string{onStick, onPlain}, &c.dests},
+	} {
+		for _, k := range strings.Split(l.list, ",") {
+			if k = strings.TrimSpace(k); k == "" {
+				continue
+			}
+			if !slices.Contains(l.known, k) {
+				return nil, fmt.Errorf("-%s: unknown %s %q (known: %s)", l.flag, l.what, k, strings.Join(l.known, ", "))
+			}
+			*l.to = append(*l.to, k)
 		}
-		if !slices.Contains(allParts, p) {
-			return nil, fmt.Errorf("-only: unknown part %q (known: %s)", p, strings.Join(allParts, ", "))
-		}
-		c.only = append(c.only, p)
-	}
-	for _, k := range strings.Split(peerList, ",") {
-		if k = strings.TrimSpace(k); k == "" {
-			continue
-		}
-		if !slices.Contains(peerKeys(), k) {
-			return nil, fmt.Errorf("-peers: unknown command %q (known: %s)", k, strings.Join(peerKeys(), ", "))
-		}
-		c.peers = append(c.peers, k)
-	}
-	for _, k := range strings.Split(flashList, ",") {
-		if k = strings.TrimSpace(k); k == "" {
-			continue
-		}
-		if !slices.Contains(flashKeys(), k) {
-			return nil, fmt.Errorf("-flash-tools: unknown command %q (known: %s)", k, strings.Join(flashKeys(), ", "))
-		}
-		c.flashKeys = append(c.flashKeys, k)
-	}
-	for _, d := range strings.Split(destList, ",") {
-		if d = strings.TrimSpace(d); d == "" {
-			continue
-		}
-		if d != onStick && d != onPlain {
-			return nil, fmt.Errorf("-dests: unknown destination %q (known: %s, %s)", d, onStick, onPlain)
-		}
-		c.dests = append(c.dests, d)
 	}
 	if len(c.dests) == 0 {
 		return nil, errors.New("-dests: no destination")

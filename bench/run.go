@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sure-tools/sure/internal/tail"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -249,7 +250,7 @@ func (e *env) timed(ctx context.Context, spec destSpec, p peer, src string, t tr
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
 		if err != nil {
-			return res, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, lastLine(out.String()))
+			return res, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, tail.Lines(out.String(), 1))
 		}
 		rss, err := maxRSS(cmd, rssFile)
 		if err != nil {
@@ -285,7 +286,7 @@ func maxRSS(cmd *exec.Cmd, file string) (int64, error) {
 		// time writes "Command exited with non-zero status N" first when
 		// the command failed; the figure is on the last line.
 		var kib int64
-		if _, err := fmt.Sscan(lastLine(string(b)), &kib); err != nil {
+		if _, err := fmt.Sscan(tail.Lines(string(b), 1), &kib); err != nil {
 			return 0, fmt.Errorf("reading %s: %q: %w", file, b, err)
 		}
 		os.Remove(file)
@@ -357,14 +358,6 @@ func dropCaches() error {
 		return fmt.Errorf("dropping caches: %w", err)
 	}
 	return nil
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 func fmtFlushes(n int64) string {

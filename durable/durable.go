@@ -64,18 +64,24 @@ func earlierFailure(key any) error {
 	return nil
 }
 
+// flushOnce runs flush unless an earlier flush of key failed, and keeps
+// its failure for key: data written before a failed flush is lost even
+// when the next flush succeeds.
+func flushOnce(key any, op, path string, flush func() error) error {
+	if err := earlierFailure(key); err != nil {
+		return err
+	}
+	if err := flush(); err != nil {
+		return rememberFailure(key, &os.PathError{Op: op, Path: path, Err: err})
+	}
+	return nil
+}
+
 // SyncFile flushes the data and metadata of f to the media, through the
 // drive's volatile write cache: fsync on Linux, F_FULLFSYNC on macOS (fsync
 // where the file system refuses it), FlushFileBuffers on Windows.
 func SyncFile(f *os.File) error {
-	key := fileKey(f)
-	if err := earlierFailure(key); err != nil {
-		return err
-	}
-	if err := syncFile(f); err != nil {
-		return rememberFailure(key, &os.PathError{Op: "sync", Path: f.Name(), Err: err})
-	}
-	return nil
+	return flushOnce(fileKey(f), "sync", f.Name(), func() error { return syncFile(f) })
 }
 
 // SyncPath opens path, a file or a block device, and flushes it as
@@ -83,12 +89,17 @@ func SyncFile(f *os.File) error {
 // drive's cache: what a FUSE file system needs when its server does not
 // pass fsync on.
 func SyncPath(path string) error {
+	return withFile(path, SyncFile)
+}
+
+// withFile opens path for reading and runs do with it.
+func withFile(path string, do func(*os.File) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return SyncFile(f)
+	return do(f)
 }
 
 // SyncDir makes the entries of directory dir durable: a file created,

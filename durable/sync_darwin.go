@@ -49,24 +49,16 @@ func fileIdentity(fd int) (inodeKey, bool) {
 // syncFS has no syncfs on macOS: sync(2) schedules every file system's
 // writes, and F_FULLFSYNC on the volume's root then flushes the drive.
 func syncFS(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	key := fsKey{dev: uint64(st.Dev)}
-	if err := earlierFailure(key); err != nil {
-		return err
-	}
-	unix.Sync()
-	if err := syncFile(f); err != nil {
-		return rememberFailure(key, &os.PathError{Op: "syncfs", Path: path, Err: err})
-	}
-	return nil
+	return withFile(path, func(f *os.File) error {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return &os.PathError{Op: "stat", Path: path, Err: err}
+		}
+		return flushOnce(fsKey{dev: uint64(st.Dev)}, "syncfs", path, func() error {
+			unix.Sync()
+			return syncFile(f)
+		})
+	})
 }
 
 func renameNoReplace(oldpath, newpath string) error {

@@ -88,12 +88,7 @@ func fileIdentity(fd int) (inodeKey, bool) {
 }
 
 func syncFS(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return syncFSOf(f)
+	return withFile(path, syncFSOf)
 }
 
 func syncFSOf(f *os.File) error {
@@ -115,17 +110,12 @@ func syncFSOf(f *os.File) error {
 		return &os.PathError{Op: "syncfs", Path: path, Err: ErrFSSyncUnsupported}
 	}
 	key := fsKey{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), mnt: stx.Mnt_id}
-	if err := earlierFailure(key); err != nil {
-		return err
-	}
-	err := unix.Syncfs(int(f.Fd()))
-	if err == nil {
-		err = stillWritableFile(f)
-	}
-	if err != nil {
-		return rememberFailure(key, &os.PathError{Op: "syncfs", Path: path, Err: err})
-	}
-	return nil
+	return flushOnce(key, "syncfs", path, func() error {
+		if err := unix.Syncfs(int(f.Fd())); err != nil {
+			return err
+		}
+		return stillWritableFile(f)
+	})
 }
 
 func renameNoReplace(oldpath, newpath string) error {

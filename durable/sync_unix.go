@@ -30,23 +30,11 @@ func fileKey(f *os.File) any {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return syncDirOf(d)
+	return withFile(dir, syncDirOf)
 }
 
 func syncDirOf(d *os.File) error {
-	key := fileKey(d)
-	if err := earlierFailure(key); err != nil {
-		return err
-	}
-	if err := syncFile(d); err != nil {
-		return rememberFailure(key, &os.PathError{Op: "syncdir", Path: d.Name(), Err: err})
-	}
-	return nil
+	return flushOnce(fileKey(d), "syncdir", d.Name(), func() error { return syncFile(d) })
 }
 
 func rename(oldpath, newpath string) error {

@@ -51,16 +51,13 @@ func syncDir(dir string) error {
 	if windows.GetFileInformationByHandle(h, &info) == nil {
 		key = volumeFileKey{info.VolumeSerialNumber, info.FileIndexHigh, info.FileIndexLow}
 	}
-	if err := earlierFailure(key); err != nil {
-		return err
-	}
-	if err := windows.FlushFileBuffers(h); err != nil {
+	return flushOnce(key, "syncdir", dir, func() error {
+		err := windows.FlushFileBuffers(h)
 		if errors.Is(err, windows.ERROR_INVALID_FUNCTION) || errors.Is(err, windows.ERROR_NOT_SUPPORTED) {
 			err = errors.Join(ErrDirSyncUnsupported, err)
 		}
-		return rememberFailure(key, &os.PathError{Op: "syncdir", Path: dir, Err: err})
-	}
-	return nil
+		return err
+	})
 }
 
 // syncFS flushes the volume through a handle to \\.\X:, which Windows grants

@@ -18,13 +18,7 @@ const (
 	rawPrefix, bufferedDisk = "/dev/rdisk", "/dev/disk"
 )
 
-type device struct {
-	f        *os.File
-	path     string
-	size     int64
-	offAlign int
-	memAlign int
-}
+type device struct{ deviceFile }
 
 // openDevice unmounts every volume of the disk (macOS mounts sticks on
 // sight; diskutil refuses when one is busy), then opens its raw node
@@ -46,7 +40,7 @@ func openDevice(path string) (*device, error) {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "open", Path: raw, Err: err}
 	}
-	d := &device{f: os.NewFile(uintptr(fd), raw), path: path, memAlign: os.Getpagesize()}
+	d := &device{deviceFile: deviceFile{f: os.NewFile(uintptr(fd), raw), path: path, memAlign: os.Getpagesize()}}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_NOCACHE, 1); err != nil {
 		d.f.Close()
 		return nil, &os.PathError{Op: "fcntl F_NOCACHE", Path: raw, Err: err}

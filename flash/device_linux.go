@@ -10,13 +10,7 @@ import (
 )
 
 // device is a block device opened for writing an image.
-type device struct {
-	f        *os.File
-	path     string
-	size     int64
-	offAlign int // offsets and lengths of direct I/O are multiples of this
-	memAlign int // buffers of direct I/O start at multiples of this
-}
+type device struct{ deviceFile }
 
 // openDevice opens path with O_DIRECT, so writes complete only once the
 // device has them and reads come from the device, and O_EXCL, with which
@@ -31,7 +25,7 @@ func openDevice(path string) (*device, error) {
 		}
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	d := &device{f: os.NewFile(uintptr(fd), path), path: path}
+	d := &device{deviceFile: deviceFile{f: os.NewFile(uintptr(fd), path), path: path}}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		d.f.Close()

@@ -7,15 +7,11 @@ import (
 	"os"
 )
 
-// device is not implemented here: direct, exclusive device I/O differs on
-// every system and sure is written for Linux, macOS and Windows.
-type device struct {
-	f                  *os.File
-	path               string
-	size               int64
-	offAlign, memAlign int
-}
+type device struct{ deviceFile }
 
+// openDevice is not implemented here: direct, exclusive device I/O
+// differs on every system and sure is written for Linux, macOS and
+// Windows.
 func openDevice(path string) (*device, error) {
 	return nil, &os.PathError{Op: "open", Path: path, Err: errors.ErrUnsupported}
 }

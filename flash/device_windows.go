@@ -41,12 +41,8 @@ type diskExtent struct {
 }
 
 type device struct {
-	f        *os.File
-	path     string
-	size     int64
-	offAlign int
-	memAlign int
-	volumes  []windows.Handle // locked and dismounted until close
+	deviceFile
+	volumes []windows.Handle // locked and dismounted until close
 }
 
 // openDevice opens a physical drive (\\.\PhysicalDriveN) unbuffered and
@@ -64,7 +60,7 @@ func openDevice(path string) (*device, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	d := &device{f: os.NewFile(uintptr(h), path), path: path, memAlign: os.Getpagesize()}
+	d := &device{deviceFile: deviceFile{f: os.NewFile(uintptr(h), path), path: path, memAlign: os.Getpagesize()}}
 	fail := func(op string, err error) (*device, error) {
 		d.close()
 		return nil, &os.PathError{Op: op, Path: path, Err: err}

@@ -494,6 +494,17 @@ func (w *writer) work() {
 	}
 }
 
+// deviceFile is what a target drive is on every system: the file it is
+// opened as for direct I/O (openDevice, per system) and that I/O's
+// alignment.
+type deviceFile struct {
+	f        *os.File
+	path     string
+	size     int64
+	offAlign int // offsets and lengths of direct I/O are multiples of this
+	memAlign int // buffers of direct I/O start at multiples of this
+}
+
 // writeBlock writes p at off with direct I/O. A tail shorter than the
 // device's alignment is merged into the device's block there (read,
 // patched, written back), so the bytes after the image stay as they were.

@@ -2,9 +2,8 @@ package flash
 
 import (
 	"os"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/sure-tools/sure/internal/umount"
 )
 
 // Unmount unmounts the file system on dir before its device is
@@ -12,15 +11,8 @@ import (
 // writing to a device that is about to hold an image. A mount still busy
 // after a few tries fails with EBUSY.
 func Unmount(dir string) error {
-	var err error
-	for range 10 {
-		if err = unix.Unmount(dir, 0); err != unix.EBUSY {
-			break
-		}
-		// udev's probes of a device hold it for a moment.
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
+	// udev's probes of a device hold it for a moment.
+	if err := umount.Retry(dir, 10); err != nil {
 		return &os.PathError{Op: "unmount", Path: dir, Err: err}
 	}
 	return nil

@@ -133,14 +133,8 @@ func runJob(cmd *cobra.Command, args []string, verb string,
 		flushErr = recordFlushed(sum.Dest)
 	}
 	u.stop()
-	var ue *copier.UsageError
-	if errors.As(err, &ue) {
-		u.finished(sum, exitUsage, err)
-		return usageError{fmt.Errorf("%s: %s", verb, ue.Msg)}
-	}
-	if refused(stderr, verb, err) {
-		u.finished(sum, exitFailed, err)
-		return exitError{exitFailed}
+	if serr := stoppedBefore(stderr, verb, err, func(code int) { u.finished(sum, code, err) }); serr != nil {
+		return serr
 	}
 	cause := flushErr
 	if err != nil && !reported(sum) {

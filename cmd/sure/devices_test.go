@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -93,21 +92,9 @@ func cmdFsstick(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: fsstick NAME KIND")
 	}
 	name, kind := args[0], args[1]
-	if why, err := fsMissing(kind); why != "" {
-		ts.Fatalf("fsstick %s: %s (guard the script with [fs:%s]): %v", kind, why, kind, err)
-	}
-	image := ts.MkAbs(name + ".img")
-	ts.Check(fsimage.Create(kind, image, fsimage.MinSize(kind)))
-	dir := ts.MkAbs(name)
-	ts.Check(os.MkdirAll(dir, 0o755))
-	m, err := fsimage.MountImage(kind, image, dir)
-	ts.Check(err)
-	tb := ts.Value("tb").(testing.TB)
-	ts.Defer(func() {
-		if err := m.Unmount(); err != nil {
-			tb.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
+	needFS(ts, "fsstick", kind)
+	image, dir := ts.MkAbs(name+".img"), ts.MkAbs(name)
+	m := mountFresh(ts, kind, image, dir)
 	ts.Setenv(name, m.Device)
 	ts.Setenv(name+"_DIR", dir)
 	ts.Setenv(name+"_IMG", image)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -57,14 +56,8 @@ func runDry(cmd *cobra.Command, args []string, verb string,
 		opt.Events = js
 	}
 	sum, err := job(cmd.Context(), args[:len(args)-1], args[len(args)-1], opt)
-	var ue *copier.UsageError
-	if errors.As(err, &ue) {
-		js.finished(sum, exitUsage, err)
-		return usageError{fmt.Errorf("%s: %s", verb, ue.Msg)}
-	}
-	if refused(stderr, verb, err) {
-		js.finished(sum, exitFailed, err)
-		return exitError{exitFailed}
+	if serr := stoppedBefore(stderr, verb, err, func(code int) { js.finished(sum, code, err) }); serr != nil {
+		return serr
 	}
 	if err != nil && sum.Failed == 0 {
 		fmt.Fprintf(stderr, "sure: %s: %s\n", verb, jobErrorText(args[len(args)-1], err))

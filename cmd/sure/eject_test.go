@@ -72,9 +72,7 @@ func cmdStick(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: stick KIND DIR")
 	}
 	kind, dir := args[0], ts.MkAbs(args[1])
-	if why, err := fsMissing(kind); why != "" {
-		ts.Fatalf("stick %s: %s (guard the script with [fs:%s]): %v", kind, why, kind, err)
-	}
+	needFS(ts, "stick", kind)
 	image := ts.MkAbs("stick.img")
 	ts.Check(fsimage.Create(kind, image, fsimage.MinSize(kind)))
 	ts.Check(os.MkdirAll(dir, 0o755))
@@ -90,11 +88,7 @@ func cmdStick(ts *testscript.TestScript, neg bool, args []string) {
 	})
 	m, err := fsimage.Mount(kind, dev, dir)
 	ts.Check(err)
-	ts.Defer(func() {
-		if err := m.Unmount(); err != nil {
-			tb.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
+	unmountAtEnd(ts, m, dir)
 	ts.Setenv("DEV", dev)
 }
 

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sure-tools/sure/internal/tail"
 )
 
 // A tree of many small directories under a low limit of open files: the
@@ -34,14 +36,9 @@ func TestManyDirsLowFileLimit(t *testing.T) {
 	dst := filepath.Join(base, "dst")
 	out, err := exec.Command(prlimit, "--nofile=1024:1024", sureBinary(t), "cp", "-r", src, dst).CombinedOutput()
 	if err != nil {
-		t.Fatalf("%v\n%s", err, lastLines(string(out), 3))
+		t.Fatalf("%v\n%s", err, tail.Lines(string(out), 3))
 	}
 	if !strings.Contains(string(out), fmt.Sprintf("%d files,", dirs)) {
 		t.Errorf("summary: %s", out)
 	}
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(l[max(0, len(l)-n):], "\n")
 }

@@ -32,19 +32,7 @@ func mountFusefatRelative(t *testing.T) string {
 	t.Helper()
 	fsimage.Require(t, "vfat")
 	dir := t.TempDir()
-	img := filepath.Join(dir, "fat.img")
-	if err := fsimage.Create("vfat", img, fsimage.MinSize("vfat")); err != nil {
-		t.Fatal(err)
-	}
-	dev, err := fsimage.Attach(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := fsimage.Detach(dev); err != nil {
-			t.Error(err)
-		}
-	})
+	dev := freshLoop(t, "vfat", filepath.Join(dir, "fat.img"))
 	mnt := filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
@@ -345,13 +333,10 @@ func runSureAsNobody(t *testing.T, bin string, args ...string) (int, string, str
 	return code, out.String(), errb.String()
 }
 
-// mountAsStick mounts a new image of kind (exfat or vfat) with its FUSE
-// server, owned by nobody as a desktop mounts a stick for its user. It
-// returns the mount point and the loop device.
-func mountAsStick(t *testing.T, dir, kind string) (string, string) {
+// freshLoop makes a new file system of kind in img and attaches it to a
+// loop device, detached when the test ends.
+func freshLoop(t *testing.T, kind, img string) string {
 	t.Helper()
-	fsimage.Require(t, kind)
-	img := filepath.Join(dir, kind+".img")
 	if err := fsimage.Create(kind, img, fsimage.MinSize(kind)); err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +349,16 @@ func mountAsStick(t *testing.T, dir, kind string) (string, string) {
 			t.Error(err)
 		}
 	})
+	return dev
+}
+
+// mountAsStick mounts a new image of kind (exfat or vfat) with its FUSE
+// server, owned by nobody as a desktop mounts a stick for its user. It
+// returns the mount point and the loop device.
+func mountAsStick(t *testing.T, dir, kind string) (string, string) {
+	t.Helper()
+	fsimage.Require(t, kind)
+	dev := freshLoop(t, kind, filepath.Join(dir, kind+".img"))
 	mnt := filepath.Join(dir, kind)
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)

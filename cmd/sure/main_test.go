@@ -170,14 +170,28 @@ func cmdMkfs(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: mkfs KIND DIR")
 	}
 	kind, dir := args[0], ts.MkAbs(args[1])
+	needFS(ts, "mkfs", kind)
+	mountFresh(ts, kind, ts.MkAbs(fmt.Sprintf("%s-%d.img", kind, imageSeq.Add(1))), dir)
+}
+
+// needFS stops the script when file systems of kind cannot be made here,
+// naming the command that wanted one.
+func needFS(ts *testscript.TestScript, cmd, kind string) {
 	if why, err := fsMissing(kind); why != "" {
-		ts.Fatalf("mkfs %s: %s (guard the script with [fs:%s]): %v", kind, why, kind, err)
+		ts.Fatalf("%s %s: %s (guard the script with [fs:%s]): %v", cmd, kind, why, kind, err)
 	}
-	image := ts.MkAbs(fmt.Sprintf("%s-%d.img", kind, imageSeq.Add(1)))
-	ts.Check(fsimage.Create(kind, image, fsimage.MinSize(kind)))
-	ts.Check(os.MkdirAll(dir, 0o755))
-	m, err := fsimage.MountImage(kind, image, dir)
+}
+
+// mountFresh makes a fresh file system of kind in image, mounts it on dir
+// (created) and unmounts it when the script ends.
+func mountFresh(ts *testscript.TestScript, kind, image, dir string) *fsimage.Mounted {
+	m, err := fsimage.New(kind, image, dir)
 	ts.Check(err)
+	unmountAtEnd(ts, m, dir)
+	return m
+}
+
+func unmountAtEnd(ts *testscript.TestScript, m *fsimage.Mounted, dir string) {
 	tb := ts.Value("tb").(testing.TB)
 	ts.Defer(func() {
 		if err := m.Unmount(); err != nil {

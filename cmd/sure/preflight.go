@@ -26,6 +26,22 @@ func refused(w io.Writer, verb string, err error) bool {
 	return true
 }
 
+// stoppedBefore is the exit of a job that err stopped before it began: a
+// usage error, or a refusal that it prints; nil for any other end.
+// finished hears the exit code first.
+func stoppedBefore(w io.Writer, verb string, err error, finished func(code int)) error {
+	var ue *copier.UsageError
+	if errors.As(err, &ue) {
+		finished(exitUsage)
+		return usageError{fmt.Errorf("%s: %s", verb, ue.Msg)}
+	}
+	if refused(w, verb, err) {
+		finished(exitFailed)
+		return exitError{exitFailed}
+	}
+	return nil
+}
+
 // reportPlan lists what --skip-invalid left out and what --rename-invalid
 // renamed. The user asked for both, so they are not failures, but each
 // file is named: a skipped file is not on the destination.

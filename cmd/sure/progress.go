@@ -140,95 +140,91 @@ func (u *ui) Planned(files int, bytes int64) {
 }
 
 func (u *ui) Copying(src, dst string, size int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.start()
-	u.st.current, u.st.flushing = dst, false
-	u.fileOn[dst] = 0
-	if u.json != nil {
-		u.json.emit("copying", jsonCopying{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Size: size})
-	}
-	u.view.update(&u.st)
+	u.event("copying", true, func() {
+		u.st.current, u.st.flushing = dst, false
+		u.fileOn[dst] = 0
+	}, func() any {
+		return jsonCopying{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Size: size}
+	})
 }
 
 func (u *ui) OnDevice(dst string, n int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.start()
-	u.st.onDevice += n
-	u.st.rate.add(u.st.onDevice, time.Now())
-	u.fileOn[dst] += n
-	if u.json != nil {
-		u.json.emit("on_device", jsonOnDevice{Path: dst, PathB64: raw64(dst), Bytes: n, FileOnDevice: u.fileOn[dst], TotalOnDevice: u.st.onDevice})
-	}
-	u.view.update(&u.st)
+	u.event("on_device", true, func() {
+		u.st.onDevice += n
+		u.st.rate.add(u.st.onDevice, time.Now())
+		u.fileOn[dst] += n
+	}, func() any {
+		return jsonOnDevice{Path: dst, PathB64: raw64(dst), Bytes: n, FileOnDevice: u.fileOn[dst], TotalOnDevice: u.st.onDevice}
+	})
 }
 
 func (u *ui) Flushing(files int, bytes int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.start()
-	u.st.flushing = true
-	if u.json != nil {
-		u.json.emit("flushing", jsonFlushing{Files: files, Bytes: bytes})
-	}
-	u.view.update(&u.st)
+	u.event("flushing", true, func() {
+		u.st.flushing = true
+	}, func() any {
+		return jsonFlushing{Files: files, Bytes: bytes}
+	})
 }
 
 func (u *ui) Durable(src, dst string, size int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.start()
-	delete(u.fileOn, dst)
-	u.st.durableFiles++
-	u.st.durableBytes += size
-	u.rep.Durable(src, dst, size)
-	if u.json != nil {
-		u.json.emit("durable", jsonFile{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Bytes: size})
-	}
-	u.view.update(&u.st)
+	u.event("durable", true, func() {
+		delete(u.fileOn, dst)
+		u.st.durableFiles++
+		u.st.durableBytes += size
+		u.rep.Durable(src, dst, size)
+	}, func() any {
+		return jsonFile{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Bytes: size}
+	})
 }
 
 func (u *ui) Skipped(src, dst, why string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.start()
-	u.rep.Skipped(src, dst, why)
-	if u.json != nil {
-		u.json.emit("skipped", jsonSkipped{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Reason: why})
-	}
+	u.event("skipped", false, func() {
+		u.rep.Skipped(src, dst, why)
+	}, func() any {
+		return jsonSkipped{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Reason: why}
+	})
 }
 
 func (u *ui) Failed(src, dst string, err error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.start()
-	delete(u.fileOn, dst)
-	u.rep.Failed(src, dst, err)
-	if u.json != nil {
-		u.json.emit("error", jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: failureText(src, dst, err, true)})
-	}
+	u.event("error", false, func() {
+		delete(u.fileOn, dst)
+		u.rep.Failed(src, dst, err)
+	}, func() any {
+		return jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: failureText(src, dst, err, true)}
+	})
 }
 
 func (u *ui) Verified(src, dst string, size int64) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.start()
-	u.verified++
-	if u.json != nil {
-		u.json.emit("verified", jsonFile{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Bytes: size})
-	}
+	u.event("verified", false, func() {
+		u.verified++
+	}, func() any {
+		return jsonFile{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Bytes: size}
+	})
 }
 
 func (u *ui) Mismatch(src, dst string, err error) {
+	u.event("mismatch", false, func() {
+		u.mismatch++
+		// The error names both files and says how they differ.
+		u.view.line(fmt.Sprintf("sure: %s: not verified: %s", u.verb, quote.Text(err.Error())))
+	}, func() any {
+		return jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: err.Error()}
+	})
+}
+
+// event applies one report under the lock, once the started event is
+// out: change updates the state, then the event name is streamed with
+// body where JSON was asked for; draw has the view drawn again.
+func (u *ui) event(name string, draw bool, change func(), body func() any) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.start()
-	u.mismatch++
-	// The error names both files and says how they differ.
-	u.view.line(fmt.Sprintf("sure: %s: not verified: %s", u.verb, quote.Text(err.Error())))
+	change()
 	if u.json != nil {
-		u.json.emit("mismatch", jsonError{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Error: err.Error()})
+		u.json.emit(name, body())
+	}
+	if draw {
+		u.view.update(&u.st)
 	}
 }
 

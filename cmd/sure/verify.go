@@ -103,25 +103,19 @@ func (c *verifyCount) manifestLine(r manifest.Result) {
 	var le *manifest.LineError
 	switch {
 	case r.Err == nil:
-		c.ok++
-		if c.verbose {
-			fmt.Fprintf(c.cmd.OutOrStdout(), "%s: OK\n", quote.Name(r.File))
-		}
+		c.matched(r.File)
 	case errors.As(r.Err, &le):
 		c.malformed++
 		if c.malformed <= malformedShown {
 			fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: %s\n", quote.Text(r.Err.Error()))
 		}
 	case errors.As(r.Err, &me):
-		c.mismatched++
-		fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: FAILED: %s\n", quote.Text(r.Err.Error()))
+		c.failed(quote.Text(r.Err.Error()))
 	case errors.Is(r.Err, fs.ErrNotExist):
 		// As b3sum --check, a listed file that is gone fails the check.
-		c.mismatched++
-		fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: FAILED: %s is missing\n", quote.Name(r.File))
+		c.failed(quote.Name(r.File) + " is missing")
 	default:
-		c.unreadable++
-		fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: unreadable: %s\n", quote.Text(r.Err.Error()))
+		c.unread(r.Err)
 	}
 }
 
@@ -129,17 +123,31 @@ func (c *verifyCount) compared(r copier.Compared) {
 	var me *copier.MismatchError
 	switch {
 	case r.Err == nil:
-		c.ok++
-		if c.verbose {
-			fmt.Fprintf(c.cmd.OutOrStdout(), "%s: OK\n", quote.Name(r.Dst))
-		}
+		c.matched(r.Dst)
 	case errors.As(r.Err, &me):
-		c.mismatched++
-		fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: FAILED: %s\n", quote.Text(r.Err.Error()))
+		c.failed(quote.Text(r.Err.Error()))
 	default:
-		c.unreadable++
-		fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: unreadable: %s\n", quote.Text(r.Err.Error()))
+		c.unread(r.Err)
 	}
+}
+
+// matched counts a file that read back intact, named with -v.
+func (c *verifyCount) matched(name string) {
+	c.ok++
+	if c.verbose {
+		fmt.Fprintf(c.cmd.OutOrStdout(), "%s: OK\n", quote.Name(name))
+	}
+}
+
+// failed counts a file that differs or is gone; why is already quoted.
+func (c *verifyCount) failed(why string) {
+	c.mismatched++
+	fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: FAILED: %s\n", why)
+}
+
+func (c *verifyCount) unread(err error) {
+	c.unreadable++
+	fmt.Fprintf(c.cmd.ErrOrStderr(), "sure: verify: unreadable: %s\n", quote.Text(err.Error()))
 }
 
 func (c *verifyCount) summary(what string, interrupted bool) string {

@@ -262,17 +262,6 @@ func cmdFlashMounted(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: mountedloop VAR DIR")
 	}
-	image := ts.MkAbs(args[0] + ".ext4")
-	ts.Check(fsimage.Create("ext4", image, fsimage.MinSize("ext4")))
-	dir := ts.MkAbs(args[1])
-	ts.Check(os.MkdirAll(dir, 0o755))
-	m, err := fsimage.MountImage("ext4", image, dir)
-	ts.Check(err)
-	tb := flashTB(ts)
-	ts.Defer(func() {
-		if err := m.Unmount(); err != nil {
-			tb.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
+	m := mountFresh(ts, "ext4", ts.MkAbs(args[0]+".ext4"), ts.MkAbs(args[1]))
 	ts.Setenv(args[0], m.Device)
 }

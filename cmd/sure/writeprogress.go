@@ -121,7 +121,22 @@ func (u *writeUI) stop() {
 	u.view.stop()
 }
 
-// written is how much a drive is to get, in words: the size, or that only
+// moving reports whether the drive is in a phase that moves bytes:
+// writing the image, or reading it back.
+func (d *driveState) moving() bool {
+	return d.phase == phaseWriting || d.phase == phaseVerifying
+}
+
+// counted is the count a drive's progress shows, with its words: what
+// matched once the read-back began, what is on the device before.
+func (d *driveState) counted() (int64, string) {
+	if d.phase == phaseVerifying || d.verified > 0 {
+		return d.verified, "verified"
+	}
+	return d.onDevice, "on device"
+}
+
+// writtenText is how much a drive is to get, in words: the size, or that only
 // the end of the stream tells it.
 func writtenText(n, total int64, what string) string {
 	if total < 0 {
@@ -176,13 +191,10 @@ func (v *writeLines) update(d *driveState, total int64) {
 			v.next[d.target] = 0
 		}
 	}
-	n, what := d.onDevice, "on device"
-	switch d.phase {
-	case phaseFlushing, phaseDone:
+	if !d.moving() {
 		return
-	case phaseVerifying:
-		n, what = d.verified, "verified"
 	}
+	n, what := d.counted()
 	step := int64(256 << 20)
 	if total > 0 {
 		step = max(total/10, 1)
@@ -252,15 +264,12 @@ func (v *writeBars) tail(t string) string {
 	if total < 0 && d.phase != phaseWriting {
 		total = d.onDevice // the stream has ended
 	}
-	switch {
-	case d.phase == phaseVerifying:
-		return writtenText(d.verified, total, "verified") + rateText(&d, d.verified, total)
-	case d.phase == phaseWriting:
-		return writtenText(d.onDevice, total, "on device") + rateText(&d, d.onDevice, total)
-	case d.verified > 0:
-		return writtenText(d.verified, total, "verified")
+	n, what := d.counted()
+	s := writtenText(n, total, what)
+	if d.moving() {
+		s += rateText(&d, n, total)
 	}
-	return writtenText(d.onDevice, total, "on device")
+	return s
 }
 
 // barTotal is the length of a bar: the bytes to write, twice with the

@@ -7,14 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openBeneath opens the directory rel under root element by element, none
-// of them followed if it is a link.
+// openBeneath: no call here refuses links on the whole way in one step.
 func openBeneath(root *os.File, rel, name string) (*os.File, error) {
-	fd, err := walk(int(root.Fd()), rel)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), name), nil
+	return walkFile(root, rel, name)
 }
 
 func (d *Dir) renameNoReplace(oldname, newname string) error {

@@ -38,11 +38,7 @@ func openBeneath(root *os.File, rel, name string) (*os.File, error) {
 			return nil, err
 		}
 	}
-	fd, err := walk(int(root.Fd()), rel)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), name), nil
+	return walkFile(root, rel, name)
 }
 
 func (d *Dir) renameNoReplace(oldname, newname string) error {

@@ -27,6 +27,16 @@ func linkErr(err error) error {
 
 const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 
+// walkFile opens the directory rel under root element by element, none
+// of them followed if it is a link.
+func walkFile(root *os.File, rel, name string) (*os.File, error) {
+	fd, err := walk(int(root.Fd()), rel)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
 // walk opens rel from root one element at a time, none of them a link:
 // where openat2 is missing.
 func walk(root int, rel string) (int, error) {

@@ -24,6 +24,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/tail"
+	"github.com/sure-tools/sure/internal/umount"
 )
 
 // Kinds lists the file systems fsimage can make, kernel ones first.
@@ -149,7 +151,7 @@ func Mount(kind, device, dir string) (*Mounted, error) {
 				}
 				return m, nil
 			}
-			return nil, fmt.Errorf("fsimage: %s exited before mounting %s: %s", m.server.Args[0], dir, lastLines(log.String()))
+			return nil, fmt.Errorf("fsimage: %s exited before mounting %s: %s", m.server.Args[0], dir, tail.Lines(log.String(), 5))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -182,12 +184,18 @@ func (t *tailBuffer) String() string {
 	return string(t.buf[max(0, len(t.buf)-t.max):])
 }
 
-func lastLines(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 5 {
-		lines = lines[len(lines)-5:]
+// SyncDevice fsyncs the block device dev, which writes back its page
+// cache and then has the drive flush its own cache.
+func SyncDevice(dev string) error {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return err
 	}
-	return strings.Join(lines, "\n")
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // IsMountPoint reports whether dir is a mount point of this mount namespace.
@@ -214,13 +222,7 @@ func IsMountPoint(dir string) bool {
 func (m *Mounted) Unmount() error {
 	m.once.Do(func() {
 		var errs []error
-		var err error
-		for range 50 {
-			if err = unix.Unmount(m.Dir, 0); err != unix.EBUSY {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		err := umount.Retry(m.Dir, 50)
 		if err != nil && err != unix.EINVAL {
 			errs = append(errs, &os.PathError{Op: "umount", Path: m.Dir, Err: err})
 		}
@@ -352,24 +354,33 @@ func ForTest(t testing.TB, kind string) *Mounted {
 	t.Helper()
 	Require(t, kind)
 	dir := t.TempDir()
-	image := filepath.Join(dir, kind+".img")
-	if err := Create(kind, image, MinSize(kind)); err != nil {
-		t.Fatal(err)
-	}
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	m, err := MountImage(kind, image, mnt)
+	m, err := New(kind, filepath.Join(dir, kind+".img"), filepath.Join(dir, "mnt"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.UnmountAtEnd(t)
+	return m
+}
+
+// New makes a fresh file system of kind in image, of the least size kind
+// takes, and mounts it on dir, which it creates.
+func New(kind, image, dir string) (*Mounted, error) {
+	if err := Create(kind, image, MinSize(kind)); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return MountImage(kind, image, dir)
+}
+
+// UnmountAtEnd unmounts m when the test ends, failing it if that fails.
+func (m *Mounted) UnmountAtEnd(t testing.TB) {
 	t.Cleanup(func() {
 		if err := m.Unmount(); err != nil {
 			t.Error(err)
 		}
 	})
-	return m
 }
 
 // Abort tears down a mount whose device has died (a yanked stick): it

@@ -61,7 +61,7 @@ func New(t testing.TB, kind string, size int64) *Stick {
 	if err := fsimage.Mkfs(kind, s.Dev); err != nil {
 		t.Fatal(err)
 	}
-	if err := syncDevice(s.Dev); err != nil {
+	if err := fsimage.SyncDevice(s.Dev); err != nil {
 		t.Fatal(err)
 	}
 	s.Dir = filepath.Join(dir, "stick")
@@ -83,18 +83,6 @@ func New(t testing.TB, kind string, size int64) *Stick {
 		}
 	})
 	return s
-}
-
-func syncDevice(dev string) error {
-	f, err := os.OpenFile(dev, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Faults arms faults on the stick from now on.
@@ -144,10 +132,6 @@ func Replug(t testing.TB, kind, image, dir string) *fsimage.Mounted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := m.Unmount(); err != nil {
-			t.Error(err)
-		}
-	})
+	m.UnmountAtEnd(t)
 	return m
 }

@@ -205,16 +205,18 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	o := Op{Op: OpUnlink, Path: n.child(name), Ino: ino(n.self().GetChild(name)), Dir: ino(n.self())}
-	errno := n.LoopbackNode.Unlink(ctx, name)
-	o.Errno = int(errno)
-	n.log.add(o)
-	return errno
+	return n.remove(OpUnlink, name, func() syscall.Errno { return n.LoopbackNode.Unlink(ctx, name) })
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	o := Op{Op: OpRmdir, Path: n.child(name), Ino: ino(n.self().GetChild(name)), Dir: ino(n.self())}
-	errno := n.LoopbackNode.Rmdir(ctx, name)
+	return n.remove(OpRmdir, name, func() syscall.Errno { return n.LoopbackNode.Rmdir(ctx, name) })
+}
+
+// remove logs the removal of name by do; the child's inode is taken
+// before, while it is still there to ask.
+func (n *node) remove(op string, name string, do func() syscall.Errno) syscall.Errno {
+	o := Op{Op: op, Path: n.child(name), Ino: ino(n.self().GetChild(name)), Dir: ino(n.self())}
+	errno := do()
 	o.Errno = int(errno)
 	n.log.add(o)
 	return errno

@@ -196,3 +196,48 @@ func TestFaults(t *testing.T) {
 		t.Errorf("flushes logged: %q, want %q", got, want)
 	}
 }
+
+// TestRemovals: an unlink and an rmdir each reach the log with the inode
+// they removed and the directory they removed it from, and a failed one
+// with its errno.
+func TestRemovals(t *testing.T) {
+	m := oplog.Start(t)
+	d := filepath.Join(m.Dir, "d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(d, "e"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Rmdir(d); !errors.Is(err, unix.ENOTEMPTY) {
+		t.Fatalf("rmdir of a full directory: %v, want ENOTEMPTY", err)
+	}
+	if err := os.Remove(filepath.Join(d, "f")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(d, "e")); err != nil {
+		t.Fatal(err)
+	}
+	ops, err := m.Ops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := find(t, ops, -1, oplog.OpMkdir, "d")
+	cr := find(t, ops, mk.Seq, oplog.OpCreate, "d/f")
+	me := find(t, ops, mk.Seq, oplog.OpMkdir, "d/e")
+	failed := slices.IndexFunc(ops, func(o oplog.Op) bool { return o.Op == oplog.OpRmdir && o.Path == "d" })
+	if failed < 0 || ops[failed].Errno != int(unix.ENOTEMPTY) || ops[failed].Ino != mk.Ino {
+		t.Errorf("no failed RMDIR d of ino %d with ENOTEMPTY in the log:\n%s", mk.Ino, dump(ops))
+	}
+	ul := find(t, ops, me.Seq, oplog.OpUnlink, "d/f")
+	if ul.Ino != cr.Ino || ul.Dir != mk.Ino {
+		t.Errorf("unlink: got %v, want ino %d in dir %d", ul, cr.Ino, mk.Ino)
+	}
+	rd := find(t, ops, ul.Seq, oplog.OpRmdir, "d/e")
+	if rd.Ino != me.Ino || rd.Dir != mk.Ino {
+		t.Errorf("rmdir: got %v, want ino %d in dir %d", rd, me.Ino, mk.Ino)
+	}
+}

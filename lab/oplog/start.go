@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/internal/umount"
+	"github.com/sure-tools/sure/lab/internal/reexec"
 )
 
 // envServe carries the Config to a re-executed test binary.
@@ -27,21 +30,9 @@ const envServe = "SURE_OPLOG_SERVE"
 // Start; otherwise it returns at once. A test package that uses Start calls
 // it first thing in TestMain, since Start re-executes the test binary.
 func Main() {
-	v := os.Getenv(envServe)
-	if v == "" {
-		return
-	}
-	var cfg Config
-	if err := json.Unmarshal([]byte(v), &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "oplog: bad %s: %v\n", envServe, err)
-		os.Exit(2)
-	}
-	err := Serve(cfg, func() { fmt.Println("ready") })
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	reexec.Serve(envServe, "oplog", func(cfg Config) error {
+		return Serve(cfg, func() { fmt.Println("ready") })
+	})
 }
 
 // missing says why a FUSE mount cannot be made here, or "".
@@ -156,14 +147,8 @@ func (m *Mount) SetFault(name string, on bool) error {
 // Unmount unmounts the file system and waits for the server to exit.
 func (m *Mount) Unmount() error {
 	m.once.Do(func() {
-		var err error
 		// A file just closed may still be held by the kernel for a moment.
-		for range 50 {
-			if err = unix.Unmount(m.Dir, 0); err != unix.EBUSY {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		err := umount.Retry(m.Dir, 50)
 		if err != nil && err != unix.EINVAL {
 			m.err = &os.PathError{Op: "umount", Path: m.Dir, Err: err}
 			unix.Unmount(m.Dir, unix.MNT_DETACH)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/tail"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -542,14 +543,7 @@ func (r StateResult) String() string {
 	if u := r.Unrepaired; u != nil {
 		s += fmt.Sprintf(" (without fsck: acked_lost=%d torn=%d lost_both=%d)", u.AckedLost, u.Torn, u.LostBoth)
 	}
-	for i, p := range r.Problems {
-		if i == 5 {
-			s += fmt.Sprintf("\n  ... %d more", len(r.Problems)-5)
-			break
-		}
-		s += "\n  " + p
-	}
-	return s
+	return s + problemLines(r.Problems)
 }
 
 // ClassCount sums up the states of one class.
@@ -1145,7 +1139,7 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 	}
 	if repair {
 		if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
-			r.Problems = append(r.Problems, ferr.Error()+": "+lastLine(out))
+			r.Problems = append(r.Problems, ferr.Error()+": "+tail.Lines(out, 1))
 		}
 	}
 	if x.run.FS == "btrfs" {
@@ -1172,17 +1166,7 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 	defer func() { err = errors.Join(err, unmount()) }()
 	dst := filepath.Join(mnt, "src")
 	for _, rel := range paths {
-		sum, present := hashFile(filepath.Join(dst, rel))
-		intact := present && sum == x.newTree[rel]
-		old, wasOld := x.oldTree[rel]
-		if present && !intact && !(wasOld && sum == old) {
-			r.Torn++
-			r.Problems = append(r.Problems, "torn: "+rel)
-		}
-		if owed(rel) && !intact {
-			r.AckedLost++
-			r.Problems = append(r.Problems, "acknowledged, lost: "+rel)
-		}
+		intact := judgeFile(dst, rel, owed(rel), x.oldTree, x.newTree, &r.Torn, &r.AckedLost, &r.Problems)
 		if srcGone(rel) && !intact {
 			r.LostBoth++
 			r.Problems = append(r.Problems, "lost in both places: "+rel)
@@ -1203,15 +1187,7 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 			r.Problems = append(r.Problems, "mixed tree: "+what)
 		}
 	}
-	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, werr error) error {
-		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
-			return nil
-		}
-		if rel, _ := filepath.Rel(dst, p); x.newTree[rel] == ([32]byte{}) && !movedWithin(x.run.Work, mnt, p, x.newTree) {
-			r.Problems = append(r.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
-		}
-		return nil
-	})
+	r.Problems = append(r.Problems, strays(mnt, dst, x.run.Work, x.newTree)...)
 	// Losses first: a report shows only the first few lines.
 	sort.SliceStable(r.Problems, func(i, j int) bool {
 		si, sj := strings.HasPrefix(r.Problems[i], "stray: "), strings.HasPrefix(r.Problems[j], "stray: ")

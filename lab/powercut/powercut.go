@@ -36,6 +36,7 @@ import (
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/internal/fsimage"
+	"github.com/sure-tools/sure/internal/tail"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -261,22 +262,21 @@ func (t Trial) String() string {
 		s += " unmountable"
 	}
 	if t.Returned && t.ExitCode != 0 {
-		s += "\n  command failed: " + lastLine(t.Output)
+		s += "\n  command failed: " + tail.Lines(t.Output, 1)
 	}
-	for i, p := range t.Problems {
+	return s + problemLines(t.Problems)
+}
+
+// problemLines lists the first five problems a line each, indented
+// under the result they belong to, and counts the rest.
+func problemLines(ps []string) string {
+	var s string
+	for i, p := range ps {
 		if i == 5 {
-			s += fmt.Sprintf("\n  ... %d more", len(t.Problems)-5)
+			s += fmt.Sprintf("\n  ... %d more", len(ps)-5)
 			break
 		}
 		s += "\n  " + p
-	}
-	return s
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
 	}
 	return s
 }
@@ -587,17 +587,7 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 	}()
 	dst := filepath.Join(mnt, "src")
 	for _, rel := range newTree.paths() {
-		sum, present := hashFile(filepath.Join(dst, rel))
-		intact := present && sum == newTree[rel]
-		old, wasOld := oldTree[rel]
-		if present && !intact && !(wasOld && sum == old) {
-			t.Torn++
-			t.Problems = append(t.Problems, "torn: "+rel)
-		}
-		if ackedFile(rel) && !intact {
-			t.AckedLost++
-			t.Problems = append(t.Problems, "acknowledged, lost: "+rel)
-		}
+		judgeFile(dst, rel, ackedFile(rel), oldTree, newTree, &t.Torn, &t.AckedLost, &t.Problems)
 	}
 	switch c.Work {
 	case Move:
@@ -607,19 +597,44 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 		t.judgeMove(dst, src, newTree)
 		t.Torn += tornAtSource(src, newTree, &t.Problems)
 	}
-	// Files the tree does not have are not judged, but listed: a stray
-	// final name is worth knowing about.
+	t.Problems = append(t.Problems, strays(mnt, dst, c.Work, newTree)...)
+	return nil
+}
+
+// judgeFile judges the tree's file rel under dst, and reports whether it
+// is intact (its new content). Torn (present with neither the new content
+// nor the old) and, where acked, lost though acknowledged are counted in
+// torn and ackedLost and named in problems.
+func judgeFile(dst, rel string, acked bool, oldTree, newTree tree, torn, ackedLost *int, problems *[]string) bool {
+	sum, present := hashFile(filepath.Join(dst, rel))
+	intact := present && sum == newTree[rel]
+	if old, wasOld := oldTree[rel]; present && !intact && !(wasOld && sum == old) {
+		*torn++
+		*problems = append(*problems, "torn: "+rel)
+	}
+	if acked && !intact {
+		*ackedLost++
+		*problems = append(*problems, "acknowledged, lost: "+rel)
+	}
+	return intact
+}
+
+// strays lists, as problems, the files under mnt that the tree has not
+// got at dst. They are not judged, but a stray final name is worth
+// knowing about.
+func strays(mnt, dst, work string, newTree tree) []string {
+	var ps []string
 	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, werr error) error {
 		if werr != nil || d.IsDir() || durable.IsTemp(d.Name()) {
 			return nil
 		}
 		rel, _ := filepath.Rel(dst, p)
-		if _, ok := newTree[rel]; !ok && !movedWithin(c.Work, mnt, p, newTree) {
-			t.Problems = append(t.Problems, "stray: "+strings.TrimPrefix(p, mnt+"/"))
+		if _, ok := newTree[rel]; !ok && !movedWithin(work, mnt, p, newTree) {
+			ps = append(ps, "stray: "+strings.TrimPrefix(p, mnt+"/"))
 		}
 		return nil
 	})
-	return nil
+	return ps
 }
 
 // judgeMove counts files intact neither at the destination (dst, "" when

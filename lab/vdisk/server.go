@@ -19,6 +19,8 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/lab/internal/reexec"
 )
 
 // childEnv carries the JSON Config to a re-executed binary; see init.
@@ -28,20 +30,7 @@ const childEnv = "SURE_VDISK_SERVE"
 // started by Start. Doing it here instead of in each main or TestMain means
 // no binary can forget it and, re-executed, start its tests over again.
 func init() {
-	v := os.Getenv(childEnv)
-	if v == "" {
-		return
-	}
-	var cfg Config
-	if err := json.Unmarshal([]byte(v), &cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "vdisk: bad %s: %v\n", childEnv, err)
-		os.Exit(2)
-	}
-	if err := Serve(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	reexec.Serve(childEnv, "vdisk", Serve)
 }
 
 // Serve runs a disk until it is unmounted, told to quit, or signalled. It

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/internal/tail"
 )
 
 // Suites of Debian whose distribution kernel the lab boots: bookworm's 6.1
@@ -166,7 +168,7 @@ func fetch(ctx context.Context, suite, dir string) (*Kernel, error) {
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, lastLines(stderr.String(), 5))
+			return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail.Lines(stderr.String(), 5))
 		}
 		return out, nil
 	}
@@ -221,12 +223,4 @@ func fetch(ctx context.Context, suite, dir string) (*Kernel, error) {
 		os.Remove(m)
 	}
 	return &Kernel{Suite: suite, Package: pkg, Version: version, Root: root}, nil
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }

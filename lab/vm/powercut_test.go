@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sure-tools/sure/internal/tail"
 	"github.com/sure-tools/sure/lab/vdisk"
 )
 
@@ -257,7 +258,7 @@ true`, fmt.Sprintf(fsckScript[c.fs], dev), c.fs, dev, sumsFile))
 		}
 	}
 	t.Logf("%s on %s (%s), cut %s: %d of %d files lost (%d torn, %d from both places), %d of %d acknowledged ones; output %q",
-		c.command, c.fs, k.Version, when, res.lost, res.files, res.torn, res.lostBoth, res.ackedLost, res.acked, lastLines(res.output, 2))
+		c.command, c.fs, k.Version, when, res.lost, res.files, res.torn, res.lostBoth, res.ackedLost, res.acked, tail.Lines(res.output, 2))
 	return res
 }
 

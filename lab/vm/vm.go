@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sure-tools/sure/internal/tail"
 )
 
 // Config describes a guest.
@@ -204,7 +206,7 @@ func (v *VM) ConsoleLog() string { return filepath.Join(v.Dir, "console.log") }
 func (v *VM) consoleTail() string {
 	b, _ := os.ReadFile(v.ConsoleLog())
 	q, _ := os.ReadFile(filepath.Join(v.Dir, "qemu.log"))
-	return "console: " + lastLines(string(b), 30) + "\nqemu: " + lastLines(string(q), 10)
+	return "console: " + tail.Lines(string(b), 30) + "\nqemu: " + tail.Lines(string(q), 10)
 }
 
 // waitFile polls for path, failing early when qemu exits. The guest

@@ -1,3 +1,5 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd
+
 package copier
 
 import (
@@ -8,7 +10,7 @@ import (
 
 func atime(fi fs.FileInfo) time.Time {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Atimespec.Sec, st.Atimespec.Nsec)
+		return time.Unix(statAtime(st).Unix())
 	}
 	return fi.ModTime()
 }

@@ -1,0 +1,36 @@
+//go:build linux
+
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestParseFlagsLists: each comma list keeps its known keys in order,
+// skipping blanks, and refuses an unknown one by its flag's name.
+func TestParseFlagsLists(t *testing.T) {
+	c, err := parseFlags([]string{"-only", " small, ,flash", "-peers", "cp,sure", "-flash-tools", "dd", "-dests", "plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, l := range map[string][2][]string{
+		"only":        {c.only, {"small", "flash"}},
+		"peers":       {c.peers, {"cp", "sure"}},
+		"flash-tools": {c.flashKeys, {"dd"}},
+		"dests":       {c.dests, {"plain"}},
+	} {
+		if !slices.Equal(l[0], l[1]) {
+			t.Errorf("-%s: %q, want %q", name, l[0], l[1])
+		}
+	}
+	for _, c := range []struct{ flag, want string }{
+		{"-only", `-only: unknown part "x" (known: small, big, photo, rss, dirty, flash)`},
+		{"-peers", `-peers: unknown command "x" (known: sure, cp-sync, rsync-fsync, rsync, cp, dd)`},
+		{"-dests", `-dests: unknown destination "x" (known: stick, plain)`},
+	} {
+		if _, err := parseFlags([]string{c.flag, "x"}); err == nil || err.Error() != c.want {
+			t.Errorf("%s x: %v, want %s", c.flag, err, c.want)
+		}
+	}
+}
