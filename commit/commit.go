@@ -19,7 +19,8 @@
 // device before it (fsinfo.Caps.CommitCoversLanded), a file whose data the
 // caller has waited for onto the device (Committer.Landed) skips step 1:
 // it is renamed first, and the one barrier after the renames makes its
-// data and its name durable together, so a small job pays one barrier.
+// data and its name durable together, so a small job's files pay one
+// barrier.
 //
 // On a file system where one syncfs flushes everything and reports errors,
 // a barrier is one syncfs. Where syncfs writes everything but sends the
