@@ -112,8 +112,8 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 	b.WriteString("| command |")
 	cols := 1
 	for _, d := range sr.dests {
-		fmt.Fprintf(b, " %s: s | MB/s | × sure |", d)
-		cols += 3
+		fmt.Fprintf(b, " %s: s | MB/s | × sure | CPU s |", d)
+		cols += 4
 		if d == onStick {
 			b.WriteString(" flushes |")
 			cols++
@@ -130,7 +130,7 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 			c := sr.cells[d][p]
 			sure := sr.cells[d][sureName]
 			if c == nil || c.err != "" || len(c.runs) == 0 {
-				fmt.Fprintf(b, " %s | | |", seconds(c))
+				fmt.Fprintf(b, " %s | | | |", seconds(c))
 				if d == onStick {
 					b.WriteString(" |")
 				}
@@ -143,7 +143,7 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 			if sure != nil && len(sure.runs) > 0 {
 				ratio = fmt.Sprintf("%.2f×", c.median().Seconds()/sure.median().Seconds())
 			}
-			fmt.Fprintf(b, " %s | %.1f | %s |", seconds(c), rate(sr.source.bytes, c.median()), ratio)
+			fmt.Fprintf(b, " %s | %.1f | %s | %.3f |", seconds(c), rate(sr.source.bytes, c.median()), ratio, c.cpu().Seconds())
 			if d == onStick {
 				fmt.Fprintf(b, " %d |", c.flushes())
 			}
@@ -163,6 +163,9 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 	}
 	if slices.Contains(sr.dests, onStick) {
 		b.WriteString("Flushes: the cache flushes (FUSE_FSYNC) the stick received from the command's start to its exit, median over the runs; the file system's own periodic commits in that time are counted too.\n\n")
+	}
+	if len(sr.dests) > 0 {
+		b.WriteString("CPU: user and system time of the command and the processes it waited for (wait4), median over the runs; the kernel's flusher threads, which write back what the command left dirty, are not in it.\n\n")
 	}
 	if len(sr.ceiling) > 0 {
 		b.WriteString("Bare device (direct 4 MiB writes of up to 1 GiB, then a flush; no file system):")

@@ -82,6 +82,9 @@ type runResult struct {
 	took    time.Duration
 	maxRSS  int64 // bytes, largest over the steps (wait4 rusage)
 	flushes int64 // cache flushes the stick received during the run; -1 off the stick
+	// cpu is the user and system time of the steps and every process
+	// they waited for (wait4 rusage), summed over the steps.
+	cpu time.Duration
 }
 
 // cell is a peer on one destination: its runs, or why it has none.
@@ -92,12 +95,17 @@ type cell struct {
 }
 
 func (c cell) median() time.Duration {
+	return c.medianOf(func(r runResult) time.Duration { return r.took })
+}
+
+// medianOf is the median of one figure of the runs.
+func (c cell) medianOf(figure func(runResult) time.Duration) time.Duration {
 	if len(c.runs) == 0 {
 		return 0
 	}
 	d := make([]time.Duration, len(c.runs))
 	for i, r := range c.runs {
-		d[i] = r.took
+		d[i] = figure(r)
 	}
 	slices.Sort(d)
 	if len(d)%2 == 1 {
@@ -118,6 +126,11 @@ func (c cell) flushes() int64 {
 	}
 	slices.Sort(f)
 	return f[len(f)/2]
+}
+
+// cpu is the median CPU time per run.
+func (c cell) cpu() time.Duration {
+	return c.medianOf(func(r runResult) time.Duration { return r.cpu })
 }
 
 func (c cell) maxRSS() int64 {
@@ -209,7 +222,7 @@ func (e *env) compare(ctx context.Context, title, src string, t tree, single boo
 					e.logf("%s: %s on %s: %v", title, p.name, kind, err)
 					break
 				}
-				e.logf("%s: %s on %s: %.2f s, %s, peak RSS %s", title, p.name, kind, r.took.Seconds(), fmtFlushes(r.flushes), fmtBytes(r.maxRSS))
+				e.logf("%s: %s on %s: %.2f s, CPU %.2f s, %s, peak RSS %s", title, p.name, kind, r.took.Seconds(), r.cpu.Seconds(), fmtFlushes(r.flushes), fmtBytes(r.maxRSS))
 				c.runs = append(c.runs, r)
 				if i == 0 && e.runs > 1 && e.onceOver > 0 && r.took > e.onceOver {
 					c.once = true
@@ -257,6 +270,7 @@ func (e *env) timed(ctx context.Context, spec destSpec, p peer, src string, t tr
 			return res, err
 		}
 		res.maxRSS = max(res.maxRSS, rss)
+		res.cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	res.took = time.Since(start)
 	if d.disk != nil {

@@ -15,6 +15,13 @@
 // is also the data barrier of the next batch, so a job of many batches
 // pays one barrier per batch, not two.
 //
+// Where the file system's commit covers the data that completed to the
+// device before it (fsinfo.Caps.CommitCoversLanded), a file whose data the
+// caller has waited for onto the device (Committer.Landed) skips step 1:
+// it is renamed first, and the one barrier after the renames makes its
+// data and its name durable together, so a small job's files pay one
+// barrier.
+//
 // On a file system where one syncfs flushes everything and reports errors,
 // a barrier is one syncfs. Where syncfs writes everything but sends the
 // drive no cache flush (vfat, exfat, ntfs3), it is syncfs, then an fsync of
@@ -64,6 +71,7 @@ type Entry struct {
 	dirPath   string       // the directory of Final
 	dir       *beneath.Dir // held until the entry's fate is reported; nil past the root's budget
 	noReplace bool
+	file      bool // a regular file the caller wrote (Create, Adopt)
 	fs        *fileSystem
 	renamed   bool
 	failed    bool // Flush did not make it durable; Link refuses it
@@ -98,6 +106,9 @@ type fileSystem struct {
 	// lost is a flush that failed between barriers (after a replacing
 	// rename, see step), under flushMu: the next barrier fails with it.
 	lost error
+	// landedCovers: one syncfs covers a rename and the data that landed
+	// before it (fsinfo.Caps.CommitCoversLanded).
+	landedCovers bool
 }
 
 // Committer stages files and commits them in batches. Its methods may be
@@ -116,12 +127,19 @@ type Committer struct {
 	// the renames are committed. It is set once, before the first Flush.
 	DataBarrierDone func(e *Entry, err error)
 	// AfterRenames, when set, hears the entries of each Flush's batch that
-	// were just renamed onto their final names, their data durable,
-	// before the barrier that makes the renames durable and reports
+	// were just renamed onto their final names, their data durable (or
+	// landed, see Landed), before the barrier that makes the renames durable and reports
 	// them: what the caller writes on the same file system then (on a
 	// per-file one, flushed by the caller) is durable by that barrier too.
 	// It is set once, before the first Flush.
 	AfterRenames func(entries []*Entry)
+	// Landed, when set, waits until the data of a staged file the caller
+	// wrote has completed to the device (L1: its writeback waited for and
+	// no error met) and says whether it has. On a file system whose
+	// commit covers such data, a file it answers yes for is renamed
+	// before its batch's barrier, which then makes it durable. It is set
+	// once, before the first Flush.
+	Landed func(e *Entry) bool
 
 	root *beneath.Root
 	ops  ops
@@ -243,7 +261,7 @@ func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Ent
 		d.Release()
 		return nil, nil, err
 	}
-	e := &Entry{Final: final, temp: file.Name(), tempName: filepath.Base(file.Name()), name: name, dirPath: d.Path(), noReplace: noReplace, fs: f, c: c}
+	e := &Entry{Final: final, temp: file.Name(), tempName: filepath.Base(file.Name()), name: name, dirPath: d.Path(), noReplace: noReplace, file: true, fs: f, c: c}
 	e.hold(d)
 	return e, file, nil
 }
@@ -279,7 +297,7 @@ func (c *Committer) Adopt(final, temp string, noReplace bool) (*Entry, *os.File,
 		d.Release()
 		return nil, nil, err
 	}
-	e := &Entry{Final: final, temp: d.Name(temp), tempName: temp, name: name, dirPath: d.Path(), noReplace: noReplace, fs: f, c: c}
+	e := &Entry{Final: final, temp: d.Name(temp), tempName: temp, name: name, dirPath: d.Path(), noReplace: noReplace, file: true, fs: f, c: c}
 	e.hold(d)
 	return e, file, nil
 }
@@ -665,18 +683,34 @@ func (c *Committer) step(take bool) []Result {
 	if c.BeforeBarrier != nil {
 		c.BeforeBarrier(len(batch)+len(done), staged)
 	}
+	results := make([]Result, 0, len(batch)+len(done))
+	early, batch, results := c.renameLanded(batch, results)
 
 	// One barrier: the directory entries of the renames made last time
-	// (and of directories created since), and the data of every staged
-	// file. Per-file file systems had their data flushed at Stage.
+	// (and of directories created since), the data of every staged file,
+	// and both the data and the names of the files renamed just now.
+	// Per-file file systems had their data flushed at Stage.
 	dirErrs := c.syncDirs(dirs)
-	failed := c.barrier(slices.Concat(batch, done), dirs)
+	failed := c.barrier(slices.Concat(batch, done, early), dirs)
 	for dir, err := range dirErrs {
 		f := dirs[dir]
 		failed[f] = errors.Join(failed[f], err)
 	}
 
-	results := make([]Result, 0, len(batch)+len(done))
+	for _, e := range early {
+		r := Result{Entry: e, TimesLost: e.timesLost}
+		if err := failed[e.fs]; err != nil {
+			// Renamed before its only barrier: neither its data nor its
+			// name is known to have reached the media.
+			r.Err = fmt.Errorf("%s is in place but not known durable: %w", e.Final, err)
+		}
+		if c.DataBarrierDone != nil {
+			c.DataBarrierDone(e, failed[e.fs])
+		}
+		e.failed = r.Err != nil
+		e.release()
+		results = append(results, r)
+	}
 	for _, e := range done {
 		r := Result{Entry: e, TimesLost: e.timesLost}
 		if err := failed[e.fs]; err != nil {
@@ -707,29 +741,7 @@ func (c *Committer) step(take bool) []Result {
 		case err != nil:
 			r.Err = failTemp(fmt.Errorf("%s: data not known durable, not published: %w", e.Final, err), e)
 		case !e.inPlace:
-			replaces := e.fs.barrier == fsinfo.BarrierServerFsync && !e.noReplace &&
-				e.inDir(func(d *beneath.Dir) error { _, err := d.Lstat(e.name); return err }) == nil
-			// Within the one directory held since the file was created:
-			// a link now at the final name is replaced, not followed.
-			if err := e.inDir(func(d *beneath.Dir) error { return c.ops.rename(d, e.tempName, e.name, e.noReplace) }); err != nil {
-				if errors.Is(err, fs.ErrExist) && e.noReplace {
-					r.Exists = true
-				}
-				r.Err = failTemp(err, e)
-			} else if replaces {
-				// The server freed the old file's clusters and gives them
-				// to the next file written, whose data the drive may keep
-				// while losing this rename (the old name then shows it):
-				// flushed at once, few writes share the rename's epoch.
-				if err := c.syncDir(e.fs.dir); err != nil {
-					e.fs.lost = errors.Join(e.fs.lost, err)
-				}
-			}
-			if r.Err == nil && e.times != nil {
-				// Before the barrier that covers the rename, which then
-				// covers the times too.
-				e.timesLost = e.inDir(func(d *beneath.Dir) error { return c.ops.chtimes(d, e.name, e.times[0], e.times[1]) }) != nil
-			}
+			r = c.publish(e)
 		}
 		if r.Err != nil {
 			e.failed = true
@@ -752,6 +764,81 @@ func (c *Committer) step(take bool) []Result {
 		c.AfterRenames(now)
 	}
 	return results
+}
+
+// renameLanded renames onto their final names the files of batch whose
+// data has landed on a file system whose commit covers it (see Landed),
+// before the barrier, and returns them, the entries left for the usual
+// two barriers, and results with those that failed to be renamed added.
+func (c *Committer) renameLanded(batch []*Entry, results []Result) (early, rest []*Entry, _ []Result) {
+	for _, e := range batch {
+		if !e.file || !e.fs.landedCovers || !c.landed(e) {
+			rest = append(rest, e)
+			continue
+		}
+		r := c.publish(e)
+		if r.Err != nil {
+			if c.DataBarrierDone != nil {
+				c.DataBarrierDone(e, r.Err)
+			}
+			e.failed = true
+			e.release()
+			results = append(results, r)
+			continue
+		}
+		e.renamed = true
+		early = append(early, e)
+	}
+	if skipLandedWait {
+		for _, e := range early {
+			c.syncDir(e.dirPath)
+		}
+	}
+	if c.AfterRenames != nil && len(early) > 0 {
+		c.AfterRenames(early)
+	}
+	return early, rest, results
+}
+
+// landed asks the caller whether e's data is on the device.
+func (c *Committer) landed(e *Entry) bool {
+	if skipLandedWait {
+		return true
+	}
+	return c.Landed != nil && c.Landed(e)
+}
+
+// publish renames e's temporary file onto its final name, within the one
+// directory held since the file was created: a link now at the final name
+// is replaced, not followed. On failure the temporary file is removed and
+// the result says why.
+func (c *Committer) publish(e *Entry) Result {
+	r := Result{Entry: e}
+	replaces := e.fs.barrier == fsinfo.BarrierServerFsync && !e.noReplace &&
+		e.inDir(func(d *beneath.Dir) error { _, err := d.Lstat(e.name); return err }) == nil
+	// Within the one directory held since the file was created: a link
+	// now at the final name is replaced, not followed.
+	if err := e.inDir(func(d *beneath.Dir) error { return c.ops.rename(d, e.tempName, e.name, e.noReplace) }); err != nil {
+		if errors.Is(err, fs.ErrExist) && e.noReplace {
+			r.Exists = true
+		}
+		return Result{Entry: e, Exists: r.Exists, Err: failTemp(err, e)}
+	}
+	if replaces {
+		// The server freed the old file's clusters and gives them to the
+		// next file written, whose data the drive may keep while losing
+		// this rename (the old name then shows it): flushed at once, few
+		// writes share the rename's epoch.
+		if err := c.syncDir(e.fs.dir); err != nil {
+			e.fs.lost = errors.Join(e.fs.lost, err)
+		}
+	}
+	if e.times != nil {
+		// Before the barrier that covers the rename, which then covers
+		// the times too.
+		e.timesLost = e.inDir(func(d *beneath.Dir) error { return c.ops.chtimes(d, e.name, e.times[0], e.times[1]) }) != nil
+	}
+	return r
 }
 
 // FlushDirs makes durable the directories recorded by DirCreated and

@@ -28,6 +28,9 @@ type errorFS struct {
 	barrier fsinfo.Barrier
 	device  string // claimed under a per-file file system; "" for none
 	caps    fsinfo.Caps
+	// landed claims a commit that covers landed data; the Committer's
+	// Landed hook then logs "landed" and answers yes unless it fails.
+	landed bool
 
 	fail string
 	nth  int
@@ -69,7 +72,7 @@ func (e *errorFS) describe(where string) (*fileSystem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fileSystem{mount: m, caps: e.caps, barrier: e.barrier, why: "under test", device: e.device}, nil
+	return &fileSystem{mount: m, caps: e.caps, barrier: e.barrier, why: "under test", device: e.device, landedCovers: e.landed}, nil
 }
 
 func (e *errorFS) createTemp(d *beneath.Dir, perm fs.FileMode) (*os.File, error) {
@@ -292,21 +295,23 @@ func TestInjectedFailures(t *testing.T) {
 		{"syncfs+fsync", fsinfo.BarrierSyncFSFlush, ""},
 		{"per-file", fsinfo.BarrierPerFile, ""},
 		{"per-file+device", fsinfo.BarrierPerFile, "/dev/under-test"},
+		{"syncfs+landed", fsinfo.BarrierSyncFS, ""},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			run := func(t *testing.T, fail string, nth int, errno syscall.Errno) *errorFS {
 				dir := tempdir.ForTest(t)
-				efs := &errorFS{barrier: mode.barrier, device: mode.device, fail: fail, nth: nth, err: errno, calls: map[string]int{}}
+				efs := &errorFS{barrier: mode.barrier, device: mode.device, fail: fail, nth: nth, err: errno, calls: map[string]int{}, landed: strings.HasSuffix(mode.name, "+landed")}
 				c := New()
 				c.ops = efs
+				c.Landed = efs.landedHook
 				plan, errs := job(t, c, dir, links, symlinks)
 				check(t, efs, dir, plan, errs)
 				return efs
 			}
 			clean := run(t, "", 0, 0)
-			for _, op := range []string{"describe", "createTemp", "symlink", "link", "openInPlace", "rename", "remove", "close", "syncFile", "syncDir", "syncFS", "syncFSFlush", "syncDevice"} {
+			for _, op := range []string{"landed", "describe", "createTemp", "symlink", "link", "openInPlace", "rename", "remove", "close", "syncFile", "syncDir", "syncFS", "syncFSFlush", "syncDevice"} {
 				errno := syscall.EIO
-				if !strings.HasPrefix(op, "sync") {
+				if !strings.HasPrefix(op, "sync") && op != "landed" {
 					errno = syscall.ENOSPC
 				}
 				// A failure adds calls (removals of temporary files), so
@@ -322,6 +327,12 @@ func TestInjectedFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// landedHook is the Committer's Landed: the data of every file is on the
+// device, unless the failure injected says otherwise.
+func (e *errorFS) landedHook(en *Entry) bool {
+	return e.hit("landed", en.temp, "") == nil
 }
 
 func failedAny(e *errorFS) bool {
@@ -410,6 +421,10 @@ func unproven(e *errorFS, p *planned) string {
 		case "syncFS", "syncFSFlush", "syncDevice":
 			concerns = true
 			fsFlushed = fsFlushed || i < renamed && !r.failed
+		case "landed":
+			// Data on the device before the rename, where the commit
+			// after the rename covers it, needs no flush of its own.
+			fsFlushed = fsFlushed || e.landed && p.entry != nil && r.path == p.entry.temp && i < renamed && !r.failed
 		case "syncDir":
 			d := filepath.Dir(p.final)
 			concerns = r.path == d || strings.HasPrefix(d, r.path+string(filepath.Separator))
@@ -454,4 +469,59 @@ func cover(e *errorFS, renamed int) int {
 		return end
 	}
 	return -1
+}
+
+// TestLandedOneBarrier: where the commit covers landed data, a small job
+// whose files all landed pays one barrier, after its renames; a file that
+// did not land keeps the data barrier before its rename, and a second one.
+func TestLandedOneBarrier(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		landed     bool
+		fail       string
+		wantSyncFS int
+	}{
+		{"landed", true, "", 1},
+		{"one not landed", true, "landed", 2},
+		{"commit does not cover", false, "", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tempdir.ForTest(t)
+			efs := &errorFS{barrier: fsinfo.BarrierSyncFS, landed: tc.landed, fail: tc.fail, nth: 2, err: syscall.EIO, calls: map[string]int{}}
+			c := New()
+			c.ops = efs
+			c.Landed = efs.landedHook
+			for _, name := range []string{"a", "b", "c"} {
+				e, f, err := c.Create(filepath.Join(dir, name), 0o644, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.WriteString(name); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Stage(e, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, r := range c.Flush() {
+				if r.Err != nil {
+					t.Errorf("%s: %v", r.Entry.Final, r.Err)
+				}
+			}
+			if got := efs.calls["syncFS"]; got != tc.wantSyncFS {
+				t.Errorf("%d syncfs, want %d", got, tc.wantSyncFS)
+			}
+			last := -1
+			for i, r := range efs.log {
+				if r.op == "syncFS" {
+					last = i
+				}
+			}
+			for i, r := range efs.log {
+				if r.op == "rename" && i > last {
+					t.Errorf("rename of %s after the last barrier", r.path)
+				}
+			}
+		})
+	}
 }

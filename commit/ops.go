@@ -47,6 +47,7 @@ func (osOps) describe(where string) (*fileSystem, error) {
 	}
 	b, why := fsinfo.BarrierFor(m)
 	f := &fileSystem{mount: m, caps: fsinfo.CapsOf(m), barrier: b, why: why}
+	f.landedCovers = b == fsinfo.BarrierSyncFS && f.caps.CommitCoversLanded
 	if b == fsinfo.BarrierPerFile {
 		f.device = fsinfo.FlushDevice(m)
 	}

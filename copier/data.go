@@ -71,6 +71,25 @@ type tracker struct {
 	held     int64 // dirty budget charged and not yet credited
 	wbErr    error // the writeback of a window failed after the worker handed it on
 	settled  bool  // the barrier decided the file's fate; nothing more is reported
+	// tail, once the worker handed the file's last windows to the lander,
+	// is closed when the lander is done with them, landed or not.
+	tail chan struct{}
+}
+
+// waitLanded waits for the lander to be done with t's file and says
+// whether every byte of it completed to the device (L1) without a
+// writeback error, before any barrier settled it. A cloned, sparse or
+// resumed file, whose bytes were not all waited for here, says no.
+func (t *tracker) waitLanded() bool {
+	t.mu.Lock()
+	tail := t.tail
+	t.mu.Unlock()
+	if tail != nil {
+		<-tail
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.wbErr == nil && !t.settled && t.onDevice == t.size
 }
 
 // span is a stretch of the destination file written as one window.

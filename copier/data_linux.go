@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sure-tools/sure/commit"
 )
 
 // windowFull ends the window being written: its writeback starts, and the
@@ -209,7 +211,7 @@ func (c *fileCopy) tryClone() (n int64, ok bool, err error) {
 // one by one (syncEach) has none left to hand on.
 func (c *fileCopy) handOff() error {
 	l := c.eng.land
-	if l == nil || c.syncEach {
+	if l == nil || c.syncEach || commit.SkipLandedWait {
 		return nil
 	}
 	var spans []span
@@ -238,12 +240,17 @@ func (c *fileCopy) handOff() error {
 		held += s.held
 	}
 	l.held.Add(held)
+	done := make(chan struct{})
+	c.t.mu.Lock()
+	c.t.tail = done
+	c.t.mu.Unlock()
 	select {
-	case l.tails <- tail{fd: dup, name: c.out.Name(), t: c.t, spans: spans, held: held}:
+	case l.tails <- tail{fd: dup, name: c.out.Name(), t: c.t, spans: spans, held: held, done: done}:
 		c.prev, c.cur = span{}, span{}
 	case <-c.ctx.Done():
 		l.held.Add(-held)
 		unix.Close(dup)
+		close(done)
 	}
 	return nil
 }
@@ -265,6 +272,7 @@ type tail struct {
 	t     *tracker
 	spans []span
 	held  int64
+	done  chan struct{} // closed once the tail is landed or given up
 }
 
 // keepCached is the size up to which a landed file's clean pages stay in
@@ -290,6 +298,7 @@ func startLander(ctx context.Context, e *engine) *lander {
 }
 
 func (l *lander) landTail(tl tail) {
+	defer close(tl.done)
 	defer unix.Close(tl.fd)
 	defer l.held.Add(-tl.held)
 	var err error

@@ -33,6 +33,10 @@ func (r *run) startEngine() {
 		r.eng.progress = lockedProgress{l: r.events.(*lockedEvents), p: p}
 	}
 	r.c.BeforeBarrier = r.eng.progress.Flushing
+	r.c.Landed = func(e *commit.Entry) bool {
+		j, ok := e.Tag.(*job)
+		return ok && j.track != nil && j.track.waitLanded()
+	}
 	r.c.DataBarrierDone = func(e *commit.Entry, err error) {
 		if j, ok := e.Tag.(*job); ok {
 			r.settle(j, err == nil)

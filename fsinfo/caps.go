@@ -105,6 +105,15 @@ type Caps struct {
 	// one durable step, which putting a tree in place at once needs; ""
 	// when they can.
 	NoDurableSwap string
+	// CommitCoversLanded: the file system writes the commit of its
+	// metadata behind a cache flush that covers every write completed
+	// before it (a journal commit with PREFLUSH), and logs a file's size
+	// and extents before that file's writeback counts as complete. Data
+	// waited for onto the device (L1) before a rename then needs no
+	// barrier of its own: one syncfs after the renames makes both
+	// durable. Set only for the kinds, mount options and kernels the
+	// crash lab proved it on (see orderedCommits).
+	CommitCoversLanded bool
 }
 
 // windowsFormat is what FAT, exFAT and NTFS share.
@@ -270,6 +279,40 @@ func swapRefusal(goos, fstype string, c Caps) string {
 		return "cannot swap two directories (no RENAME_SWAP)"
 	}
 	return "cannot swap two directories on " + goos
+}
+
+// orderedCommits lists the file systems whose commit covers the data
+// that landed before it (Caps.CommitCoversLanded), with the oldest kernel
+// on which the crash lab (lab/powercut, lab/vm) found no state with a
+// renamed file whose data was lost; older kernels keep two barriers.
+var orderedCommits = map[string]kernelVersion{
+	"ext4": {6, 18},
+	"xfs":  {6, 18},
+}
+
+type kernelVersion struct{ major, minor int }
+
+// unorderedOptions are the mount options under which the commit no
+// longer follows a flush over the landed data, or which the lab did not
+// run: an asynchronous ext4 commit, no barriers, another data mode, a
+// log on another device.
+var unorderedOptions = []string{"data=journal", "data=writeback", "journal_async_commit", "nobarrier", "barrier=0", "logdev=", "journal_dev=", "journal_path="}
+
+// commitCoversLanded decides Caps.CommitCoversLanded for a mount of
+// fstype with the file system options options, on kernel major.minor.
+func commitCoversLanded(fstype, options string, major, minor int) bool {
+	v, ok := orderedCommits[fstype]
+	if !ok || major < v.major || major == v.major && minor < v.minor {
+		return false
+	}
+	for _, o := range strings.Split(options, ",") {
+		for _, bad := range unorderedOptions {
+			if o == bad || strings.HasSuffix(bad, "=") && strings.HasPrefix(o, bad) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // knownKind is the format that fstype alone tells, "" when it does not.

@@ -171,3 +171,33 @@ func TestInRAM(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitCoversLanded: one barrier for data and names only on the
+// file systems, mount options and kernels the crash lab proved it on.
+func TestCommitCoversLanded(t *testing.T) {
+	for _, tc := range []struct {
+		fstype, options string
+		major, minor    int
+		want            bool
+	}{
+		{"ext4", "rw,relatime", 6, 18, true},
+		{"ext4", "rw,errors=remount-ro,data=ordered", 7, 0, true},
+		{"xfs", "rw,attr2,inode64,logbufs=8,noquota", 6, 18, true},
+		{"ext4", "rw", 6, 12, false},
+		{"xfs", "rw", 6, 1, false},
+		{"ext4", "rw,data=writeback", 6, 18, false},
+		{"ext4", "rw,data=journal", 6, 18, false},
+		{"ext4", "rw,journal_async_commit", 6, 18, false},
+		{"ext4", "rw,nobarrier", 6, 18, false},
+		{"ext4", "rw,barrier=0", 6, 18, false},
+		{"xfs", "rw,logdev=/dev/sdb2", 6, 18, false},
+		{"btrfs", "rw", 6, 18, false},
+		{"vfat", "rw", 6, 18, false},
+		{"fuseblk", "rw", 6, 18, false},
+		{"ext3", "rw", 6, 18, false},
+	} {
+		if got := commitCoversLanded(tc.fstype, tc.options, tc.major, tc.minor); got != tc.want {
+			t.Errorf("%s (%s) on %d.%d: %v, want %v", tc.fstype, tc.options, tc.major, tc.minor, got, tc.want)
+		}
+	}
+}

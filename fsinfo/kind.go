@@ -12,7 +12,10 @@ func CapsOf(m Mount) Caps {
 	if m.FSType == "fuseblk" {
 		s = server()
 	}
-	return capsOf(m.FSType, kind, s)
+	c := capsOf(m.FSType, kind, s)
+	_, major, minor := Kernel()
+	c.CommitCoversLanded = commitCoversLanded(m.FSType, m.Options, major, minor)
+	return c
 }
 
 // KindOf names the format on m (see the type Kind). FUSE mounts hide the

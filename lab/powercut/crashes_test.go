@@ -342,3 +342,55 @@ func TestCrashesFindMoveWithinLosses(t *testing.T) {
 		t.Errorf("cp, rm, sync within an exFAT stick: %s, want files lost from both places", res.Summary())
 	}
 }
+
+// fsyncNoise runs command while another writer appends to a file on the
+// stick and fsyncs it, again and again: each fsync commits the file
+// system's running journal transaction, whatever sure renamed into it, at
+// any instant between sure's renames and its barrier (as ext4's commit
+// timer or any other program's fsync can).
+const fsyncNoise = `( while :; do echo x >> "$DST/noise"; sync "$DST/noise"; done ) & p=$!; %s; r=$?; kill $p; wait $p 2>/dev/null; exit $r`
+
+// TestCrashesLandedBeforeRename: where one barrier after the renames
+// covers the data too (fsinfo.Caps.CommitCoversLanded), it does so only
+// because sure waits for each file's data to reach the device before
+// renaming it. The lab's build without that wait (tag surelab_nowait,
+// which also commits the journal right after the renames, as a commit
+// timer may) must tear final names; the real build, with another writer
+// committing the journal at every instant it can, must not.
+func TestCrashesLandedBeforeRename(t *testing.T) {
+	for _, kind := range []string{"ext4", "xfs"} {
+		t.Run(kind, func(t *testing.T) {
+			fsimage.Require(t, kind)
+			for _, v := range []struct {
+				name    string
+				flags   []string
+				command string
+				tearing bool
+			}{
+				{"without the wait", []string{"-tags", "surelab_nowait"}, "%s", true},
+				{"sure", nil, fsyncNoise, false},
+			} {
+				t.Run(v.name, func(t *testing.T) {
+					sure := buildSureWith(t, v.flags...)
+					c := crashConfig(t, kind, Copy, fmt.Sprintf(v.command, sure+` cp -rv --batch-files 6 "$SRC" "$DST"`), crashStates(t, 400))
+					c.Shape = Shape{Files: 100, MaxSmall: 4096, BigSize: 1 << 20}
+					c.AckPattern = sureAck
+					res := explore(t, c)
+					if res.Run.ExitCode != 0 || len(res.Run.Acks) == 0 {
+						t.Fatalf("exit %d, %d files acknowledged: the campaign proved nothing", res.Run.ExitCode, len(res.Run.Acks))
+					}
+					torn := 0
+					for _, cl := range res.Classes {
+						torn += cl.Torn
+					}
+					switch {
+					case v.tearing && torn == 0:
+						t.Errorf("%s: %s, want final names torn", c.Command, res.Summary())
+					case !v.tearing && res.Violations != 0:
+						t.Errorf("%s: %s, want none", c.Command, res.Summary())
+					}
+				})
+			}
+		})
+	}
+}

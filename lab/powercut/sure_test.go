@@ -15,11 +15,18 @@ import (
 
 // buildSure builds the real command, so the campaigns judge what users run.
 func buildSure(t *testing.T) string {
+	return buildSureWith(t)
+}
+
+// buildSureWith builds the command with extra go build flags (a lab
+// variant's tags).
+func buildSureWith(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sure")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/sure-tools/sure/cmd/sure").CombinedOutput()
+	args := append(append([]string{"build"}, flags...), "-o", bin, "github.com/sure-tools/sure/cmd/sure")
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build ./cmd/sure: %v\n%s", err, out)
+		t.Fatalf("go %v: %v\n%s", args, err, out)
 	}
 	return bin
 }
