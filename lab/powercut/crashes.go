@@ -95,7 +95,12 @@ type CrashRun struct {
 	// Acks gives, for each file the command acknowledged, the stick's
 	// event count when the line naming it was read: the file is owed in
 	// every state cut after that many events.
-	Acks     map[string]int64 `json:"acks,omitempty"`
+	Acks map[string]int64 `json:"acks,omitempty"`
+	// AckFrom, where lines are seen some time after they were printed
+	// (the VM lab polls them), gives for each acknowledged file the
+	// event count before which its line had not been printed yet: the
+	// acknowledgement came between AckFrom and Acks.
+	AckFrom  map[string]int64 `json:"ack_from,omitempty"`
 	ExitCode int              `json:"exit_code"`
 	ExitSeq  int64            `json:"exit_seq"`       // event count when the command had exited
 	Gone     []string         `json:"gone,omitempty"` // move: source files missing at exit
@@ -254,21 +259,24 @@ func Record(ctx context.Context, c CrashConfig) (*CrashRun, error) {
 
 // NoteLine notes a line of the command's output read when the stick had
 // received seq events: a line matching re (nil for none) names a file of
-// the copy at dst, which is owed from then on.
-func (r *CrashRun) NoteLine(re *regexp.Regexp, dst, line string, seq int64) {
+// the copy at dst, which is owed from then on. It returns the file, or ""
+// when the line acknowledged none for the first time.
+func (r *CrashRun) NoteLine(re *regexp.Regexp, dst, line string, seq int64) string {
 	if re == nil {
-		return
+		return ""
 	}
 	m := re.FindStringSubmatch(line)
 	if m == nil {
-		return
+		return ""
 	}
 	rel, err := filepath.Rel(dst, m[1])
 	if _, ok := r.New[rel]; err == nil && ok {
 		if _, dup := r.Acks[rel]; !dup {
 			r.Acks[rel] = seq
+			return rel
 		}
 	}
+	return ""
 }
 
 // NoteGone notes, after a move, the files no longer intact in the

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/sure-tools/sure/lab/vdisk"
 )
 
 // Explorer opens a recorded run for a checker that mounts its states
@@ -114,3 +116,41 @@ func (c *CrashConfig) Defaults() error {
 
 // Bounds clips the slice to n states: the IDs [from, to).
 func (s Slice) Bounds(n int) (from, to int) { return s.bounds(n) }
+
+// UncertainAcks counts the acknowledgements of the run in dir whose
+// window (CrashRun.AckFrom to Acks) holds a FLUSH: the line may have been
+// printed before that flush completed, and the oracle, owing the file
+// only from the stamp, would not catch an acknowledgement that came too
+// early there. Zero means every stamp owes its file in exactly the
+// states an exact stamp would: states are cut only at flushes.
+func UncertainAcks(dir string) (int, error) {
+	run, err := LoadRun(dir)
+	if err != nil {
+		return 0, err
+	}
+	rec, err := vdisk.OpenRecording(filepath.Join(dir, "rec"))
+	if err != nil {
+		return 0, err
+	}
+	defer rec.Close()
+	return uncertainAcks(run, rec.Entries), nil
+}
+
+func uncertainAcks(run *CrashRun, entries []vdisk.RecEntry) int {
+	n := 0
+	for rel, hi := range run.Acks {
+		lo, ok := run.AckFrom[rel]
+		if !ok {
+			continue
+		}
+		// The flush of entry i was received at count i+1: one the line
+		// may precede has lo <= i, and the stamp saw it, i < hi.
+		for i := lo; i < hi && i < int64(len(entries)); i++ {
+			if entries[i].Kind == vdisk.RecFlush {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}

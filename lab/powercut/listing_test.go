@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/sure-tools/sure/lab/vdisk"
 )
 
 // TestListingRoundTrip: a listing made on a mount (here a plain
@@ -42,5 +44,21 @@ func TestListingRoundTrip(t *testing.T) {
 	}
 	if sum, ok := back.under("src").hash("d/a"); !ok || sum != l["src/d/a"].Sum {
 		t.Fatalf("under(src).hash(d/a) = %x, %v", sum, ok)
+	}
+}
+
+// TestUncertainAcks: an acknowledgement is uncertain only when a FLUSH
+// falls inside the window in which its line was printed.
+func TestUncertainAcks(t *testing.T) {
+	w, f := vdisk.RecEntry{Kind: vdisk.RecWrite, N: 512}, vdisk.RecEntry{Kind: vdisk.RecFlush}
+	entries := []vdisk.RecEntry{w, w, f, w, w, f, w}
+	run := &CrashRun{
+		// a: printed at count 3 or 4, after the flush of entry 2 (count 3);
+		// b: at count 2 or 3, before or after it; c: no window known.
+		Acks:    map[string]int64{"a": 4, "b": 3, "c": 7},
+		AckFrom: map[string]int64{"a": 3, "b": 2},
+	}
+	if n := uncertainAcks(run, entries); n != 1 {
+		t.Fatalf("uncertainAcks = %d, want 1 (b)", n)
 	}
 }

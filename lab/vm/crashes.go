@@ -235,9 +235,13 @@ func (l *CrashLab) Record(ctx context.Context, c CrashConfig) (*powercut.CrashRu
 	}
 	// The guest writes the job's output to the share as it goes; each
 	// line is stamped when the host first sees it, as soon after the
-	// command printed it as polling allows.
+	// command printed it as polling allows. The count read before the
+	// previous look at the output, which did not hold the line yet, is
+	// kept too: the line was printed between the two.
 	dst := guestMnt + "/src"
 	seen := 0
+	var lo, next int64
+	run.AckFrom = map[string]int64{}
 	stamp := func(out string) error {
 		for {
 			nl := strings.IndexByte(out[seen:], '\n')
@@ -248,12 +252,19 @@ func (l *CrashLab) Record(ctx context.Context, c CrashConfig) (*powercut.CrashRu
 			if err != nil {
 				return err
 			}
-			run.NoteLine(re, dst, out[seen:seen+nl], st.Seq)
+			if rel := run.NoteLine(re, dst, out[seen:seen+nl], st.Seq); rel != "" {
+				run.AckFrom[rel] = lo
+			}
 			seen += nl + 1
 		}
 	}
 	deadline := time.Now().Add(c.Timeout)
 	for !j.Done() {
+		st, err := d.Stats()
+		if err != nil {
+			return nil, err
+		}
+		lo, next = next, st.Seq
 		if err := stamp(j.Output()); err != nil {
 			return nil, err
 		}
@@ -286,7 +297,14 @@ func (l *CrashLab) Record(ctx context.Context, c CrashConfig) (*powercut.CrashRu
 	if c.Work == powercut.Move {
 		run.NoteGone(filepath.Join(srcRoot, "src"))
 	}
-	return run, powercut.SaveRun(c.Dir, run)
+	if err := powercut.SaveRun(c.Dir, run); err != nil {
+		return nil, err
+	}
+	n, err := powercut.UncertainAcks(c.Dir)
+	if err == nil {
+		fmt.Fprintf(c.Log, "crashes: %d of %d acknowledgements were seen only after a FLUSH that may have come after them\n", n, len(run.Acks))
+	}
+	return run, err
 }
 
 func lastChars(s string, n int) string {
