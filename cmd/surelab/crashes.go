@@ -3,12 +3,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/sure-tools/sure/lab/powercut"
+	"github.com/sure-tools/sure/lab/vm"
 )
 
 func crashesCmd() *cobra.Command {
@@ -17,6 +19,8 @@ func crashesCmd() *cobra.Command {
 	var big int64
 	var replay int
 	var keep, sum bool
+	var inVM vm.CrashConfig
+	var useVM bool
 	cmd := &cobra.Command{
 		Use:   "crashes [flags] -- COMMAND",
 		Short: "Record one run of COMMAND and check every crash state it could leave",
@@ -43,13 +47,35 @@ DIR/results; --sum --dir DIR adds up every slice checked so far.
 
 The last line is: crashes: states=N violations=V (and, for a slice or an
 incomplete sum, ids=FROM-TO of=TOTAL missing=M).
+With --vm, the run is recorded in a guest of the VM lab (--suite): the
+stick is a USB drive (usb-storage, write-back cache) whose image the
+virtual stick serves, mkfs'd and mounted in the guest with udisks2's
+options, and COMMAND runs there as --uid with $SURE the --sure binary;
+$SRC is on the guest's share (for --work move, the stick's source mount).
+The states are checked in guests too, --batch per boot: each is attached
+to a loop device, mounted with the guest kernel's vfat, exfat or ntfs3
+driver without fsck, and listed; the host judges the listing. --replay
+of such a run checks the state in a guest again.
+
 Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab failed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("replay") {
 				if c.Dir == "" {
 					return fmt.Errorf("--replay needs the --dir of a recorded run")
 				}
-				r, img, err := powercut.Replay(c.Dir, replay)
+				run, err := powercut.LoadRun(c.Dir)
+				if err != nil {
+					return err
+				}
+				replayer := func(dir string, id int) (powercut.StateResult, string, error) { return powercut.Replay(dir, id) }
+				if run.Guest != nil {
+					ctx, cancel := signalContext()
+					defer cancel()
+					replayer = func(dir string, id int) (powercut.StateResult, string, error) {
+						return vm.ReplayCrash(ctx, dir, id, os.Stderr)
+					}
+				}
+				r, img, err := replayer(c.Dir, replay)
 				if err != nil {
 					return err
 				}
@@ -95,7 +121,14 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 			ctx, cancel := signalContext()
 			defer cancel()
 			fmt.Fprintf(os.Stderr, "crashes: fs=%s work=%s seed=%d states=%d dir=%s command=%q\n", c.FS, c.Work, c.Seed, c.States, c.Dir, c.Command)
-			res, err := powercut.Explore(ctx, c)
+			explore := powercut.Explore
+			if useVM {
+				explore = func(ctx context.Context, c powercut.CrashConfig) (powercut.CrashResult, error) {
+					inVM.CrashConfig = c
+					return vm.ExploreCrashes(ctx, inVM)
+				}
+			}
+			res, err := explore(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -116,7 +149,7 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&c.FS, "fs", "ext4", "file system on the stick: ext4, xfs, btrfs, exfat, vfat")
+	fl.StringVar(&c.FS, "fs", "ext4", "file system on the stick: ext4, xfs, btrfs, exfat, vfat; with --vm the guest kernel's vfat, exfat or ntfs3")
 	fl.StringVar(&c.Work, "work", powercut.Copy, "copy, overwrite (old versions already on the stick), move or move-within (from $DST/from/src on the stick)")
 	fl.IntVar(&c.States, "states", 1000, "crash states to explore")
 	fl.Uint64Var(&c.Seed, "seed", 1, "seed of the source tree and of the states drawn")
@@ -133,5 +166,10 @@ Exit status: 0 nothing lost, 1 some state lost or tore something, 2 the lab fail
 	fl.Int64Var(&big, "big-size", 1<<20, "size of $SRC/big.bin in bytes, 0 for none")
 	fl.Int64Var(&c.Size, "size", 0, "stick size in bytes (0: the file system's minimum, at least 128 MiB)")
 	fl.StringVar(&c.AckPattern, "ack", "", `regular expression matching a line that acknowledges a file as durable, its first group the file's path (sure -v: ^'[^']*' -> '([^']*)'$); the file is owed from the moment the line is read`)
+	fl.BoolVar(&useVM, "vm", false, "record and check in the VM lab: the guest kernel's driver writes a USB stick, and mounts each state as a desktop does (no fsck)")
+	fl.StringVar(&inVM.Suite, "suite", vm.Trixie, "--vm: Debian suite of the guest kernel, trixie (6.12) or bookworm (6.1)")
+	fl.StringVar(&inVM.Sure, "sure", "", "--vm: a sure binary, copied into the guest as $SURE (the guest cannot see the host's /tmp)")
+	fl.IntVar(&inVM.UID, "uid", vm.DesktopUID, "--vm: the user who owns the mount and runs COMMAND; -1 for root")
+	fl.IntVar(&inVM.Batch, "batch", vm.DefaultBatch, "--vm: states checked per guest boot")
 	return cmd
 }

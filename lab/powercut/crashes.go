@@ -96,7 +96,12 @@ type CrashRun struct {
 	// Acks gives, for each file the command acknowledged, the stick's
 	// event count when the line naming it was read: the file is owed in
 	// every state cut after that many events.
-	Acks     map[string]int64 `json:"acks,omitempty"`
+	Acks map[string]int64 `json:"acks,omitempty"`
+	// AckFrom, where lines are seen some time after they were printed
+	// (the VM lab polls them), gives for each acknowledged file the
+	// event count before which its line had not been printed yet: the
+	// acknowledgement came between AckFrom and Acks.
+	AckFrom  map[string]int64 `json:"ack_from,omitempty"`
 	ExitCode int              `json:"exit_code"`
 	ExitSeq  int64            `json:"exit_seq"`       // event count when the command had exited
 	Gone     []string         `json:"gone,omitempty"` // move: source files missing at exit
@@ -106,6 +111,18 @@ type CrashRun struct {
 	Events        int64  `json:"events"`
 	Output        string `json:"output"`
 	Atomic        bool   `json:"atomic,omitempty"` // see CrashConfig.Atomic
+	// Guest is set for a run recorded in the VM lab, whose states only a
+	// guest kernel can mount.
+	Guest *Guest `json:"guest,omitempty"`
+}
+
+// Guest is the VM lab's side of a run: the kernel whose driver wrote the
+// stick, and how it was mounted.
+type Guest struct {
+	Suite   string `json:"suite"`   // Debian suite of the kernel
+	Kernel  string `json:"kernel"`  // its uname -r
+	UID     int    `json:"uid"`     // the user who ran the command and owned the mount
+	Options string `json:"options"` // besides nosuid and nodev
 }
 
 const runFile = "run.json"
@@ -202,17 +219,7 @@ func Record(ctx context.Context, c CrashConfig) (*CrashRun, error) {
 				}
 				line := sc.Text()
 				s.out.WriteString(line + "\n")
-				if re == nil {
-					continue
-				}
-				if m := re.FindStringSubmatch(line); m != nil {
-					rel, err := filepath.Rel(dst, m[1])
-					if _, ok := s.newTree[rel]; err == nil && ok {
-						if _, dup := run.Acks[rel]; !dup {
-							run.Acks[rel] = st.Seq
-						}
-					}
-				}
+				run.NoteLine(re, dst, line, st.Seq)
 			}
 		}()
 		done := make(chan struct{})
@@ -241,25 +248,64 @@ func Record(ctx context.Context, c CrashConfig) (*CrashRun, error) {
 		}
 		run.Output = s.output()
 		if pc.Work == Move {
-			for _, rel := range s.newTree.paths() {
-				if sum, ok := hashFile(filepath.Join(s.src, rel)); !ok || sum != s.newTree[rel] {
-					run.Gone = append(run.Gone, rel)
-				}
-			}
+			run.NoteGone(s.src)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	return run, SaveRun(c.Dir, run)
+}
+
+// NoteLine notes a line of the command's output read when the stick had
+// received seq events: a line matching re (nil for none) names a file of
+// the copy at dst, which is owed from then on. It returns the file, or ""
+// when the line acknowledged none for the first time.
+func (r *CrashRun) NoteLine(re *regexp.Regexp, dst, line string, seq int64) string {
+	if re == nil {
+		return ""
+	}
+	m := re.FindStringSubmatch(line)
+	if m == nil {
+		return ""
+	}
+	rel, err := filepath.Rel(dst, m[1])
+	if _, ok := r.New[rel]; err == nil && ok {
+		if _, dup := r.Acks[rel]; !dup {
+			r.Acks[rel] = seq
+			return rel
+		}
+	}
+	return ""
+}
+
+// NoteGone notes, after a move, the files no longer intact in the
+// source tree src.
+func (r *CrashRun) NoteGone(src string) {
+	for _, rel := range sortedKeys(r.New) {
+		if sum, ok := hashFile(filepath.Join(src, rel)); !ok || hex.EncodeToString(sum[:]) != r.New[rel] {
+			r.Gone = append(r.Gone, rel)
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	k := make([]string, 0, len(m))
+	for p := range m {
+		k = append(k, p)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// SaveRun saves run as the run recorded in dir.
+func SaveRun(dir string, run *CrashRun) error {
 	b, err := json.MarshalIndent(run, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir, runFile), b, 0o644); err != nil {
-		return nil, err
-	}
-	return run, nil
+	return os.WriteFile(filepath.Join(dir, runFile), b, 0o644)
 }
 
 func hexTree(t tree) map[string]string {
@@ -767,6 +813,9 @@ func ExploreRun(ctx context.Context, dir string, opt ExploreOptions) (CrashResul
 		return CrashResult{}, err
 	}
 	defer x.rec.Close()
+	if err := x.hostChecked(); err != nil {
+		return CrashResult{}, err
+	}
 	from, to := opt.Slice.bounds(len(all))
 	states := all[from:to]
 	workers := opt.Workers
@@ -956,30 +1005,17 @@ func sumStates(run *CrashRun, epochs, total int, results []StateResult) CrashRes
 // Replay rebuilds state id of the run recorded in dir, checks it and
 // leaves its image (returned) for inspection.
 func Replay(dir string, id int) (StateResult, string, error) {
-	run, err := LoadRun(dir)
+	e, err := OpenExplorer(dir)
 	if err != nil {
 		return StateResult{}, "", err
 	}
-	x, err := newExplorer(dir, run)
+	defer e.Close()
+	x := e.x
+	if err := x.hostChecked(); err != nil {
+		return StateResult{}, "", err
+	}
+	st, img, err := e.ReplayImage(id)
 	if err != nil {
-		return StateResult{}, "", err
-	}
-	defer x.rec.Close()
-	states := GenerateStates(x.rec.Entries, run.Seed, run.States, run.TearUnit)
-	if id < 0 || id >= len(states) {
-		return StateResult{}, "", fmt.Errorf("powercut: no state %d: the run has states 0 to %d", id, len(states)-1)
-	}
-	st := states[id]
-	base := filepath.Join(dir, "replay-base.img")
-	defer os.Remove(base)
-	if err := vdisk.CopyImage(base, x.rec.Base()); err != nil {
-		return StateResult{}, "", err
-	}
-	if err := x.applyRange(base, 0, x.eps[st.Epoch].start); err != nil {
-		return StateResult{}, "", err
-	}
-	img := filepath.Join(dir, fmt.Sprintf("state-%d.img", id))
-	if err := x.build(img, base, st); err != nil {
 		return StateResult{}, "", err
 	}
 	// The check mounts, replays and repairs a copy; the state itself
@@ -998,6 +1034,15 @@ func Replay(dir string, id int) (StateResult, string, error) {
 		}
 	}
 	return r, img, err
+}
+
+// hostChecked refuses a run whose states only a guest can check: its
+// file system is the guest kernel's driver, not the host's FUSE server.
+func (x *explorer) hostChecked() error {
+	if g := x.run.Guest; g != nil {
+		return fmt.Errorf("powercut: %s was recorded in a %s guest (%s): check its states with the VM lab", x.dir, g.Suite, g.Kernel)
+	}
+	return nil
 }
 
 // repairs reports whether states are checked after a repair (fsck) that
@@ -1061,34 +1106,56 @@ func (x *explorer) build(img, epochImg string, st CrashState) error {
 	return f.Close()
 }
 
-// worker checks its states, which come in epoch order, keeping one image
-// of the current epoch's start that it moves forward.
-func (x *explorer) worker(ctx context.Context, w int, states []CrashState, done func(StateResult)) error {
-	epochImg := filepath.Join(x.dir, fmt.Sprintf("w%d-epoch.img", w))
-	img := filepath.Join(x.dir, fmt.Sprintf("w%d-state.img", w))
-	mnt := filepath.Join(x.dir, fmt.Sprintf("w%d.mnt", w))
-	defer os.Remove(epochImg)
-	defer os.Remove(img)
-	defer os.Remove(mnt)
+// StateBuilder builds the images of a run's states, which must come in
+// epoch order, from one image of the current epoch's start that it moves
+// forward.
+type StateBuilder struct {
+	x        *explorer
+	epochImg string
+	applied  int // entries of the recording applied to epochImg
+}
+
+func (x *explorer) newBuilder(epochImg string) (*StateBuilder, error) {
 	if err := vdisk.CopyImage(epochImg, x.rec.Base()); err != nil {
+		return nil, err
+	}
+	return &StateBuilder{x: x, epochImg: epochImg}, nil
+}
+
+// Build writes the image of state st to img.
+func (b *StateBuilder) Build(img string, st CrashState) error {
+	start := b.x.eps[st.Epoch].start
+	if err := b.x.applyRange(b.epochImg, b.applied, start); err != nil {
 		return err
 	}
-	applied := 0
+	b.applied = max(b.applied, start)
+	return b.x.build(img, b.epochImg, st)
+}
+
+// Close removes the epoch image.
+func (b *StateBuilder) Close() error { return os.Remove(b.epochImg) }
+
+// worker checks its states, which come in epoch order.
+func (x *explorer) worker(ctx context.Context, w int, states []CrashState, done func(StateResult)) error {
+	img := filepath.Join(x.dir, fmt.Sprintf("w%d-state.img", w))
+	mnt := filepath.Join(x.dir, fmt.Sprintf("w%d.mnt", w))
+	defer os.Remove(img)
+	defer os.Remove(mnt)
+	b, err := x.newBuilder(filepath.Join(x.dir, fmt.Sprintf("w%d-epoch.img", w)))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
 	for _, st := range states {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		start := x.eps[st.Epoch].start
-		if err := x.applyRange(epochImg, applied, start); err != nil {
-			return err
-		}
-		applied = max(applied, start)
-		if err := x.build(img, epochImg, st); err != nil {
+		if err := b.Build(img, st); err != nil {
 			return err
 		}
 		r, err := x.check(img, mnt, st, true)
 		if err == nil && x.repairs() && r.Bad() {
-			if err = x.build(img, epochImg, st); err == nil {
+			if err = b.Build(img, st); err == nil {
 				err = x.judgeUnrepaired(&r, img, mnt)
 			}
 		}
@@ -1103,8 +1170,35 @@ func (x *explorer) worker(ctx context.Context, w int, states []CrashState, done 
 // check mounts a state's image as a user's machine would (fsck for FAT and
 // exFAT unless repair is false, journal replay at mount for the others)
 // and applies the oracle.
-func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateResult, err error) {
-	r.CrashState = st
+func (x *explorer) check(img, mnt string, st CrashState, repair bool) (StateResult, error) {
+	var problems []string
+	if repair {
+		if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
+			problems = append(problems, ferr.Error()+": "+tail.Lines(out, 1))
+		}
+	}
+	if x.run.FS == "btrfs" {
+		exec.Command("btrfs", "device", "scan", "--forget").Run()
+	}
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return StateResult{}, err
+	}
+	unmount, merr := mountState(x.run.FS, img, mnt)
+	if merr != nil {
+		return x.judge(st, nil, merr, problems), nil
+	}
+	l := ListMount(mnt)
+	if err := unmount(); err != nil {
+		return StateResult{}, err
+	}
+	return x.judge(st, l, nil, problems), nil
+}
+
+// judge applies the oracle to the listing of a state's mount, or to a
+// state that did not mount (mountErr). problems are the checker's own
+// remarks (a repair's complaints), kept first.
+func (x *explorer) judge(st CrashState, l Listing, mountErr error, problems []string) StateResult {
+	r := StateResult{CrashState: st, Problems: problems}
 	owed := func(rel string) bool {
 		if x.run.ExitCode == 0 && x.run.ExitSeq <= st.Cut {
 			return true
@@ -1137,21 +1231,9 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 			r.Owed++
 		}
 	}
-	if repair {
-		if out, ferr := fsimage.Fsck(x.run.FS, img); ferr != nil {
-			r.Problems = append(r.Problems, ferr.Error()+": "+tail.Lines(out, 1))
-		}
-	}
-	if x.run.FS == "btrfs" {
-		exec.Command("btrfs", "device", "scan", "--forget").Run()
-	}
-	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		return r, err
-	}
-	unmount, merr := mountState(x.run.FS, img, mnt)
 	paths := x.newTree.paths()
-	if merr != nil {
-		r.Problems = append(r.Problems, "does not mount: "+merr.Error())
+	if mountErr != nil {
+		r.Problems = append(r.Problems, "does not mount: "+mountErr.Error())
 		for _, rel := range paths {
 			if owed(rel) {
 				r.AckedLost++
@@ -1160,26 +1242,35 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 				r.LostBoth++
 			}
 		}
-		return r, nil
+		return r
 	}
 	r.Mounted = true
-	defer func() { err = errors.Join(err, unmount()) }()
-	dst := filepath.Join(mnt, "src")
+	dst := l.under("src")
 	for _, rel := range paths {
-		intact := judgeFile(dst, rel, owed(rel), x.oldTree, x.newTree, &r.Torn, &r.AckedLost, &r.Problems)
+		sum, present := dst.hash(rel)
+		intact := present && sum == x.newTree[rel]
+		old, wasOld := x.oldTree[rel]
+		if present && !intact && !(wasOld && sum == old) {
+			r.Torn++
+			r.Problems = append(r.Problems, "torn: "+rel)
+		}
+		if owed(rel) && !intact {
+			r.AckedLost++
+			r.Problems = append(r.Problems, "acknowledged, lost: "+rel)
+		}
 		if srcGone(rel) && !intact {
 			r.LostBoth++
 			r.Problems = append(r.Problems, "lost in both places: "+rel)
 		}
 		if x.within && !intact {
-			if sum, ok := hashFile(filepath.Join(mnt, withinSrc, rel)); !ok || sum != x.newTree[rel] {
+			if sum, ok := l.hash(filepath.Join(withinSrc, rel)); !ok || sum != x.newTree[rel] {
 				r.LostBoth++
 				r.Problems = append(r.Problems, "lost in both places: "+rel)
 			}
 		}
 	}
 	if x.within {
-		r.Torn += tornAtSource(filepath.Join(mnt, withinSrc), x.newTree, &r.Problems)
+		r.Torn += tornAtSource(l.under(withinSrc).hash, x.newTree, &r.Problems)
 	}
 	if x.run.Atomic {
 		if what := wholeTree(dst, x.oldTree, x.newTree); what != "" {
@@ -1187,7 +1278,14 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 			r.Problems = append(r.Problems, "mixed tree: "+what)
 		}
 	}
-	r.Problems = append(r.Problems, strays(mnt, dst, x.run.Work, x.newTree)...)
+	for _, p := range sortedPaths(l) {
+		if durable.IsTemp(filepath.Base(p)) {
+			continue
+		}
+		if rel, _ := filepath.Rel("src", p); x.newTree[rel] == ([32]byte{}) && !movedWithin(x.run.Work, "", p, x.newTree) {
+			r.Problems = append(r.Problems, "stray: "+p)
+		}
+	}
 	// Losses first: a report shows only the first few lines.
 	sort.SliceStable(r.Problems, func(i, j int) bool {
 		si, sj := strings.HasPrefix(r.Problems[i], "stray: "), strings.HasPrefix(r.Problems[j], "stray: ")
@@ -1196,7 +1294,7 @@ func (x *explorer) check(img, mnt string, st CrashState, repair bool) (r StateRe
 		}
 		return r.Problems[i] < r.Problems[j]
 	})
-	return r, nil
+	return r
 }
 
 // mountState attaches img to a fresh loop device and mounts it on mnt.
@@ -1227,20 +1325,16 @@ func mountState(kind, img, mnt string) (func() error, error) {
 	return m.Unmount, nil
 }
 
-// wholeTree says how the files under dir are neither exactly old nor
+// wholeTree says how the files of a listing are neither exactly old nor
 // exactly new (names and contents), or "" when they are one of them. A
 // tree absent altogether counts as old when there was none before.
-func wholeTree(dir string, old, new tree) string {
+func wholeTree(l Listing, old, new tree) string {
 	got := tree{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || durable.IsTemp(d.Name()) {
-			return nil // a temporary file holds no name of the tree
+	for rel, f := range l {
+		if !durable.IsTemp(filepath.Base(rel)) { // a temporary file holds no name of the tree
+			got[rel] = f.Sum
 		}
-		rel, _ := filepath.Rel(dir, p)
-		sum, _ := hashFile(p)
-		got[rel] = sum
-		return nil
-	})
+	}
 	same := func(want tree) bool {
 		if len(want) != len(got) {
 			return false

@@ -339,6 +339,10 @@ func srcDir(c Config, seed uint64) string {
 	return filepath.Join(c.Dir, fmt.Sprintf("source-%d", seed), "src")
 }
 
+// oldSeed draws an overwrite's old versions, so that every old file
+// differs from its new version.
+func oldSeed(seed uint64) uint64 { return ^seed }
+
 // withStick sets up a trial, calls f and tears everything down whatever
 // happens.
 func withStick(ctx context.Context, c Config, seed uint64, f func(*stick) error) (err error) {
@@ -380,7 +384,7 @@ func withStick(ctx context.Context, c Config, seed uint64, f func(*stick) error)
 			return err
 		}
 		if c.Work == Overwrite {
-			s.oldTree, err = writeTree(filepath.Join(mnt, "src"), c.Shape, ^seed)
+			s.oldTree, err = writeTree(filepath.Join(mnt, "src"), c.Shape, oldSeed(seed))
 		} else {
 			s.newTree, err = writeTree(filepath.Join(mnt, withinSrc), c.Shape, seed)
 		}
@@ -595,7 +599,7 @@ func (t *Trial) check(c Config, crash, src string, newTree, oldTree tree, lineAc
 	case MoveWithin:
 		src = filepath.Join(mnt, withinSrc)
 		t.judgeMove(dst, src, newTree)
-		t.Torn += tornAtSource(src, newTree, &t.Problems)
+		t.Torn += tornAtSource(func(rel string) ([32]byte, bool) { return hashFile(filepath.Join(src, rel)) }, newTree, &t.Problems)
 	}
 	t.Problems = append(t.Problems, strays(mnt, dst, c.Work, newTree)...)
 	return nil
@@ -663,11 +667,11 @@ var withinSrc = filepath.Join("from", "src")
 
 // tornAtSource counts the source names of a move within the stick that
 // hold something else than their file's content: a name a user sees after
-// the cut, as much as a final name.
-func tornAtSource(src string, t tree, problems *[]string) int {
+// the cut, as much as a final name. hash reads the source's file rel.
+func tornAtSource(hash func(rel string) ([32]byte, bool), t tree, problems *[]string) int {
 	n := 0
 	for _, rel := range t.paths() {
-		if sum, ok := hashFile(filepath.Join(src, rel)); ok && sum != t[rel] {
+		if sum, ok := hash(rel); ok && sum != t[rel] {
 			n++
 			*problems = append(*problems, "torn at the source: "+rel)
 		}

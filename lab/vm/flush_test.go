@@ -10,20 +10,12 @@ import (
 	"testing"
 )
 
-// mkfsScript formats and mounts the guest's stick at /mnt/s.
-var mkfsScript = map[string]string{
-	"vfat":  "mkfs.vfat -F 32 -n STICK /dev/sda >/dev/null",
-	"exfat": "mkfs.exfat -L STICK /dev/sda >/dev/null",
-	"ntfs3": "mkntfs -Q -F -L STICK /dev/sda >/dev/null",
-	"ext4":  "mkfs.ext4 -q -F -L STICK /dev/sda",
-}
-
 func mountStick(ctx context.Context, t *testing.T, v *VM, fs, opts string) {
 	t.Helper()
 	if opts != "" {
 		opts = "-o " + opts
 	}
-	if _, err := v.MustRun(ctx, fmt.Sprintf("set -e\numount /mnt/s 2>/dev/null || true\nmkdir -p /mnt/s\n%s\nmount -t %s %s /dev/sda /mnt/s", mkfsScript[fs], fs, opts)); err != nil {
+	if _, err := v.MustRun(ctx, fmt.Sprintf("set -e\numount /mnt/s 2>/dev/null || true\nmkdir -p /mnt/s\n%s\nmount -t %s %s /dev/sda /mnt/s", mkfsCommand(fs, "/dev/sda"), fs, opts)); err != nil {
 		t.Fatal(err)
 	}
 }
