@@ -19,7 +19,6 @@ import (
 	"github.com/sure-tools/sure/filter"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/beneath"
-	"github.com/sure-tools/sure/manifest"
 	"github.com/sure-tools/sure/preflight"
 )
 
@@ -109,12 +108,6 @@ type Options struct {
 	Atomic bool
 
 	Events Events // may be nil
-
-	move      bool             // set by Move: remove each source once its copy is durable
-	plan      *preflight.Plan  // set by Move, which checks the whole job once
-	told      bool             // set by Move, which told Progress the plan already
-	noJournal bool             // a staged tree: its parent's journal is not its own
-	man       *manifest.Writer // set by Move, which lists what it renamed too
 }
 
 // Events hears about each file as its fate is decided. Calls may come from
@@ -214,7 +207,7 @@ type dirJob struct {
 type run struct {
 	ctx    context.Context // the caller's, also cancelled when the destination fails (destfail.go)
 	stop   context.CancelCauseFunc
-	opt    Options
+	opt    jobSpec
 	root   *beneath.Root // the destination directory: every name is opened beneath it
 	dest   string        // DEST as the user typed it
 	c      *commit.Committer
@@ -258,6 +251,12 @@ type run struct {
 // is durable, failed, or the context is done. The error is non-nil for a
 // job that could not start (*UsageError) or ended with failures.
 func Copy(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
+	return copyJob(ctx, srcs, dest, jobSpec{Options: opt})
+}
+
+// copyJob runs the copy opt describes: Copy's, a move's across file
+// systems, or a staged tree's.
+func copyJob(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summary, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = 8
 	}

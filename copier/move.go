@@ -28,6 +28,12 @@ import (
 // empty, and the removals are flushed. A file that failed is never removed
 // from the source.
 func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
+	return move(ctx, srcs, dest, jobSpec{Options: opt})
+}
+
+// move is Move of the job opt describes: the caller's, or one whose
+// manifest moveWithManifest created.
+func move(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summary, error) {
 	opt.Recursive, opt.Archive, opt.move = true, true, true
 	opt.normalize()
 	if opt.Manifest != "" && opt.man == nil {
@@ -109,7 +115,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			continue
 		}
 		target, _ = p.Target(src, target)
-		if why, err := keepExisting(src, target, opt); why != "" || err != nil {
+		if why, err := keepExisting(src, target, opt.Options); why != "" || err != nil {
 			if err != nil {
 				sum.Failed++
 				events.Failed(src, target, err)
@@ -172,7 +178,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return sum, nil
 	}
 	// Across file systems: copy, and let the copier remove what is durable.
-	s, err := Copy(ctx, rest, dest, opt)
+	s, err := copyJob(ctx, rest, dest, opt)
 	s.Files += sum.Files
 	s.Bytes += sum.Bytes
 	s.Dirs += sum.Dirs
@@ -222,11 +228,11 @@ func (m *moved) failed(err error) {
 // then both parents of each get their barrier. Only then are the files
 // reported durable. It returns the operands that must be copied instead
 // (a rename refused across mounts of one device).
-func renameAll(ctx context.Context, c *commit.Committer, moves []*moved, opt Options, events Events, sum *Summary) (copyInstead []string) {
+func renameAll(ctx context.Context, c *commit.Committer, moves []*moved, opt jobSpec, events Events, sum *Summary) (copyInstead []string) {
 	if len(moves) == 0 {
 		return nil
 	}
-	flushMoved(c, moves, opt)
+	flushMoved(c, moves, opt.Options)
 	var renamed []*moved
 	for _, m := range moves {
 		switch {

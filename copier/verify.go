@@ -338,14 +338,14 @@ func (l *lockedEvents) mismatch(v Verifier, src, dst string, err error) {
 
 // moveWithManifest is Move with Options.Manifest: one manifest lists the
 // files renamed in place and the files copied across file systems.
-func moveWithManifest(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
+func moveWithManifest(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summary, error) {
 	m, err := manifest.Create(opt.Manifest)
 	if err != nil {
 		return Summary{}, err
 	}
 	defer m.Cleanup()
 	opt.man = m
-	sum, err := Move(ctx, srcs, dest, opt)
+	sum, err := move(ctx, srcs, dest, opt)
 	if sum.Files+sum.UpToDate == 0 && err != nil {
 		return sum, err // refused or failed before anything moved
 	}
