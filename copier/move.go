@@ -15,6 +15,7 @@ import (
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/beneath"
+	"github.com/sure-tools/sure/manifest"
 	"github.com/sure-tools/sure/preflight"
 )
 
@@ -556,4 +557,47 @@ func (r *run) closeSourceRoots() {
 	for _, root := range r.srcRoots {
 		root.Close()
 	}
+}
+
+// moveWithManifest is Move with Options.Manifest: one manifest lists the
+// files renamed in place and the files copied across file systems.
+func moveWithManifest(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summary, error) {
+	m, err := manifest.Create(opt.Manifest)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer m.Cleanup()
+	opt.man = m
+	sum, err := move(ctx, srcs, dest, opt)
+	if sum.Files+sum.UpToDate == 0 && err != nil {
+		return sum, err // refused or failed before anything moved
+	}
+	if cerr := m.Commit(); cerr != nil {
+		sum.Failed++
+		cerr = fmt.Errorf("manifest '%s' not written: %w", opt.Manifest, cerr)
+		if opt.Events != nil {
+			opt.Events.Failed("", opt.Manifest, cerr)
+		}
+		err = errors.Join(err, cerr)
+	}
+	return sum, err
+}
+
+// listMoved adds the files under target, just renamed there on their own
+// file system, to the manifest (nil: none asked for). Their data did not
+// move, so it is hashed as it is.
+func listMoved(m *manifest.Writer, target string) error {
+	if m == nil {
+		return nil
+	}
+	return filepath.WalkDir(target, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		sum, err := manifest.HashFile(p)
+		if err != nil {
+			return err
+		}
+		return m.Add(p, sum)
+	})
 }
