@@ -172,31 +172,6 @@ type job struct {
 	notKept  bool        // counted in AttrsNotKept already
 }
 
-// upToDate reports whether dst already holds src as a copy with its times
-// kept (-a, mv) leaves it: a regular file of the same size and mtime. A
-// destination that stores times coarsely (f, its format) holds the
-// source's time cut down to its granularity, so that exact cut
-// also counts, but only when the earlier run kept times (timesKept): a
-// copy stamped with the time it was made could otherwise match a source
-// changed within the same second.
-func upToDate(src, dst fs.FileInfo, f fsinfo.Format, timesKept bool) bool {
-	if !src.Mode().IsRegular() || !dst.Mode().IsRegular() || src.Size() != dst.Size() {
-		return false
-	}
-	if src.ModTime().Equal(dst.ModTime()) {
-		return true
-	}
-	if !timesKept {
-		return false
-	}
-	for _, g := range f.TimeGranularity {
-		if dst.ModTime().Equal(src.ModTime().Truncate(g)) {
-			return true
-		}
-	}
-	return false
-}
-
 type dirJob struct {
 	src, dst string
 	info     fs.FileInfo

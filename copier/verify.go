@@ -154,45 +154,6 @@ func (r *run) endVerify() {
 	}
 }
 
-// complete is the resume test: dst already holds src. By default a
-// regular file of the same size and modification time (as -a and mv leave
-// it); with Checksum, of the same size and content. A move never resumes
-// this way (it would leave the source in place).
-func (r *run) complete(info, existing fs.FileInfo, src, dst string) (bool, *sums) {
-	switch {
-	case existing == nil || r.opt.move:
-		return false, nil
-	case r.opt.Checksum:
-		return r.sameContent(src, dst, info, existing)
-	case r.opt.SizeOnly:
-		return info.Mode().IsRegular() && existing.Mode().IsRegular() && info.Size() == existing.Size(), nil
-	case r.opt.QuickCheck:
-		return upToDate(info, existing, r.opt.plan.Kind.Format(), r.opt.Preserve.Timestamps), nil
-	}
-	// By default a file is kept only when this job's journal proves it
-	// is a copy an earlier run of sure completed; anything else is
-	// replaced, as cp replaces it.
-	return r.journal.done(src, info, existing, r.rel(dst)), nil
-}
-
-// sameContent is the resume test of --checksum: dst, of src's size, holds
-// src's content. The hashes of src are kept for the read-back and the
-// manifest.
-func (r *run) sameContent(src, dst string, info, existing fs.FileInfo) (bool, *sums) {
-	if !info.Mode().IsRegular() || !existing.Mode().IsRegular() || info.Size() != existing.Size() {
-		return false, nil
-	}
-	ds, err := r.hashPath(dst)
-	if err != nil {
-		return false, nil
-	}
-	ss, err := r.hashPath(src)
-	if err != nil || ss.xxh != ds.xxh {
-		return false, nil
-	}
-	return true, ss
-}
-
 // checkResult is the read-back of one file of a batch.
 type checkResult struct {
 	done bool  // read back (or failed to be); false: not looked at (interrupted)
