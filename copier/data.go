@@ -56,30 +56,6 @@ type engine struct {
 // once per file.
 type cloneMemo struct{ refused sync.Map }
 
-// tracker follows one file's bytes from write() to the device: what
-// progress has reported of it, and what it holds of the dirty budget.
-// A worker owns it while copying; Stage hands it to the flusher.
-type tracker struct {
-	dst  string
-	size int64
-
-	// The worker, then the lander and the barrier (settle), which may
-	// meet: whichever comes first reports and credits, the other finds
-	// nothing left.
-	mu       sync.Mutex
-	onDevice int64 // bytes reported through Progress.OnDevice
-	held     int64 // dirty budget charged and not yet credited
-	wbErr    error // the writeback of a window failed after the worker handed it on
-	settled  bool  // the barrier decided the file's fate; nothing more is reported
-}
-
-// span is a stretch of the destination file written as one window.
-type span struct {
-	start, end int64
-	data       int64 // bytes written in it (holes excluded)
-	held       int64 // budget charged for it
-}
-
 // fileCopy copies one file's data into its temporary file.
 type fileCopy struct {
 	ctx      context.Context
@@ -278,29 +254,6 @@ func (c *fileCopy) zeros(n int64) {
 		c.sum.Write(z[:k])
 		n -= k
 	}
-}
-
-// landed reports a window whose writeback finished: its bytes are on the
-// device (L1) and its pages no longer count against the budget.
-func (c *fileCopy) landed(s span) { c.eng.landed(c.t, s, nil) }
-
-// landed reports span s of t's file written back, or, with err, failed
-// to: its pages are clean either way (Linux marks them clean after a
-// writeback error), but only data that reached the device is reported
-// there. What the barrier already settled is not counted again.
-func (e *engine) landed(t *tracker, s span, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err != nil && t.wbErr == nil {
-		t.wbErr = err
-	}
-	if n := min(s.data, t.size-t.onDevice); n > 0 && err == nil && !t.settled {
-		t.onDevice += n
-		e.progress.OnDevice(t.dst, n)
-	}
-	n := min(s.held, t.held)
-	t.held -= n
-	e.budget.credit(n)
 }
 
 // hashSource feeds the source to sum alone, for a file whose data was

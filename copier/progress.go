@@ -63,46 +63,6 @@ func (r *run) requestFlush() {
 	}
 }
 
-// copying starts following j's bytes and says a worker is on it.
-func (r *run) copying(j *job, size int64) {
-	j.track = &tracker{dst: j.dst, size: size}
-	r.eng.progress.Copying(j.src, j.dst, size)
-}
-
-// settle closes j's accounts once its batch's data barrier is done (and
-// again, with nothing left to do, after the second): when the barrier
-// covered it (ok), the bytes not yet reported on the device are, since the
-// barrier made them reach it; whatever the outcome, its pages no longer
-// count against the dirty budget (written back, or removed with the
-// temporary file). It comes before the Durable event.
-func (r *run) settle(j *job, ok bool) {
-	t := j.track
-	if t == nil {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.settled = true
-	if rest := t.size - t.onDevice; ok && rest > 0 {
-		t.onDevice += rest
-		r.eng.progress.OnDevice(t.dst, rest)
-	}
-	r.eng.budget.credit(t.held)
-	t.held = 0
-}
-
-// writebackErr is the error the lander met waiting for the writeback of
-// j's last windows, if any.
-func (j *job) writebackErr() error {
-	t := j.track
-	if t == nil {
-		return nil
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.wbErr
-}
-
 type nopProgress struct{}
 
 func (nopProgress) Planned(files int, bytes int64)      {}
