@@ -55,14 +55,6 @@ func (r *run) starved() {
 	r.requestFlush()
 }
 
-// requestFlush asks the flusher for a commit, without waiting.
-func (r *run) requestFlush() {
-	select {
-	case r.flushCh <- struct{}{}:
-	default:
-	}
-}
-
 type nopProgress struct{}
 
 func (nopProgress) Planned(files int, bytes int64)      {}
