@@ -40,22 +40,6 @@ const smallBufSize = 64 << 10
 
 var smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
 
-// engine is what the copies of one job share: the dirty budget, the
-// window size derived from it, where progress goes, and which pairs of
-// file systems refused to clone.
-type engine struct {
-	budget   *budget
-	window   int64
-	progress Progress
-	clones   cloneMemo
-	land     *lander // waits for the writeback of files' last windows (data_linux.go); nil elsewhere
-}
-
-// cloneMemo remembers the pairs of devices (source, destination) where
-// FICLONE is not supported, so that a job tries it once per pair, not
-// once per file.
-type cloneMemo struct{ refused sync.Map }
-
 // fileCopy copies one file's data into its temporary file.
 type fileCopy struct {
 	ctx      context.Context

@@ -1,7 +1,13 @@
+// The engine: what the copies of one job share, set up before any worker
+// starts: the dirty budget (budget.go) and the write-behind window it
+// allows, the lander, where progress goes, and the pairs of file systems
+// that refused to clone.
+
 package copier
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/sure-tools/sure/commit"
 )
@@ -54,3 +60,19 @@ func (r *run) starved() {
 	}
 	r.requestFlush()
 }
+
+// engine is what the copies of one job share: the dirty budget, the
+// window size derived from it, where progress goes, and which pairs of
+// file systems refused to clone.
+type engine struct {
+	budget   *budget
+	window   int64
+	progress Progress
+	clones   cloneMemo
+	land     *lander // waits for the writeback of files' last windows (data_linux.go); nil elsewhere
+}
+
+// cloneMemo remembers the pairs of devices (source, destination) where
+// FICLONE is not supported, so that a job tries it once per pair, not
+// once per file.
+type cloneMemo struct{ refused sync.Map }
