@@ -1,6 +1,6 @@
-// Package copier copies files and trees with cp's conventions and publishes
-// every file through the commit protocol (package commit): a file is
-// reported only once it is durable under its final name.
+// The job: Copy's options and results, and copyJob, which checks a job,
+// runs the stages (doc.go) and ends it once every file is settled.
+
 package copier
 
 import (

@@ -1,3 +1,7 @@
+// The copy loop of a regular file, for the stage (stage.go): reads and
+// writes of at most a window at a time, each page charged to the dirty
+// budget before it is written, the source hashed in the same pass.
+
 package copier
 
 import (

@@ -1,3 +1,7 @@
+// Move: a source on the destination's file system is renamed once its
+// data is durable; others are copied, and each source removed only once
+// its copy is durable (report.go calls removeSource).
+
 package copier
 
 import (

@@ -1,3 +1,8 @@
+// Verify: with Options.Verify, each durable copy is read back from its
+// device and compared with the source as the copy read it; with a
+// manifest, the BLAKE3 sums of the copies are written down. Compare does
+// the read-back alone, for an earlier copy.
+
 package copier
 
 import (
