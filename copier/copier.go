@@ -163,7 +163,7 @@ type job struct {
 	info     fs.FileInfo
 	existing fs.FileInfo // dst before the copy, nil if absent
 	upToDate bool        // dst already held this content; only made durable
-	track    *tracker    // its bytes on their way to the device (progress.go)
+	track    *tracker    // its bytes on their way to the device (land.go)
 	link     *linkFirst  // later names of this source file link to its copy (links.go)
 	sums     *sums       // the source's hashes, for Verify and Manifest (verify.go)
 	notKept  bool        // counted in AttrsNotKept already
@@ -202,7 +202,7 @@ type run struct {
 	movedFrom map[string]bool                  // source directories a move removed entries from
 	srcRoots  map[string]*beneath.Root         // a move's operands' directories, its sources removed beneath them (move.go)
 	journal   *journal                         // files this job made durable, for a rerun after an interruption (journal.go)
-	eng       engine                           // dirty budget, write-behind, progress (data.go)
+	eng       engine                           // dirty budget, write-behind, progress (engine.go)
 	links     hardLinks                        // -a: names of multiply linked source files (links.go)
 	vr        *verifyRun                       // Verify, Manifest (verify.go)
 	excl      func(path string, dir bool) bool // Filter, nil without one (filter.go)

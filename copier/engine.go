@@ -69,7 +69,7 @@ type engine struct {
 	window   int64
 	progress Progress
 	clones   cloneMemo
-	land     *lander // waits for the writeback of files' last windows (data_linux.go); nil elsewhere
+	land     *lander // waits for the writeback of files' last windows (lander_linux.go); nil elsewhere
 }
 
 // cloneMemo remembers the pairs of devices (source, destination) where
