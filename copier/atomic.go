@@ -59,7 +59,7 @@ func fsName(m fsinfo.Mount) string {
 
 // checkAtomic refuses a job --atomic cannot run, before anything is
 // written: it returns the source directory and the target tree.
-func checkAtomic(srcs []string, dest string, destIsDir bool, opt Options) (string, string, error) {
+func checkAtomic(srcs []string, dest string, destIsDir bool, opt jobSpec) (string, string, error) {
 	if len(srcs) != 1 {
 		return "", "", &UsageError{"--atomic copies one directory at a time"}
 	}
@@ -112,7 +112,7 @@ var testHookPublish func(phase string)
 // copyAtomic copies the directory srcs[0] as Copy would, staged and put
 // in place at once. A move (opt.move) removes its sources only once the
 // new tree is durable in place.
-func copyAtomic(ctx context.Context, srcs []string, dest string, destIsDir bool, opt Options) (Summary, error) {
+func copyAtomic(ctx context.Context, srcs []string, dest string, destIsDir bool, opt jobSpec) (Summary, error) {
 	src, target, err := checkAtomic(srcs, dest, destIsDir, opt)
 	var ue *UsageError
 	var ae *AtomicRefusedError
@@ -160,7 +160,7 @@ func copyAtomic(ctx context.Context, srcs []string, dest string, destIsDir bool,
 	}
 	sopt := opt
 	sopt.Atomic, sopt.move, sopt.noJournal, sopt.NoTargetDir, sopt.ResumeEvery, sopt.Events = false, false, true, true, -1, held
-	sum, err := Copy(ctx, []string{src}, stage, sopt)
+	sum, err := copyJob(ctx, []string{src}, stage, sopt)
 	sum.AtomicTarget = target
 	unpublished := func(err error) (Summary, error) {
 		sum.Files, sum.Bytes, sum.Dirs, sum.UpToDate, sum.Verified = 0, 0, 0, 0, 0

@@ -1,3 +1,7 @@
+// The copy loop of a regular file, for the stage (stage.go): reads and
+// writes of at most a window at a time, each page charged to the dirty
+// budget before it is written, the source hashed in the same pass.
+
 package copier
 
 import (
@@ -39,65 +43,6 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b 
 const smallBufSize = 64 << 10
 
 var smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
-
-// engine is what the copies of one job share: the dirty budget, the
-// window size derived from it, where progress goes, and which pairs of
-// file systems refused to clone.
-type engine struct {
-	budget   *budget
-	window   int64
-	progress Progress
-	clones   cloneMemo
-	land     *lander // waits for the writeback of files' last windows (data_linux.go); nil elsewhere
-}
-
-// cloneMemo remembers the pairs of devices (source, destination) where
-// FICLONE is not supported, so that a job tries it once per pair, not
-// once per file.
-type cloneMemo struct{ refused sync.Map }
-
-// tracker follows one file's bytes from write() to the device: what
-// progress has reported of it, and what it holds of the dirty budget.
-// A worker owns it while copying; Stage hands it to the flusher.
-type tracker struct {
-	dst  string
-	size int64
-
-	// The worker, then the lander and the barrier (settle), which may
-	// meet: whichever comes first reports and credits, the other finds
-	// nothing left.
-	mu       sync.Mutex
-	onDevice int64 // bytes reported through Progress.OnDevice
-	held     int64 // dirty budget charged and not yet credited
-	wbErr    error // the writeback of a window failed after the worker handed it on
-	settled  bool  // the barrier decided the file's fate; nothing more is reported
-	// tail, once the worker handed the file's last windows to the lander,
-	// is closed when the lander is done with them, landed or not.
-	tail chan struct{}
-}
-
-// waitLanded waits for the lander to be done with t's file and says
-// whether every byte of it completed to the device (L1) without a
-// writeback error, before any barrier settled it. A cloned, sparse or
-// resumed file, whose bytes were not all waited for here, says no.
-func (t *tracker) waitLanded() bool {
-	t.mu.Lock()
-	tail := t.tail
-	t.mu.Unlock()
-	if tail != nil {
-		<-tail
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.wbErr == nil && !t.settled && t.onDevice == t.size
-}
-
-// span is a stretch of the destination file written as one window.
-type span struct {
-	start, end int64
-	data       int64 // bytes written in it (holes excluded)
-	held       int64 // budget charged for it
-}
 
 // fileCopy copies one file's data into its temporary file.
 type fileCopy struct {
@@ -159,28 +104,6 @@ func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer,
 		return c.runFrom(resume)
 	}
 	return c.run()
-}
-
-// runFrom goes on with a copy whose first off bytes an earlier run made
-// durable: they are on the device already, and hashed again from the
-// source when a hash of the whole file is wanted. Holes past off are
-// written as zeros.
-func (c *fileCopy) runFrom(off int64) (int64, error) {
-	c.src0.open(c.in, c.t.size)
-	if err := c.feedPrefix(off); err != nil {
-		return 0, err
-	}
-	c.eng.landed(c.t, span{start: 0, end: off, data: off}, nil)
-	c.charged = off &^ (pageSize - 1)
-	c.written = off
-	c.cur = span{start: off, end: off}
-	c.step.from(off)
-	n, err := c.copyRange(off, -1)
-	if err != nil {
-		return n, err
-	}
-	c.src0.dropBehind(n)
-	return n, c.handOff()
 }
 
 func (c *fileCopy) run() (int64, error) {
@@ -297,29 +220,6 @@ func (c *fileCopy) zeros(n int64) {
 		c.sum.Write(z[:k])
 		n -= k
 	}
-}
-
-// landed reports a window whose writeback finished: its bytes are on the
-// device (L1) and its pages no longer count against the budget.
-func (c *fileCopy) landed(s span) { c.eng.landed(c.t, s, nil) }
-
-// landed reports span s of t's file written back, or, with err, failed
-// to: its pages are clean either way (Linux marks them clean after a
-// writeback error), but only data that reached the device is reported
-// there. What the barrier already settled is not counted again.
-func (e *engine) landed(t *tracker, s span, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err != nil && t.wbErr == nil {
-		t.wbErr = err
-	}
-	if n := min(s.data, t.size-t.onDevice); n > 0 && err == nil && !t.settled {
-		t.onDevice += n
-		e.progress.OnDevice(t.dst, n)
-	}
-	n := min(s.held, t.held)
-	t.held -= n
-	e.budget.credit(n)
 }
 
 // hashSource feeds the source to sum alone, for a file whose data was

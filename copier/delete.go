@@ -225,7 +225,7 @@ func (r *run) removeEntry(dir *beneath.Dir, name, src string, isDir bool) ([]rem
 
 // checkDelete refuses Delete where it has nothing to mirror: without -r
 // or without a directory among the operands.
-func (o *Options) checkDelete(srcs []string) error {
+func (o *jobSpec) checkDelete(srcs []string) error {
 	if !o.Delete {
 		return nil
 	}

@@ -1,3 +1,7 @@
+// Move: a source on the destination's file system is renamed once its
+// data is durable; others are copied, and each source removed only once
+// its copy is durable (report.go calls removeSource).
+
 package copier
 
 import (
@@ -15,6 +19,7 @@ import (
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
 	"github.com/sure-tools/sure/internal/beneath"
+	"github.com/sure-tools/sure/manifest"
 	"github.com/sure-tools/sure/preflight"
 )
 
@@ -28,6 +33,12 @@ import (
 // empty, and the removals are flushed. A file that failed is never removed
 // from the source.
 func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
+	return move(ctx, srcs, dest, jobSpec{Options: opt})
+}
+
+// move is Move of the job opt describes: the caller's, or one whose
+// manifest moveWithManifest created.
+func move(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summary, error) {
 	opt.Recursive, opt.Archive, opt.move = true, true, true
 	opt.normalize()
 	if opt.Manifest != "" && opt.man == nil {
@@ -109,7 +120,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 			continue
 		}
 		target, _ = p.Target(src, target)
-		if why, err := keepExisting(src, target, opt); why != "" || err != nil {
+		if why, err := keepExisting(src, target, opt.Options); why != "" || err != nil {
 			if err != nil {
 				sum.Failed++
 				events.Failed(src, target, err)
@@ -172,7 +183,7 @@ func Move(ctx context.Context, srcs []string, dest string, opt Options) (Summary
 		return sum, nil
 	}
 	// Across file systems: copy, and let the copier remove what is durable.
-	s, err := Copy(ctx, rest, dest, opt)
+	s, err := copyJob(ctx, rest, dest, opt)
 	s.Files += sum.Files
 	s.Bytes += sum.Bytes
 	s.Dirs += sum.Dirs
@@ -222,11 +233,11 @@ func (m *moved) failed(err error) {
 // then both parents of each get their barrier. Only then are the files
 // reported durable. It returns the operands that must be copied instead
 // (a rename refused across mounts of one device).
-func renameAll(ctx context.Context, c *commit.Committer, moves []*moved, opt Options, events Events, sum *Summary) (copyInstead []string) {
+func renameAll(ctx context.Context, c *commit.Committer, moves []*moved, opt jobSpec, events Events, sum *Summary) (copyInstead []string) {
 	if len(moves) == 0 {
 		return nil
 	}
-	flushMoved(c, moves, opt)
+	flushMoved(c, moves, opt.Options)
 	var renamed []*moved
 	for _, m := range moves {
 		switch {
@@ -550,4 +561,47 @@ func (r *run) closeSourceRoots() {
 	for _, root := range r.srcRoots {
 		root.Close()
 	}
+}
+
+// moveWithManifest is Move with Options.Manifest: one manifest lists the
+// files renamed in place and the files copied across file systems.
+func moveWithManifest(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summary, error) {
+	m, err := manifest.Create(opt.Manifest)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer m.Cleanup()
+	opt.man = m
+	sum, err := move(ctx, srcs, dest, opt)
+	if sum.Files+sum.UpToDate == 0 && err != nil {
+		return sum, err // refused or failed before anything moved
+	}
+	if cerr := m.Commit(); cerr != nil {
+		sum.Failed++
+		cerr = fmt.Errorf("manifest '%s' not written: %w", opt.Manifest, cerr)
+		if opt.Events != nil {
+			opt.Events.Failed("", opt.Manifest, cerr)
+		}
+		err = errors.Join(err, cerr)
+	}
+	return sum, err
+}
+
+// listMoved adds the files under target, just renamed there on their own
+// file system, to the manifest (nil: none asked for). Their data did not
+// move, so it is hashed as it is.
+func listMoved(m *manifest.Writer, target string) error {
+	if m == nil {
+		return nil
+	}
+	return filepath.WalkDir(target, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		sum, err := manifest.HashFile(p)
+		if err != nil {
+			return err
+		}
+		return m.Add(p, sum)
+	})
 }

@@ -2,7 +2,6 @@ package copier
 
 import (
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -211,10 +210,4 @@ func parentsDirs(src string) []string {
 	}
 	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) < len(dirs[j]) })
 	return dirs
-}
-
-// dstNotOlder reports whether the existing destination is at least as
-// new as the source: -u then keeps it.
-func dstNotOlder(src, dst fs.FileInfo) bool {
-	return !dst.ModTime().Before(src.ModTime())
 }

@@ -4,7 +4,7 @@ import "github.com/sure-tools/sure/preflight"
 
 // preflight describes the job to package preflight as the copier will run
 // it, so that what is judged is what is done.
-func (o *Options) preflight() preflight.Options {
+func (o *jobSpec) preflight() preflight.Options {
 	return preflight.Options{
 		Recursive: o.Recursive, Follow: o.followOperand(),
 		NoClobber: o.NoClobber, Move: o.move, TimesKept: o.Preserve.Timestamps || o.move,

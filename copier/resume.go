@@ -314,3 +314,25 @@ func keptPartials(dest string, destIsDir bool) uint64 {
 	}
 	return n
 }
+
+// runFrom goes on with a copy whose first off bytes an earlier run made
+// durable: they are on the device already, and hashed again from the
+// source when a hash of the whole file is wanted. Holes past off are
+// written as zeros.
+func (c *fileCopy) runFrom(off int64) (int64, error) {
+	c.src0.open(c.in, c.t.size)
+	if err := c.feedPrefix(off); err != nil {
+		return 0, err
+	}
+	c.eng.landed(c.t, span{start: 0, end: off, data: off}, nil)
+	c.charged = off &^ (pageSize - 1)
+	c.written = off
+	c.cur = span{start: off, end: off}
+	c.step.from(off)
+	n, err := c.copyRange(off, -1)
+	if err != nil {
+		return n, err
+	}
+	c.src0.dropBehind(n)
+	return n, c.handOff()
+}

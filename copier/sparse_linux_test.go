@@ -62,7 +62,7 @@ func copyWithSum(t *testing.T, src, dst string) [32]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &run{ctx: context.Background(), opt: Options{MaxDirty: DefaultMaxDirty, Workers: 1}, c: commit.New()}
+	r := &run{ctx: context.Background(), opt: jobSpec{Options: Options{MaxDirty: DefaultMaxDirty, Workers: 1}}, c: commit.New()}
 	r.events = &lockedEvents{e: nopEvents{}}
 	r.startEngine()
 	e, out, err := r.c.Create(dst, 0o644, false)

@@ -1,3 +1,8 @@
+// Verify: with Options.Verify, each durable copy is read back from its
+// device and compared with the source as the copy read it; with a
+// manifest, the BLAKE3 sums of the copies are written down. Compare does
+// the read-back alone, for an earlier copy.
+
 package copier
 
 import (
@@ -154,45 +159,6 @@ func (r *run) endVerify() {
 	}
 }
 
-// complete is the resume test: dst already holds src. By default a
-// regular file of the same size and modification time (as -a and mv leave
-// it); with Checksum, of the same size and content. A move never resumes
-// this way (it would leave the source in place).
-func (r *run) complete(info, existing fs.FileInfo, src, dst string) (bool, *sums) {
-	switch {
-	case existing == nil || r.opt.move:
-		return false, nil
-	case r.opt.Checksum:
-		return r.sameContent(src, dst, info, existing)
-	case r.opt.SizeOnly:
-		return info.Mode().IsRegular() && existing.Mode().IsRegular() && info.Size() == existing.Size(), nil
-	case r.opt.QuickCheck:
-		return upToDate(info, existing, r.opt.plan.Kind.Format(), r.opt.Preserve.Timestamps), nil
-	}
-	// By default a file is kept only when this job's journal proves it
-	// is a copy an earlier run of sure completed; anything else is
-	// replaced, as cp replaces it.
-	return r.journal.done(src, info, existing, r.rel(dst)), nil
-}
-
-// sameContent is the resume test of --checksum: dst, of src's size, holds
-// src's content. The hashes of src are kept for the read-back and the
-// manifest.
-func (r *run) sameContent(src, dst string, info, existing fs.FileInfo) (bool, *sums) {
-	if !info.Mode().IsRegular() || !existing.Mode().IsRegular() || info.Size() != existing.Size() {
-		return false, nil
-	}
-	ds, err := r.hashPath(dst)
-	if err != nil {
-		return false, nil
-	}
-	ss, err := r.hashPath(src)
-	if err != nil || ss.xxh != ds.xxh {
-		return false, nil
-	}
-	return true, ss
-}
-
 // checkResult is the read-back of one file of a batch.
 type checkResult struct {
 	done bool  // read back (or failed to be); false: not looked at (interrupted)
@@ -334,49 +300,6 @@ func (l *lockedEvents) mismatch(v Verifier, src, dst string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	v.Mismatch(src, dst, err)
-}
-
-// moveWithManifest is Move with Options.Manifest: one manifest lists the
-// files renamed in place and the files copied across file systems.
-func moveWithManifest(ctx context.Context, srcs []string, dest string, opt Options) (Summary, error) {
-	m, err := manifest.Create(opt.Manifest)
-	if err != nil {
-		return Summary{}, err
-	}
-	defer m.Cleanup()
-	opt.man = m
-	sum, err := Move(ctx, srcs, dest, opt)
-	if sum.Files+sum.UpToDate == 0 && err != nil {
-		return sum, err // refused or failed before anything moved
-	}
-	if cerr := m.Commit(); cerr != nil {
-		sum.Failed++
-		cerr = fmt.Errorf("manifest '%s' not written: %w", opt.Manifest, cerr)
-		if opt.Events != nil {
-			opt.Events.Failed("", opt.Manifest, cerr)
-		}
-		err = errors.Join(err, cerr)
-	}
-	return sum, err
-}
-
-// listMoved adds the files under target, just renamed there on their own
-// file system, to the manifest (nil: none asked for). Their data did not
-// move, so it is hashed as it is.
-func listMoved(m *manifest.Writer, target string) error {
-	if m == nil {
-		return nil
-	}
-	return filepath.WalkDir(target, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		sum, err := manifest.HashFile(p)
-		if err != nil {
-			return err
-		}
-		return m.Add(p, sum)
-	})
 }
 
 // Compared is the check of one file by Compare.
