@@ -248,25 +248,9 @@ func copyJob(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summ
 	if opt.DryRun {
 		opt.Verify, opt.Manifest = false, "" // a manifest would be written
 	}
-	if len(srcs) == 0 {
-		return Summary{}, &UsageError{"missing file operand"}
-	}
-	if err := opt.checkDelete(srcs); err != nil {
+	destIsDir, err := opt.operands(srcs, dest)
+	if err != nil {
 		return Summary{}, err
-	}
-	destInfo, derr := os.Stat(dest)
-	destIsDir := derr == nil && destInfo.IsDir() && !opt.NoTargetDir
-	if opt.NoTargetDir && len(srcs) > 1 {
-		return Summary{}, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
-	}
-	if len(srcs) > 1 && !destIsDir || opt.Parents && !destIsDir {
-		if derr != nil && !errors.Is(derr, fs.ErrNotExist) {
-			return Summary{}, derr
-		}
-		if opt.Parents {
-			return Summary{}, &UsageError{"with --parents, the destination must be a directory"}
-		}
-		return Summary{}, notDirTarget(dest, derr)
 	}
 	if opt.Atomic {
 		if !opt.DryRun {
@@ -429,6 +413,32 @@ func copyJob(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summ
 
 // notDirTarget refuses, in GNU's words, several sources bound for dest,
 // which is no directory: derr is why os.Stat found none.
+// operands checks the operands as cp and mv do before anything is read,
+// and says whether dest is a directory the sources go into.
+func (opt *jobSpec) operands(srcs []string, dest string) (destIsDir bool, err error) {
+	if len(srcs) == 0 {
+		return false, &UsageError{"missing file operand"}
+	}
+	if err := opt.checkDelete(srcs); err != nil {
+		return false, err
+	}
+	destInfo, derr := os.Stat(dest)
+	destIsDir = derr == nil && destInfo.IsDir() && !opt.NoTargetDir
+	if opt.NoTargetDir && len(srcs) > 1 {
+		return false, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
+	}
+	if len(srcs) > 1 && !destIsDir || opt.Parents && !destIsDir {
+		if derr != nil && !errors.Is(derr, fs.ErrNotExist) {
+			return false, derr
+		}
+		if opt.Parents {
+			return false, &UsageError{"with --parents, the destination must be a directory"}
+		}
+		return false, notDirTarget(dest, derr)
+	}
+	return destIsDir, nil
+}
+
 func notDirTarget(dest string, derr error) *UsageError {
 	if errors.Is(derr, fs.ErrNotExist) {
 		return &UsageError{fmt.Sprintf("target '%s': No such file or directory", dest)}

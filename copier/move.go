@@ -44,19 +44,9 @@ func move(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summary
 	if opt.Manifest != "" && opt.man == nil {
 		return moveWithManifest(ctx, srcs, dest, opt)
 	}
-	if len(srcs) == 0 {
-		return Summary{}, &UsageError{"missing file operand"}
-	}
-	if err := opt.checkDelete(srcs); err != nil {
+	destIsDir, err := opt.operands(srcs, dest)
+	if err != nil {
 		return Summary{}, err
-	}
-	destInfo, derr := os.Stat(dest)
-	destIsDir := derr == nil && destInfo.IsDir() && !opt.NoTargetDir
-	if opt.NoTargetDir && len(srcs) > 1 {
-		return Summary{}, &UsageError{fmt.Sprintf("extra operand '%s'", dest)}
-	}
-	if len(srcs) > 1 && !destIsDir {
-		return Summary{}, notDirTarget(dest, derr)
 	}
 	if opt.Atomic && !opt.DryRun {
 		if opt.Events == nil {
