@@ -267,14 +267,14 @@ func (r *run) verdict(j *job, c []checkResult, i int) bool {
 		r.mu.Lock()
 		r.sum.Mismatched++
 		r.mu.Unlock()
-		r.events.(*lockedEvents).mismatch(r.vr.verifier, j.src, j.dst, res.err)
+		r.events.(*lockedEvents).toVerifier(r.vr.verifier, func(v Verifier) { v.Mismatch(j.src, j.dst, res.err) })
 		return false
 	}
 	if r.opt.Verify {
 		r.mu.Lock()
 		r.sum.Verified++
 		r.mu.Unlock()
-		r.events.(*lockedEvents).verified(r.vr.verifier, j.src, j.dst, j.sums.size)
+		r.events.(*lockedEvents).toVerifier(r.vr.verifier, func(v Verifier) { v.Verified(j.src, j.dst, j.sums.size) })
 	}
 	if r.vr.man != nil {
 		if err := r.vr.man.Add(j.dst, j.sums.b3); err != nil {
@@ -284,22 +284,15 @@ func (r *run) verdict(j *job, c []checkResult, i int) bool {
 	return true
 }
 
-func (l *lockedEvents) verified(v Verifier, src, dst string, size int64) {
+// toVerifier tells v, if any, under the events' lock, as every other
+// event is told.
+func (l *lockedEvents) toVerifier(v Verifier, tell func(Verifier)) {
 	if v == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	v.Verified(src, dst, size)
-}
-
-func (l *lockedEvents) mismatch(v Verifier, src, dst string, err error) {
-	if v == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	v.Mismatch(src, dst, err)
+	tell(v)
 }
 
 // Compared is the check of one file by Compare.
