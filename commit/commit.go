@@ -880,9 +880,9 @@ func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fi
 		var err error
 		switch {
 		case f.barrier == fsinfo.BarrierSyncFS:
-			err = c.syncFS(f)
+			err = c.inFSDir(f, c.ops.syncFS)
 		case f.barrier == fsinfo.BarrierSyncFSFlush:
-			err = c.syncFSFlush(f)
+			err = c.inFSDir(f, c.ops.syncFSFlush)
 		case f.barrier == fsinfo.BarrierServerFsync:
 			err = c.syncDir(f.dir)
 		case f.device != "":
@@ -904,26 +904,17 @@ func (c *Committer) barrier(batch []*Entry, dirs map[string]*fileSystem) map[*fi
 	return failed
 }
 
-// syncFS flushes f through its directory, opened beneath the root, so
-// that it is that very file system which is flushed.
-func (c *Committer) syncFS(f *fileSystem) error {
+// inFSDir calls op on f's directory, opened beneath the root, so that
+// it is that very file system which is flushed: ops.syncFS, or
+// ops.syncFSFlush where syncfs sends the drive no FLUSH and the fsync of
+// that same directory does.
+func (c *Committer) inFSDir(f *fileSystem, op func(*os.File) error) error {
 	d, err := c.root.Dir(f.dir)
 	if err != nil {
 		return err
 	}
 	defer d.Release()
-	return c.ops.syncFS(d.File())
-}
-
-// syncFSFlush is syncFS followed by an fsync of that same directory: on
-// file systems whose syncfs sends the drive no FLUSH, the fsync does.
-func (c *Committer) syncFSFlush(f *fileSystem) error {
-	d, err := c.root.Dir(f.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Release()
-	return c.ops.syncFSFlush(d.File())
+	return op(d.File())
 }
 
 // syncDir flushes the directory at path, opened beneath the root.
