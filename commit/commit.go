@@ -702,7 +702,7 @@ func (c *Committer) step(take bool) []Result {
 		if err := failed[e.fs]; err != nil {
 			// Renamed before its only barrier: neither its data nor its
 			// name is known to have reached the media.
-			r.Err = fmt.Errorf("%s is in place but not known durable: %w", e.Final, err)
+			r.Err = fmt.Errorf("%s is in place but not known durable: %w; neither its data nor its rename is known to have reached the media, so a copy, complete or not, may be under its temporary name '%s' instead", e.Final, err, e.temp)
 		}
 		if c.DataBarrierDone != nil {
 			c.DataBarrierDone(e, failed[e.fs])

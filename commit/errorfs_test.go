@@ -525,3 +525,38 @@ func TestLandedOneBarrier(t *testing.T) {
 		})
 	}
 }
+
+// TestLandedBarrierFails: where files were renamed before their only
+// barrier and it fails, each is reported in place but not known durable,
+// naming the temporary name its copy may be under on the media, where
+// the rename may not have reached.
+func TestLandedBarrierFails(t *testing.T) {
+	dir := tempdir.ForTest(t)
+	efs := &errorFS{barrier: fsinfo.BarrierSyncFS, landed: true, fail: "syncFS", nth: 1, err: syscall.EROFS, calls: map[string]int{}}
+	c := New()
+	c.ops = efs
+	c.Landed = efs.landedHook
+	temps := map[string]string{}
+	for _, name := range []string{"a", "b"} {
+		e, f, err := c.Create(filepath.Join(dir, name), 0o644, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		temps[e.Final] = e.temp
+		if _, err := f.WriteString(name); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Stage(e, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := c.Flush()
+	if len(res) != 2 {
+		t.Fatalf("%d results, want 2: %v", len(res), res)
+	}
+	for _, r := range res {
+		if r.Err == nil || !strings.Contains(r.Err.Error(), "in place but not known durable") || !strings.Contains(r.Err.Error(), "'"+temps[r.Entry.Final]+"'") {
+			t.Errorf("%s: %v; want in place, not known durable, naming its temporary name %s", r.Entry.Final, r.Err, temps[r.Entry.Final])
+		}
+	}
+}
