@@ -293,7 +293,9 @@ func summaryLine(s copier.Summary, verbose bool) string {
 		parts = append(parts, plural(s.Partial, "partly copied file")+" kept under its temporary name, durable up to its last step, for the rerun to finish")
 	}
 	if s.Interrupted || s.DestFailed != nil {
-		parts = append(parts, fmt.Sprintf("%s removed", plural(s.Discarded, "unfinished temporary file")))
+		if s.Discarded > 0 {
+			parts = append(parts, fmt.Sprintf("%s removed", plural(s.Discarded, "unfinished temporary file")))
+		}
 		if len(s.TempsLeft) > 0 {
 			// Never claim a removal that failed: say where each one is.
 			parts = append(parts, fmt.Sprintf("%d left behind (they hold no final name): %s", len(s.TempsLeft), strings.Join(s.TempsLeft, "; ")))
