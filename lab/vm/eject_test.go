@@ -128,6 +128,34 @@ var desktopMkfs = map[string]string{
 	"ntfs3": "mkntfs -Q -F -L SURETEST /dev/%s >/dev/null",
 }
 
+// desktopIDType is the file-system type udisks2 reports for each stick.
+var desktopIDType = map[string]string{"vfat": "vfat", "exfat": "exfat", "ntfs3": "ntfs"}
+
+// udisksSees waits until udisksd shows dev as a file system of type
+// idType labelled SURETEST. udevadm settle does not wait for udisksd,
+// which learns of the new file system from udev's event after it, and the
+// disk's name may be one udisksd last knew with another stick in it.
+func udisksSees(ctx context.Context, t *testing.T, v *VM, dev, idType string) {
+	t.Helper()
+	out, err := v.MustRun(ctx, fmt.Sprintf(`udevadm trigger --action=change --settle /dev/%[1]s
+i=0
+while [ $i -lt 200 ]; do
+	info=$(udisksctl info -b /dev/%[1]s 2>&1)
+	if printf '%%s\n' "$info" | grep -q '^ *IdUsage: *filesystem$' &&
+		printf '%%s\n' "$info" | grep -q '^ *IdType: *%[2]s$' &&
+		printf '%%s\n' "$info" | grep -q '^ *IdLabel: *SURETEST$'; then
+		exit 0
+	fi
+	i=$((i+1))
+	sleep 0.05
+done
+printf '%%s\n' "$info"
+exit 1`, dev, idType))
+	if err != nil {
+		t.Fatalf("udisksd does not show /dev/%s as %s SURETEST: %v\n%s", dev, idType, err, out)
+	}
+}
+
 // TestDesktopFlow is a desktop user's session with a vfat, an exfat and
 // an ntfs3 stick (one guest, the sticks plugged in one after the other),
 // no root anywhere: udisksctl mount, sure cp -r and sure mv onto it (each
@@ -211,6 +239,7 @@ tr : , < /sys/block/%s/dev`, dev, userID, dev))
 	// The disk's major,minor is the script's last line.
 	mm = strings.TrimSpace(mm)
 	mm = mm[strings.LastIndex(mm, "\n")+1:]
+	udisksSees(ctx, t, v, dev, desktopIDType[fs])
 	r, err := as("udisksctl mount -b /dev/" + dev)()
 	if err != nil {
 		t.Fatal(err)
