@@ -8,6 +8,7 @@ import (
 
 	"github.com/sure-tools/sure/durable"
 	"github.com/sure-tools/sure/fsinfo"
+	"github.com/sure-tools/sure/internal/conformance"
 	"github.com/sure-tools/sure/internal/fsimage"
 	"github.com/sure-tools/sure/lab/oplog"
 	"golang.org/x/sys/unix"
@@ -38,7 +39,7 @@ func TestReadOnly(t *testing.T) {
 // EROFS naming the path, and leave the old content.
 func testReadOnly(t *testing.T, m *fsimage.Mounted) {
 	name := filepath.Join(m.Dir, "readonly")
-	write(t, name, "old")
+	conformance.Write(t, name, "old")
 	remount := func(flags uintptr) {
 		t.Helper()
 		if err := unix.Mount(m.Device, m.Dir, m.Kind, unix.MS_REMOUNT|flags, ""); err != nil {
@@ -52,5 +53,5 @@ func testReadOnly(t *testing.T, m *fsimage.Mounted) {
 	if !errors.Is(err, unix.EROFS) || !errors.As(err, &pe) || filepath.Dir(pe.Path) != m.Dir {
 		t.Errorf("WriteFile on a read-only mount: %#v, want EROFS naming a path in %s", err, m.Dir)
 	}
-	wantContent(t, name, "old")
+	conformance.WantContent(t, name, "old")
 }

@@ -98,9 +98,9 @@ func names(t *testing.T, dir string) []string {
 	return out
 }
 
-// wantNames fails unless dir holds exactly want: in particular no
+// WantNames fails unless dir holds exactly want: in particular no
 // temporary file left behind.
-func wantNames(t *testing.T, dir string, want ...string) {
+func WantNames(t *testing.T, dir string, want ...string) {
 	t.Helper()
 	got := names(t, dir)
 	slices.Sort(want)
@@ -109,7 +109,8 @@ func wantNames(t *testing.T, dir string, want ...string) {
 	}
 }
 
-func wantContent(t *testing.T, name, want string) {
+// WantContent fails unless the file name holds want.
+func WantContent(t *testing.T, name, want string) {
 	t.Helper()
 	got, err := os.ReadFile(name)
 	if err != nil {
@@ -141,7 +142,9 @@ func wantPerm(t *testing.T, name string, perm fs.FileMode, caps fsinfo.Caps) {
 	}
 }
 
-func write(t *testing.T, name, content string) {
+// Write makes the file name hold content, plainly, failing t if it
+// cannot.
+func Write(t *testing.T, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)

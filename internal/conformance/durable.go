@@ -16,6 +16,21 @@ import (
 
 // The cases of the durable library.
 
+// pending creates a pending file for name with create and writes content
+// to it; it is cleaned up when t ends.
+func pending(t *testing.T, create func(string, fs.FileMode) (*durable.Pending, error), name, content string) *durable.Pending {
+	t.Helper()
+	p, err := create(name, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Cleanup() })
+	if _, err := p.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func testWriteFileCreates(t *testing.T, dir string, caps fsinfo.Caps) {
 	name := filepath.Join(dir, "f")
 	data := bytes.Repeat([]byte("0123456789abcdef"), 100_000) // over a MiB
@@ -23,7 +38,7 @@ func testWriteFileCreates(t *testing.T, dir string, caps fsinfo.Caps) {
 		t.Fatal(err)
 	}
 	wantBytes(t, name, data)
-	wantNames(t, dir, "f")
+	WantNames(t, dir, "f")
 	wantPerm(t, name, 0o640, caps)
 }
 
@@ -32,7 +47,7 @@ func testWriteFileCreates(t *testing.T, dir string, caps fsinfo.Caps) {
 // reading the complete old content.
 func testWriteFileReplaces(t *testing.T, dir string, _ fsinfo.Caps) {
 	name := filepath.Join(dir, "f")
-	write(t, name, "old content")
+	Write(t, name, "old content")
 	old, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
@@ -46,15 +61,15 @@ func testWriteFileReplaces(t *testing.T, dir string, _ fsinfo.Caps) {
 		if !errors.As(err, &le) || le.New != name {
 			t.Errorf("WriteFile over an open file: %#v, want an *os.LinkError naming %s", err, name)
 		}
-		wantContent(t, name, "old content")
-		wantNames(t, dir, "f")
+		WantContent(t, name, "old content")
+		WantNames(t, dir, "f")
 		return
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantContent(t, name, "new")
-	wantNames(t, dir, "f")
+	WantContent(t, name, "new")
+	WantNames(t, dir, "f")
 	got := make([]byte, 64)
 	n, err := old.ReadAt(got, 0)
 	if n != len("old content") || string(got[:n]) != "old content" {
@@ -83,12 +98,12 @@ func testCreateCommit(t *testing.T, dir string, _ fsinfo.Caps) {
 	if err := p.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	wantContent(t, name, "one two three")
-	wantNames(t, dir, "f")
+	WantContent(t, name, "one two three")
+	WantNames(t, dir, "f")
 	if err := p.Cleanup(); err != nil {
 		t.Errorf("Cleanup after Commit: %v", err)
 	}
-	wantContent(t, name, "one two three")
+	WantContent(t, name, "one two three")
 	if err := p.Commit(); err == nil {
 		t.Errorf("a second Commit succeeded")
 	}
@@ -96,16 +111,9 @@ func testCreateCommit(t *testing.T, dir string, _ fsinfo.Caps) {
 
 func testCreateNoReplace(t *testing.T, dir string, _ fsinfo.Caps) {
 	name := filepath.Join(dir, "f")
-	write(t, name, "old")
-	p, err := durable.CreateNoReplace(name, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Cleanup()
-	if _, err := p.WriteString("new"); err != nil {
-		t.Fatal(err)
-	}
-	err = p.Commit()
+	Write(t, name, "old")
+	p := pending(t, durable.CreateNoReplace, name, "new")
+	err := p.Commit()
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Commit onto an existing file: %v, want fs.ErrExist", err)
 	}
@@ -113,45 +121,32 @@ func testCreateNoReplace(t *testing.T, dir string, _ fsinfo.Caps) {
 	if !errors.As(err, &le) || le.New != name {
 		t.Errorf("Commit onto an existing file: %#v, want an *os.LinkError naming %s", err, name)
 	}
-	wantContent(t, name, "old")
-	wantNames(t, dir, "f")
+	WantContent(t, name, "old")
+	WantNames(t, dir, "f")
 
 	free := filepath.Join(dir, "g")
-	p, err = durable.CreateNoReplace(free, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Cleanup()
-	if _, err := p.WriteString("new"); err != nil {
-		t.Fatal(err)
-	}
+	p = pending(t, durable.CreateNoReplace, free, "new")
 	if err := p.Commit(); err != nil {
 		t.Fatalf("CreateNoReplace onto a free name: %v", err)
 	}
-	wantContent(t, free, "new")
-	wantNames(t, dir, "f", "g")
+	WantContent(t, free, "new")
+	WantNames(t, dir, "f", "g")
 }
 
 func testCleanup(t *testing.T, dir string, _ fsinfo.Caps) {
 	name := filepath.Join(dir, "f")
-	p, err := durable.Create(name, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.WriteString("abandoned"); err != nil {
-		t.Fatal(err)
-	}
+	p := pending(t, durable.Create, name, "abandoned")
 	if err := p.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	wantNames(t, dir)
+	WantNames(t, dir)
 	if err := p.Cleanup(); err != nil {
 		t.Errorf("a second Cleanup: %v", err)
 	}
 	if err := p.Commit(); err == nil {
 		t.Errorf("Commit after Cleanup succeeded")
 	}
-	wantNames(t, dir)
+	WantNames(t, dir)
 }
 
 // testCommitOntoDirectory makes the rename of a Commit fail: the final name
@@ -162,22 +157,15 @@ func testCommitOntoDirectory(t *testing.T, dir string, _ fsinfo.Caps) {
 	if err := os.Mkdir(name, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write(t, filepath.Join(name, "child"), "keep")
-	p, err := durable.Create(name, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Cleanup()
-	if _, err := p.WriteString("new"); err != nil {
-		t.Fatal(err)
-	}
-	err = p.Commit()
+	Write(t, filepath.Join(name, "child"), "keep")
+	p := pending(t, durable.Create, name, "new")
+	err := p.Commit()
 	var le *os.LinkError
 	if !errors.As(err, &le) || le.New != name {
 		t.Errorf("Commit onto a directory: %#v, want an *os.LinkError naming %s", err, name)
 	}
-	wantNames(t, dir, "f")
-	wantContent(t, filepath.Join(name, "child"), "keep")
+	WantNames(t, dir, "f")
+	WantContent(t, filepath.Join(name, "child"), "keep")
 }
 
 func testRename(t *testing.T, dir string, _ fsinfo.Caps) {
@@ -185,8 +173,8 @@ func testRename(t *testing.T, dir string, _ fsinfo.Caps) {
 	if err := os.Mkdir(filepath.Dir(c), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write(t, a, "a")
-	write(t, b, "b")
+	Write(t, a, "a")
+	Write(t, b, "b")
 	err := durable.RenameNoReplace(a, b)
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("RenameNoReplace onto an existing file: %v, want fs.ErrExist", err)
@@ -195,18 +183,18 @@ func testRename(t *testing.T, dir string, _ fsinfo.Caps) {
 	if !errors.As(err, &le) || le.Old != a || le.New != b {
 		t.Errorf("RenameNoReplace: %#v, want an *os.LinkError naming %s and %s", err, a, b)
 	}
-	wantContent(t, a, "a")
-	wantContent(t, b, "b")
+	WantContent(t, a, "a")
+	WantContent(t, b, "b")
 	if err := durable.RenameNoReplace(a, c); err != nil {
 		t.Fatalf("RenameNoReplace to a free name in another directory: %v", err)
 	}
-	wantContent(t, c, "a")
+	WantContent(t, c, "a")
 	if err := durable.Rename(c, b); err != nil {
 		t.Fatalf("Rename onto an existing file: %v", err)
 	}
-	wantContent(t, b, "a")
-	wantNames(t, dir, "b", "sub")
-	wantNames(t, filepath.Dir(c))
+	WantContent(t, b, "a")
+	WantNames(t, dir, "b", "sub")
+	WantNames(t, filepath.Dir(c))
 }
 
 func testErrorsNamePaths(t *testing.T, dir string, _ fsinfo.Caps) {
@@ -222,7 +210,7 @@ func testErrorsNamePaths(t *testing.T, dir string, _ fsinfo.Caps) {
 			t.Errorf("%s(%s): %#v, want an *os.PathError naming it", op, missing, err)
 		}
 	}
-	wantNames(t, dir)
+	WantNames(t, dir)
 }
 
 func testSync(t *testing.T, dir string, caps fsinfo.Caps) {
@@ -259,20 +247,16 @@ func testEmptyFile(t *testing.T, dir string, caps fsinfo.Caps) {
 	if err := durable.WriteFile(name, nil, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	wantContent(t, name, "")
+	WantContent(t, name, "")
 	wantPerm(t, name, 0o640, caps)
 	other := filepath.Join(dir, "other")
-	write(t, other, "old")
-	p, err := durable.Create(other, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Cleanup()
+	Write(t, other, "old")
+	p := pending(t, durable.Create, other, "")
 	if err := p.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	wantContent(t, other, "")
-	wantNames(t, dir, "empty", "other")
+	WantContent(t, other, "")
+	WantNames(t, dir, "empty", "other")
 }
 
 // largeSize spans many extents and clusters, and an old and a new copy
@@ -302,7 +286,7 @@ func testLargeFile(t *testing.T, dir string, _ fsinfo.Caps) {
 		t.Fatal(err)
 	}
 	wantBytes(t, name, data)
-	wantNames(t, dir, "large")
+	WantNames(t, dir, "large")
 	if err := os.Remove(name); err != nil {
 		t.Error(err)
 	}
@@ -325,8 +309,8 @@ func testNewDirectory(t *testing.T, dir string, _ fsinfo.Caps) {
 			t.Errorf("SyncDir(%s): %v", d, err)
 		}
 	}
-	wantContent(t, name, "in a new directory")
-	wantNames(t, sub, "f")
+	WantContent(t, name, "in a new directory")
+	WantNames(t, sub, "f")
 }
 
 // testRefusedNames: a name the file system refuses fails with an error
@@ -339,12 +323,12 @@ func testRefusedNames(t *testing.T, dir string, caps fsinfo.Caps) {
 			if !namesPath(err, name) {
 				t.Errorf("WriteFile(%q): %#v, want an error naming it", base, err)
 			}
-			wantNames(t, dir)
+			WantNames(t, dir)
 			continue
 		}
 		t.Logf("%s takes the name %q", caps.Kind, base)
-		wantContent(t, name, "x")
-		wantNames(t, dir, base)
+		WantContent(t, name, "x")
+		WantNames(t, dir, base)
 		if err := os.Remove(name); err != nil {
 			t.Fatal(err)
 		}

@@ -82,8 +82,8 @@ func flush(t *testing.T, c *commit.Committer, want int) map[string]commit.Result
 // name holds what it should and nothing temporary is left.
 func testProtocolBatch(t *testing.T, dir string, caps fsinfo.Caps) {
 	old, taken := filepath.Join(dir, "old"), filepath.Join(dir, "taken")
-	write(t, old, "old content")
-	write(t, taken, "mine")
+	Write(t, old, "old content")
+	Write(t, taken, "mine")
 	sub := filepath.Join(dir, "new", "deeper")
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func testProtocolBatch(t *testing.T, dir string, caps fsinfo.Caps) {
 	if files, n := c.Pending(); files != 4 || n != 17 {
 		t.Errorf("Pending = %d files, %d bytes; want 4, 17", files, n)
 	}
-	wantContent(t, old, "old content")
+	WantContent(t, old, "old content")
 	if _, err := os.Lstat(fresh); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s is visible before Flush: %v", fresh, err)
 	}
@@ -116,7 +116,7 @@ func testProtocolBatch(t *testing.T, dir string, caps fsinfo.Caps) {
 		t.Errorf("no-replace onto a taken name: %+v, want Exists and an error", r)
 	}
 	for name, want := range map[string]string{fresh: "aaa", old: "replaced", taken: "mine", empty: ""} {
-		wantContent(t, name, want)
+		WantContent(t, name, want)
 	}
 	wantPerm(t, fresh, 0o640, caps)
 	wantNoTemps(t, dir)
@@ -182,12 +182,12 @@ func testProtocolRefusedName(t *testing.T, dir string, caps fsinfo.Caps) {
 	if r := res[good]; r.Err != nil {
 		t.Errorf("%s: %v", good, r.Err)
 	}
-	wantContent(t, good, "good")
+	WantContent(t, good, "good")
 	for _, final := range finals {
 		r := res[final]
 		if r.Err == nil {
 			t.Logf("%s takes the name %q", caps.Kind, filepath.Base(final))
-			wantContent(t, final, "x")
+			WantContent(t, final, "x")
 			continue
 		}
 		if !namesPath(r.Err, final) {
@@ -229,5 +229,5 @@ func testProtocolAbort(t *testing.T, dir string, _ fsinfo.Caps) {
 	if res := c.Flush(); len(res) != 0 {
 		t.Errorf("Flush after AbortPending published %d entries", len(res))
 	}
-	wantNames(t, dir)
+	WantNames(t, dir)
 }
