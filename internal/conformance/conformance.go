@@ -63,11 +63,13 @@ var cases = []struct {
 	{"CommitOntoDirectory", testCommitOntoDirectory},
 	{"Rename", testRename},
 	{"RefusedNames", testRefusedNames},
+	{"CaseFolding", testCaseFolding},
 	{"ErrorsNamePaths", testErrorsNamePaths},
 	{"Sync", testSync},
 	{"ProtocolBatch", testProtocolBatch},
 	{"ProtocolTimes", testProtocolTimes},
 	{"ProtocolRefusedName", testProtocolRefusedName},
+	{"ProtocolCaseFolding", testProtocolCaseFolding},
 	{"ProtocolLargeFile", testProtocolLargeFile},
 	{"ProtocolAbort", testProtocolAbort},
 }

@@ -334,3 +334,38 @@ func testRefusedNames(t *testing.T, dir string, caps fsinfo.Caps) {
 		}
 	}
 }
+
+// testCaseFolding: where the format folds case (Caps.FoldsCase), a
+// no-replace commit onto a name differing only in case never overwrites
+// the file that holds it, and a replacing one leaves one file, not two.
+// A driver that keeps both names apart (ntfs3 without nocase) must keep
+// both files whole.
+func testCaseFolding(t *testing.T, dir string, caps fsinfo.Caps) {
+	if !caps.FoldsCase {
+		t.Skipf("%s keeps names differing in case apart", caps.Kind)
+	}
+	lower, upper := filepath.Join(dir, "f"), filepath.Join(dir, "F")
+	Write(t, lower, "lower")
+	err := pending(t, durable.CreateNoReplace, upper, "upper").Commit()
+	folds := errors.Is(err, fs.ErrExist)
+	switch {
+	case folds:
+		WantContent(t, lower, "lower")
+		WantNames(t, dir, "f")
+	case err != nil:
+		t.Fatalf("Commit of F no-replace beside f: %v", err)
+	default:
+		t.Logf("%s keeps f and F apart", caps.Kind)
+		WantContent(t, lower, "lower")
+		WantContent(t, upper, "upper")
+		WantNames(t, dir, "F", "f")
+		return
+	}
+	if err := durable.WriteFile(upper, []byte("replaced"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	WantContent(t, lower, "replaced")
+	if got := names(t, dir); len(got) != 1 || !strings.EqualFold(got[0], "f") {
+		t.Errorf("%s holds %q after replacing f by F, want one of them", dir, got)
+	}
+}

@@ -231,3 +231,29 @@ func testProtocolAbort(t *testing.T, dir string, _ fsinfo.Caps) {
 	}
 	WantNames(t, dir)
 }
+
+// testProtocolCaseFolding: the protocol's no-replace commit onto a name
+// differing only in case from a file's, where the format folds case,
+// reports the name taken or keeps both files whole; never overwrites.
+func testProtocolCaseFolding(t *testing.T, dir string, caps fsinfo.Caps) {
+	if !caps.FoldsCase {
+		t.Skipf("%s keeps names differing in case apart", caps.Kind)
+	}
+	lower, upper := filepath.Join(dir, "f"), filepath.Join(dir, "F")
+	Write(t, lower, "lower")
+	c := commit.New()
+	stage(t, c, upper, []byte("upper"), 0o644, true)
+	r := flush(t, c, 1)[upper]
+	WantContent(t, lower, "lower")
+	switch {
+	case r.Exists:
+		WantNames(t, dir, "f")
+	case r.Err != nil:
+		t.Errorf("no-replace commit of F beside f: %v", r.Err)
+	default:
+		t.Logf("%s keeps f and F apart", caps.Kind)
+		WantContent(t, upper, "upper")
+		WantNames(t, dir, "F", "f")
+	}
+	wantNoTemps(t, dir)
+}
