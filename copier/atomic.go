@@ -94,9 +94,6 @@ func checkAtomic(srcs []string, dest string, destIsDir bool, opt jobSpec) (strin
 	if err != nil {
 		return "", "", err
 	}
-	if t := fsTypeOf(filepath.Dir(target)); t != "" {
-		m.FSType = t
-	}
 	if why := fsinfo.CapsOf(m).NoDurableSwap; why != "" {
 		return "", "", &AtomicRefusedError{Target: target, FS: fsName(m), Why: why}
 	}

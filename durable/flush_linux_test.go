@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sure-tools/sure/durable"
+	"github.com/sure-tools/sure/internal/conformance"
 	"github.com/sure-tools/sure/internal/fsimage"
 	"github.com/sure-tools/sure/internal/vstick"
 	"github.com/sure-tools/sure/lab/oplog"
@@ -127,7 +128,7 @@ func TestFailedDirFlushIsFinal(t *testing.T) {
 func TestCommitFlushFails(t *testing.T) {
 	m := oplog.Start(t)
 	name := filepath.Join(m.Dir, "f")
-	write(t, name, "old")
+	conformance.Write(t, name, "old")
 	p, err := durable.Create(name, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -142,8 +143,8 @@ func TestCommitFlushFails(t *testing.T) {
 	if !errors.Is(err, unix.EIO) {
 		t.Errorf("Commit with a failing flush: %v, want EIO", err)
 	}
-	wantContent(t, name, "old")
-	wantNames(t, m.Dir, "f")
+	conformance.WantContent(t, name, "old")
+	conformance.WantNames(t, m.Dir, "f")
 	if n := count(t, m, oplog.OpRename, ""); n != 0 {
 		t.Errorf("Commit renamed after a failed flush")
 	}
@@ -155,7 +156,7 @@ func TestCommitFlushFails(t *testing.T) {
 func TestSyncFSOnFUSE(t *testing.T) {
 	m := oplog.Start(t)
 	name := filepath.Join(m.Dir, "f")
-	write(t, name, "data")
+	conformance.Write(t, name, "data")
 	d, err := os.Open(m.Dir)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +201,7 @@ func TestFailedFSFlushIsFinal(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	write(t, filepath.Join(mnt, "f"), "data")
+	conformance.Write(t, filepath.Join(mnt, "f"), "data")
 
 	setFault(t, m, oplog.FaultFsync, true)
 	first := durable.SyncFS(mnt)

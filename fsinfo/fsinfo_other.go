@@ -16,12 +16,16 @@ func Mounts() ([]Mount, error) {
 	return nil, errNoMountTable
 }
 
-// ForPath returns what can be known without a mount table: the volume or
-// root of path, with an unknown file system type.
+// ForPath returns what can be known without a mount table: the file
+// system and mount point statfs names (darwin), else the volume or root
+// of path, with an unknown file system type.
 func ForPath(path string) (Mount, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return Mount{}, &os.PathError{Op: "mountinfo", Path: path, Err: err}
+	}
+	if t, mp, ok := statfsMount(abs); ok && t != "" {
+		return Mount{MountPoint: mp, FSType: t}, nil
 	}
 	root := filepath.VolumeName(abs) + string(filepath.Separator)
 	return Mount{MountPoint: root, FSType: "unknown"}, nil

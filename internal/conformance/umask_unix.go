@@ -1,6 +1,6 @@
 //go:build unix
 
-package durable_test
+package conformance
 
 import (
 	"io/fs"
@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// umask reads the process's umask, which has no getter but setting it.
 func umask() fs.FileMode {
 	old := unix.Umask(0)
 	unix.Umask(old)
