@@ -132,15 +132,15 @@ func (r *run) settleBatch(results []commit.Result) {
 // fewer. Not with Verify, whose mismatches are known only after it, nor
 // where reports wait for the last barrier. finished says whether
 // finishJob ran; dirErr is then the barrier's failure for the directories.
-func (r *run) flushFinishing() (dirErr error, finished bool) {
+func (r *run) flushFinishing() (finished bool, dirErr error) {
 	caps, err := r.c.Caps(r.destDir)
 	if err != nil || !caps.CommitCoversLanded || r.vr != nil || r.holdReports {
 		r.settleBatch(r.c.Flush())
-		return nil, false
+		return false, nil
 	}
 	res, finished, dirErr := r.c.FlushFinishing(r.finishJob)
 	r.settleBatch(res)
-	return dirErr, finished
+	return finished, dirErr
 }
 
 // finishJob gives the directories their final attributes and, when the

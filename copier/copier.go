@@ -373,7 +373,7 @@ func copyJob(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summ
 	} else {
 		// Files first: their renames change their directories' times,
 		// which finishDirs sets afterwards (with -a) and then flushes.
-		dirErr, finished := r.flushFinishing()
+		finished, dirErr := r.flushFinishing()
 		if !finished {
 			r.finishJob(true)
 			dirErr = r.lastBarrier()
