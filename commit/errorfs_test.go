@@ -593,16 +593,7 @@ func TestFlushFinishingOneBarrier(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, name := range []string{"a", "b", "c"} {
-				e, f, err := c.Create(filepath.Join(sub, name), 0o644, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := f.WriteString(name); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.Stage(e, f); err != nil {
-					t.Fatal(err)
-				}
+				stage(t, c, filepath.Join(sub, name), name, true)
 			}
 			finishedAt, lastRename := -1, -1
 			res, finished, dirErr := c.FlushFinishing(func(renamed bool) {
