@@ -48,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -634,10 +635,11 @@ func (c *Committer) AbortPending() (removed int, left []*TempLeftError) {
 func (c *Committer) Step() []Result {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
-	res := c.step(true)
+	res, _ := c.step(true, nil)
 	for _, e := range c.renamed {
 		if !e.fs.barrier.WholeFS() {
-			return append(res, c.step(false)...)
+			more, _ := c.step(false, nil)
+			return append(res, more...)
 		}
 	}
 	return res
@@ -649,13 +651,63 @@ func (c *Committer) Step() []Result {
 func (c *Committer) Flush() []Result {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
-	res := c.step(true)
-	return append(res, c.step(false)...)
+	res, _ := c.step(true, nil)
+	more, _ := c.step(false, nil)
+	return append(res, more...)
+}
+
+// Finish is the caller's last change of a job (directories' attributes,
+// the removal of a file of its own), made on the file systems of the
+// batch. renamed says that every entry of the batch was renamed onto its
+// final name; the changes it records (DirChanged) join the barrier.
+type Finish func(renamed bool)
+
+// FlushFinishing is Flush for the job's last batch. Where every file
+// system of its last barrier logs its metadata in the order it changes
+// (its commit covers landed data, fsinfo.Caps.CommitCoversLanded), finish
+// runs after the batch's last renames and before that barrier, which then
+// makes its changes durable too: one barrier fewer than Flush and then
+// FlushDirs, and no change of finish durable without the renames before
+// it. finished says whether finish ran; if not, the caller makes its
+// changes and calls FlushDirs, as after Flush. dirErr names the
+// directories finish recorded that the barrier did not make durable.
+func (c *Committer) FlushFinishing(finish Finish) (res []Result, finished bool, dirErr error) {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	ok := true
+	var fin *finishing
+	wrap := func(renamed bool) *finishing {
+		fin = &finishing{do: func() { finish(ok && renamed) }}
+		return fin
+	}
+	res, fin = c.step(true, wrap)
+	for _, r := range res {
+		ok = ok && r.Err == nil
+	}
+	if fin == nil {
+		var more []Result
+		more, fin = c.step(false, wrap)
+		res = append(res, more...)
+	}
+	if fin == nil {
+		return res, false, nil
+	}
+	return res, true, fin.err
+}
+
+// finishing is a Finish run within a step: dirs are the directories it
+// recorded, err the barrier's failures on their file systems.
+type finishing struct {
+	do   func()
+	dirs map[string]*fileSystem
+	err  error
 }
 
 // step is Step, or with take false only the barrier for the renames
-// already made, leaving staged entries for later.
-func (c *Committer) step(take bool) []Result {
+// already made, leaving staged entries for later. With finish, the
+// caller's last changes are made before the barrier where it covers them
+// (see FlushFinishing); the finishing returned is nil when they were not.
+func (c *Committer) step(take bool, finish func(renamed bool) *finishing) ([]Result, *finishing) {
 	c.mu.Lock()
 	var batch []*Entry
 	var staged int64
@@ -678,13 +730,20 @@ func (c *Committer) step(take bool) []Result {
 			c.dirs[dir] = f
 		}
 		c.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	if c.BeforeBarrier != nil {
 		c.BeforeBarrier(len(batch)+len(done), staged)
 	}
 	results := make([]Result, 0, len(batch)+len(done))
 	early, batch, results := c.renameLanded(batch, results)
+	var fin *finishing
+	if finish != nil && len(batch) == 0 && orderedLog(early, done, dirs) {
+		fin = finish(len(results) == 0)
+		fin.do()
+		fin.dirs = c.takeDirs()
+		maps.Copy(dirs, fin.dirs)
+	}
 
 	// One barrier: the directory entries of the renames made last time
 	// (and of directories created since), the data of every staged file,
@@ -695,6 +754,9 @@ func (c *Committer) step(take bool) []Result {
 	for dir, err := range dirErrs {
 		f := dirs[dir]
 		failed[f] = errors.Join(failed[f], err)
+	}
+	if fin != nil {
+		fin.err = dirsErr(fin.dirs, failed)
 	}
 
 	for _, e := range early {
@@ -763,7 +825,48 @@ func (c *Committer) step(take bool) []Result {
 	if c.AfterRenames != nil && len(now) > 0 {
 		c.AfterRenames(now)
 	}
-	return results
+	return results, fin
+}
+
+// orderedLog says whether every file system of a barrier over these
+// entries and directories logs its metadata in the order it changes, so
+// that a change made after the entries' renames is never durable without
+// them, and the barrier makes it durable with them.
+func orderedLog(early, done []*Entry, dirs map[string]*fileSystem) bool {
+	for _, e := range slices.Concat(early, done) {
+		if !e.fs.landedCovers {
+			return false
+		}
+	}
+	for _, f := range dirs {
+		if !f.landedCovers {
+			return false
+		}
+	}
+	return true
+}
+
+// takeDirs takes the directories recorded since the last take.
+func (c *Committer) takeDirs() map[string]*fileSystem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dirs := c.dirs
+	c.dirs = map[string]*fileSystem{}
+	return dirs
+}
+
+// dirsErr names the file systems of dirs that the barrier did not make
+// durable, as FlushDirs does.
+func dirsErr(dirs map[string]*fileSystem, failed map[*fileSystem]error) error {
+	seen := map[*fileSystem]bool{}
+	var errs []error
+	for _, f := range dirs {
+		if err := failed[f]; err != nil && !seen[f] {
+			seen[f] = true
+			errs = append(errs, fmt.Errorf("directories on %s not known durable: %w", f.mount.MountPoint, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // renameLanded renames onto their final names the files of batch whose

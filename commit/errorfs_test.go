@@ -560,3 +560,85 @@ func TestLandedBarrierFails(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushFinishingOneBarrier: where the commit covers landed data, the
+// caller's last changes run after the last renames and before the one
+// barrier, which covers the directories they record; a failed barrier
+// fails those directories too. Elsewhere they do not run, and the caller
+// makes them and flushes them after Flush, as before.
+func TestFlushFinishingOneBarrier(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		landed       bool
+		fail         string
+		wantFinished bool
+		wantSyncFS   int
+	}{
+		{"landed", true, "", true, 1},
+		{"one not landed", true, "landed", true, 2},
+		{"barrier fails", true, "syncFS", true, 1},
+		{"commit does not cover", false, "", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tempdir.ForTest(t)
+			efs := &errorFS{barrier: fsinfo.BarrierSyncFS, landed: tc.landed, fail: tc.fail, nth: 2, err: syscall.EIO, calls: map[string]int{}}
+			if tc.fail == "syncFS" {
+				efs.nth = 1
+			}
+			c := New()
+			c.ops = efs
+			c.Landed = efs.landedHook
+			sub := filepath.Join(dir, "sub")
+			if err := os.Mkdir(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"a", "b", "c"} {
+				stage(t, c, filepath.Join(sub, name), name, true)
+			}
+			finishedAt, lastRename := -1, -1
+			res, finished, dirErr := c.FlushFinishing(func(renamed bool) {
+				if !renamed {
+					t.Error("finish heard that an entry was not renamed")
+				}
+				finishedAt = len(efs.log)
+				if err := c.DirChanged(sub); err != nil {
+					t.Error(err)
+				}
+			})
+			if finished != tc.wantFinished {
+				t.Fatalf("finished %v, want %v", finished, tc.wantFinished)
+			}
+			for _, r := range res {
+				if (r.Err != nil) != (tc.fail == "syncFS") {
+					t.Errorf("%s: %v", r.Entry.Final, r.Err)
+				}
+			}
+			if (dirErr != nil) != (tc.fail == "syncFS") {
+				t.Errorf("directories: %v", dirErr)
+			}
+			if !finished {
+				if err := c.FlushDirs(); err != nil {
+					t.Error(err)
+				}
+			}
+			if got := efs.calls["syncFS"]; got != tc.wantSyncFS {
+				t.Errorf("%d syncfs, want %d", got, tc.wantSyncFS)
+			}
+			if !finished {
+				return
+			}
+			lastSync := -1
+			for i, r := range efs.log {
+				switch r.op {
+				case "rename":
+					lastRename = i
+				case "syncFS":
+					lastSync = i
+				}
+			}
+			if finishedAt <= lastRename || finishedAt > lastSync {
+				t.Errorf("finish ran at %d, the last rename at %d, the last barrier at %d: want it between them", finishedAt, lastRename, lastSync)
+			}
+		})
+	}
+}

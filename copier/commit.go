@@ -125,6 +125,35 @@ func (r *run) settleBatch(results []commit.Result) {
 	r.report(failed)
 }
 
+// flushFinishing commits the job's last batch. Where the destination's
+// file system logs its metadata in order (fsinfo.Caps.CommitCoversLanded),
+// the directories' attributes and the journal's removal go before the
+// batch's barrier, which makes them durable with the files: one barrier
+// fewer. Not with Verify, whose mismatches are known only after it, nor
+// where reports wait for the last barrier. finished says whether
+// finishJob ran; dirErr is then the barrier's failure for the directories.
+func (r *run) flushFinishing() (finished bool, dirErr error) {
+	caps, err := r.c.Caps(r.destDir)
+	if err != nil || !caps.CommitCoversLanded || r.vr != nil || r.holdReports {
+		r.settleBatch(r.c.Flush())
+		return false, nil
+	}
+	res, finished, dirErr := r.c.FlushFinishing(r.finishJob)
+	r.settleBatch(res)
+	return finished, dirErr
+}
+
+// finishJob gives the directories their final attributes and, when the
+// job is complete (renamed: no file of the last batch failed before its
+// barrier), removes the journal, before the last barrier, which makes its
+// removal durable with the directories.
+func (r *run) finishJob(renamed bool) {
+	r.finishDirs()
+	if renamed && r.sum.Failed == 0 && r.sum.Mismatched == 0 && r.ctx.Err() == nil {
+		r.removeJournal(true)
+	}
+}
+
 // lastBarrier flushes the directories changed since the last Flush; where
 // reports wait for it, it flushes the destination's file system even when
 // no directory changed, since everything is reported on its success.

@@ -373,14 +373,11 @@ func copyJob(ctx context.Context, srcs []string, dest string, opt jobSpec) (Summ
 	} else {
 		// Files first: their renames change their directories' times,
 		// which finishDirs sets afterwards (with -a) and then flushes.
-		r.settleBatch(r.c.Flush())
-		r.finishDirs()
-		if r.sum.Failed == 0 && r.sum.Mismatched == 0 && r.ctx.Err() == nil {
-			// Complete: the journal goes before the last barrier, which
-			// makes its removal durable with the directories.
-			r.removeJournal(true)
+		finished, dirErr := r.flushFinishing()
+		if !finished {
+			r.finishJob(true)
+			dirErr = r.lastBarrier()
 		}
-		dirErr := r.lastBarrier()
 		if dirErr != nil {
 			r.fail("", "", dirErr)
 		}
