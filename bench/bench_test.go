@@ -57,7 +57,7 @@ func TestSmoke(t *testing.T) {
 	if len(r.small.peers) != 5 {
 		t.Errorf("small files: peers %q, want sure and four others", r.small.peers)
 	}
-	for _, want := range []string{"### Many small files: 20 files", "| `rsync -a --fsync` |", "### Dirty memory", "Target: sure cp within"} {
+	for _, want := range []string{"### Many small files: 20 files", "| `rsync -a --fsync` |", "### Dirty memory", "Target: sure cp within", " CPU s | + kernel threads s |", "+ kernel threads: the CPU above plus"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q", want)
 		}

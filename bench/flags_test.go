@@ -5,6 +5,7 @@ package main
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestParseFlagsLists: each comma list keeps its known keys in order,
@@ -32,5 +33,29 @@ func TestParseFlagsLists(t *testing.T) {
 		if _, err := parseFlags([]string{c.flag, "x"}); err == nil || err.Error() != c.want {
 			t.Errorf("%s x: %v, want %s", c.flag, err, c.want)
 		}
+	}
+}
+
+// TestParseFlagsMachineIdle: the idle stretch before each run is a second
+// by default, a quarter of one in quick mode, and never negative.
+func TestParseFlagsMachineIdle(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, time.Second},
+		{[]string{"-quick"}, 250 * time.Millisecond},
+		{[]string{"-quick", "-machine-idle", "0"}, 0},
+	} {
+		got, err := parseFlags(c.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.idle != c.want {
+			t.Errorf("%q: idle %v, want %v", c.args, got.idle, c.want)
+		}
+	}
+	if _, err := parseFlags([]string{"-machine-idle", "-1s"}); err == nil {
+		t.Error("-machine-idle -1s accepted")
 	}
 }

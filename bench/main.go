@@ -35,6 +35,7 @@ import (
 type config struct {
 	runs     int
 	onceOver time.Duration
+	idle     time.Duration // the idle stretch before each run that the kernel threads' CPU is measured against
 	only     []string
 	peers    []string // peer keys; empty: all
 	dests    []string
@@ -104,6 +105,7 @@ func parseFlags(args []string) (*config, error) {
 	var only, rss, peerList, destList, flashList string
 	fl.IntVar(&c.runs, "n", 3, "runs per command and destination; the table shows medians")
 	fl.DurationVar(&c.onceOver, "once-over", 2*time.Minute, "run a command only once where its first run took longer than this (0: always -n runs)")
+	fl.DurationVar(&c.idle, "machine-idle", time.Second, "idle stretch before each run whose kernel-thread CPU is subtracted from theirs over the run (0: no kernel-thread figure)")
 	fl.StringVar(&only, "only", strings.Join(defaultParts, ","), "parts to run: "+strings.Join(allParts, ","))
 	fl.StringVar(&peerList, "peers", "", "commands to run, by key: "+strings.Join(peerKeys(), ",")+" (default all)")
 	fl.StringVar(&destList, "dests", onStick+","+onPlain, "destinations of the small, big and photo parts: "+onStick+","+onPlain)
@@ -147,6 +149,7 @@ func parseFlags(args []string) (*config, error) {
 			}
 		}
 		def("n", func() { c.runs = 1 })
+		def("machine-idle", func() { c.idle = 250 * time.Millisecond })
 		def("files", func() { c.smallFiles = 1000 })
 		def("big", func() { c.bigSize = 256 << 20 })
 		def("photo", func() { c.photoSize = 128 << 20 })
@@ -187,6 +190,8 @@ func parseFlags(args []string) (*config, error) {
 	switch {
 	case c.runs < 1:
 		return nil, errors.New("-n must be at least 1")
+	case c.idle < 0:
+		return nil, errors.New("-machine-idle must not be negative")
 	case c.smallMin < 1 || c.smallMax < c.smallMin:
 		return nil, errors.New("-min-size must be at least 1 and at most -max-size")
 	case c.bandwidth <= 0 || c.dirtyBW <= 0:

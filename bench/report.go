@@ -112,8 +112,8 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 	b.WriteString("| command |")
 	cols := 1
 	for _, d := range sr.dests {
-		fmt.Fprintf(b, " %s: s | MB/s | × sure | CPU s |", d)
-		cols += 4
+		fmt.Fprintf(b, " %s: s | MB/s | × sure | CPU s | + kernel threads s |", d)
+		cols += 5
 		if d == onStick {
 			b.WriteString(" flushes |")
 			cols++
@@ -130,7 +130,7 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 			c := sr.cells[d][p]
 			sure := sr.cells[d][sureName]
 			if c == nil || c.err != "" || len(c.runs) == 0 {
-				fmt.Fprintf(b, " %s | | | |", seconds(c))
+				fmt.Fprintf(b, " %s | | | | |", seconds(c))
 				if d == onStick {
 					b.WriteString(" |")
 				}
@@ -143,7 +143,7 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 			if sure != nil && len(sure.runs) > 0 {
 				ratio = fmt.Sprintf("%.2f×", c.median().Seconds()/sure.median().Seconds())
 			}
-			fmt.Fprintf(b, " %s | %.1f | %s | %.3f |", seconds(c), rate(sr.source.bytes, c.median()), ratio, c.cpu().Seconds())
+			fmt.Fprintf(b, " %s | %.1f | %s | %.3f | %s |", seconds(c), rate(sr.source.bytes, c.median()), ratio, c.cpu().Seconds(), r.machineSeconds(c))
 			if d == onStick {
 				fmt.Fprintf(b, " %d |", c.flushes())
 			}
@@ -166,6 +166,9 @@ func (r *results) table(b *strings.Builder, sr *scenarioResult) {
 	}
 	if len(sr.dests) > 0 {
 		b.WriteString("CPU: user and system time of the command and the processes it waited for (wait4), median over the runs; the kernel's flusher threads, which write back what the command left dirty, are not in it.\n\n")
+		if r.cfg.idle > 0 {
+			fmt.Fprintf(b, "+ kernel threads: the CPU above plus the kernel threads' over the run (/proc/PID/schedstat of kthreadd's children), less their rate over %v of idle just before, median over the runs: the writeback `sync -f` leaves to the flusher, the loop device's worker and the journal count for every command. Others' I/O on the machine runs in the same threads and moves it by as much as that changes.\n\n", r.cfg.idle)
+		}
 	}
 	if len(sr.ceiling) > 0 {
 		b.WriteString("Bare device (direct 4 MiB writes of up to 1 GiB, then a flush; no file system):")
@@ -326,4 +329,13 @@ func fmtSigned(n int64) string {
 		return "−" + fmtBytes(-n)
 	}
 	return fmtBytes(n)
+}
+
+// machineSeconds is the cell's CPU with the kernel threads', or "–" when
+// it was not measured (-machine-idle 0).
+func (r *results) machineSeconds(c *cell) string {
+	if r.cfg.idle <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f", c.withKthreads().Seconds())
 }

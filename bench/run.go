@@ -85,6 +85,10 @@ type runResult struct {
 	// cpu is the user and system time of the steps and every process
 	// they waited for (wait4 rusage), summed over the steps.
 	cpu time.Duration
+	// kthreads is the kernel threads' CPU over the run, less their load
+	// while idle just before (machine.go): the writeback and the loop
+	// device's work, which cpu leaves out. 0 without -machine-idle.
+	kthreads time.Duration
 }
 
 // cell is a peer on one destination: its runs, or why it has none.
@@ -131,6 +135,12 @@ func (c cell) flushes() int64 {
 // cpu is the median CPU time per run.
 func (c cell) cpu() time.Duration {
 	return c.medianOf(func(r runResult) time.Duration { return r.cpu })
+}
+
+// withKthreads is the median of the command's CPU plus the kernel
+// threads' over a run.
+func (c cell) withKthreads() time.Duration {
+	return c.medianOf(func(r runResult) time.Duration { return r.cpu + r.kthreads })
 }
 
 func (c cell) maxRSS() int64 {
@@ -222,7 +232,7 @@ func (e *env) compare(ctx context.Context, title, src string, t tree, single boo
 					e.logf("%s: %s on %s: %v", title, p.name, kind, err)
 					break
 				}
-				e.logf("%s: %s on %s: %.2f s, CPU %.2f s, %s, peak RSS %s", title, p.name, kind, r.took.Seconds(), r.cpu.Seconds(), fmtFlushes(r.flushes), fmtBytes(r.maxRSS))
+				e.logf("%s: %s on %s: %.2f s, CPU %.2f s, kernel threads %.2f s, %s, peak RSS %s", title, p.name, kind, r.took.Seconds(), r.cpu.Seconds(), r.kthreads.Seconds(), fmtFlushes(r.flushes), fmtBytes(r.maxRSS))
 				c.runs = append(c.runs, r)
 				if i == 0 && e.runs > 1 && e.onceOver > 0 && r.took > e.onceOver {
 					c.once = true
@@ -253,6 +263,10 @@ func (e *env) timed(ctx context.Context, spec destSpec, p peer, src string, t tr
 			return res, err
 		}
 	}
+	meter := kthreadMeter{baseline: e.idle}
+	if err := meter.begin(); err != nil {
+		return res, err
+	}
 	start := time.Now()
 	for _, argv := range p.steps(e.sure, src, d.dir) {
 		run := argv
@@ -273,6 +287,9 @@ func (e *env) timed(ctx context.Context, spec destSpec, p peer, src string, t tr
 		res.cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	res.took = time.Since(start)
+	if res.kthreads, err = meter.end(); err != nil {
+		return res, err
+	}
 	if d.disk != nil {
 		after, err := d.disk.Stats()
 		if err != nil {

@@ -222,6 +222,11 @@ func (e *Entry) FileSystem() (fsinfo.Caps, fsinfo.Barrier, string) {
 	return e.fs.caps, e.fs.barrier, e.fs.device
 }
 
+// FileSystemID identifies the entry's file system: two entries of one
+// Committer on the same file system have equal IDs, so that a caller can
+// remember what it learnt of it without a stat per file.
+func (e *Entry) FileSystemID() any { return e.fs }
+
 // fileSystemAt is fileSystemOf for the directory at path.
 func (c *Committer) fileSystemAt(path string) (*fileSystem, error) {
 	d, err := c.root.Dir(path)

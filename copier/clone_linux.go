@@ -6,6 +6,7 @@ package copier
 
 import (
 	"errors"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,11 +23,13 @@ func (c *fileCopy) tryClone() (n int64, ok bool, err error) {
 	if !c.clone {
 		return 0, false, nil
 	}
-	var sst, dst unix.Stat_t
-	if unix.Fstat(int(c.in.Fd()), &sst) != nil || unix.Fstat(int(c.out.Fd()), &dst) != nil {
+	sst, ok := c.before.Sys().(*syscall.Stat_t)
+	if !ok {
 		return 0, false, nil
 	}
-	pair := [2]uint64{sst.Dev, dst.Dev}
+	// The destination's file system, as the committer knows it, spares
+	// an fstat of the temporary file per file.
+	pair := clonePair{src: uint64(sst.Dev), dst: c.destFS}
 	if _, refused := c.eng.clones.refused.Load(pair); refused {
 		return 0, false, nil
 	}
@@ -56,4 +59,11 @@ func (c *fileCopy) tryClone() (n int64, ok bool, err error) {
 		return 0, true, err
 	}
 	return fi.Size(), true, nil
+}
+
+// clonePair is a source device and a destination file system
+// (commit.Entry.FileSystemID) whose clones were refused.
+type clonePair struct {
+	src uint64
+	dst any
 }

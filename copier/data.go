@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 
@@ -51,8 +52,13 @@ type fileCopy struct {
 	t        *tracker
 	in, out  *os.File
 	src, dst string
-	sum      io.Writer
-	buf      []byte
+	// before is the source's status once opened, and destFS the file
+	// system of its temporary file: what cloning and holes need to know
+	// of both, without asking the kernel again for every file.
+	before fs.FileInfo
+	destFS any
+	sum    io.Writer
+	buf    []byte
 
 	syncEach  bool   // fdatasync each window: sync_file_range does not reach the device here
 	device    string // block device under a FUSE file system, whose writeback is waited for too
@@ -77,10 +83,10 @@ type fileCopy struct {
 // destination keeps holes. Every byte of the source's content (zeros for
 // holes) is also written to sum, when it is not nil, so that verify and
 // manifests hash the source in the same pass; a cloned file's source is
-// read for that alone. A resumed copy writes from resume on, and step,
+// read for that alone. before is in's status, taken once opened. A resumed copy writes from resume on, and step,
 // when set, makes the data durable in steps. It returns the source size
 // it copied.
-func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer, resume int64, step *stepper) (int64, error) {
+func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, before fs.FileInfo, sum io.Writer, resume int64, step *stepper) (int64, error) {
 	caps, _, device := e.FileSystem()
 	pool := &bufPool
 	if j.track.size < smallBufSize {
@@ -90,6 +96,7 @@ func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, sum io.Writer,
 	defer pool.Put(bp)
 	c := &fileCopy{
 		ctx: r.ctx, eng: &r.eng, t: j.track, in: in, out: out, src: j.src, dst: j.dst, sum: sum,
+		before: before, destFS: e.FileSystemID(),
 		buf:       (*bp)[:min(int64(len(*bp)), r.eng.window)],
 		syncEach:  caps.SyncEachWindow,
 		device:    device,

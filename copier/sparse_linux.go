@@ -7,6 +7,7 @@ package copier
 import (
 	"errors"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,8 +17,8 @@ import (
 // false when the source has no holes, or its file system cannot say: the
 // caller then copies every byte.
 func (c *fileCopy) copySparse() (n int64, ok bool, err error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(c.in.Fd()), &st); err != nil {
+	st, ok := c.before.Sys().(*syscall.Stat_t)
+	if !ok {
 		return 0, false, nil
 	}
 	// A file that occupies as many blocks as its size has no holes; this

@@ -73,7 +73,7 @@ func copyWithSum(t *testing.T, src, dst string) [32]byte {
 	r.copying(j, fi.Size())
 	e.Tag, e.Size = j, fi.Size()
 	h := sha256.New()
-	n, err := r.copyData(j, e, out, in, h, 0, nil)
+	n, err := r.copyData(j, e, out, in, fi, h, 0, nil)
 	if err != nil {
 		r.c.Abort(e, out)
 		t.Fatal(err)

@@ -66,7 +66,7 @@ func (r *run) copyFile(j job) {
 			step = &stepper{every: every, save: r.checkpointer(&j, e, out, in, s)}
 		}
 	}
-	n, err := r.copyData(&j, e, out, in, h.writer(), resumeAt, step)
+	n, err := r.copyData(&j, e, out, in, before, h.writer(), resumeAt, step)
 	j.sums = h.sums()
 	if err == nil {
 		err = checkUnchanged(in, j.src, before, n)

@@ -116,7 +116,7 @@ func (r *run) copyArg(src, target string) {
 			r.fail(src, target, fmt.Errorf("cannot overwrite directory '%s' with non-directory '%s'", target, src))
 			return
 		}
-		r.copyEntry(src, target, info)
+		r.copyEntry(src, target, info, false)
 	}
 }
 
@@ -134,6 +134,10 @@ func (r *run) copyTree(src, target string) {
 			rootDev, _ = deviceID(fi)
 		}
 	}
+	// The destination directories this walk created, along the path it
+	// is on (the walk is depth first): nothing can be under their names
+	// yet, so their entries are not looked up one by one.
+	var made []string
 	filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if r.ctx.Err() != nil {
 			return filepath.SkipAll
@@ -183,8 +187,12 @@ func (r *run) copyTree(src, target string) {
 			return r.copyFollowed(path, dst)
 		}
 		if d.IsDir() {
-			if !r.makeDir(path, dst, info) {
+			ok, created := r.makeDir(path, dst, info)
+			if !ok {
 				return filepath.SkipDir
+			}
+			if created {
+				made = append(onPath(made, filepath.Dir(dst)), dst)
 			}
 			if dev, ok := deviceID(info); r.opt.OneFileSystem && ok && path != src && dev != rootDev {
 				return filepath.SkipDir // -x: the mount point is made, not entered
@@ -193,9 +201,22 @@ func (r *run) copyTree(src, target string) {
 			r.mirror.walked(dst, path)
 			return nil
 		}
-		r.copyEntry(path, dst, info)
+		made = onPath(made, filepath.Dir(dst))
+		r.copyEntry(path, dst, info, len(made) > 0 && made[len(made)-1] == filepath.Dir(dst))
 		return nil
 	})
+}
+
+// onPath drops from the end of dirs those that do not hold dir.
+func onPath(dirs []string, dir string) []string {
+	for len(dirs) > 0 {
+		top := dirs[len(dirs)-1]
+		if dir == top || strings.HasPrefix(dir, top+string(filepath.Separator)) {
+			break
+		}
+		dirs = dirs[:len(dirs)-1]
+	}
+	return dirs
 }
 
 // copyFollowed copies what the symlink path points to (-L): a directory
@@ -208,7 +229,7 @@ func (r *run) copyFollowed(path, dst string) error {
 		return nil
 	}
 	if !info.IsDir() {
-		r.copyEntry(path, dst, info)
+		r.copyEntry(path, dst, info, false)
 		return nil
 	}
 	for p := filepath.Dir(path); p != "." && p != filepath.Dir(p); p = filepath.Dir(p) {
@@ -230,7 +251,7 @@ func (r *run) makeParents(src, dest string) bool {
 			r.fail(src, filepath.Join(dest, d), err)
 			return false
 		}
-		if !r.makeDir(d, filepath.Join(dest, d), info) {
+		if ok, _ := r.makeDir(d, filepath.Join(dest, d), info); !ok {
 			return false
 		}
 	}
@@ -243,26 +264,25 @@ func (r *run) makeParents(src, dest string) bool {
 var testHookDirReady func(dst string)
 
 // makeDir creates dst for the source directory src, or accepts an existing
-// directory there (trees are merged, as cp does).
-func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
+// directory there (trees are merged, as cp does); created says it made it.
+func (r *run) makeDir(src, dst string, info fs.FileInfo) (ok, created bool) {
 	if r.opt.DryRun {
 		if fi, err := r.root.Lstat(dst); err == nil && !fi.IsDir() {
 			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
-			return false
+			return false, false
 		}
-		return true
+		return true, false
 	}
 	if filepath.Clean(dst) == filepath.Clean(r.destDir) {
 		// SRC/ mirrored onto DEST (Delete): DEST is the root, kept as it
 		// is; what is written into it is flushed by the commit protocol.
-		return true
+		return true, false
 	}
-	created := false
 	var perm, made fs.FileMode
 	parent, name, err := r.root.Parent(dst)
 	if err != nil {
 		r.fail(src, dst, err)
-		return false
+		return false, false
 	}
 	defer parent.Release()
 	// The kernel masks the mode with the umask, as it does for cp; only the
@@ -274,12 +294,12 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 		created = true
 		if err := r.c.DirCreated(dst); err != nil {
 			r.fail(src, dst, err)
-			return false
+			return false, false
 		}
 		st, err := parent.Lstat(name)
 		if err != nil {
 			r.fail(src, dst, err)
-			return false
+			return false, false
 		}
 		made = st.Mode().Perm()
 		perm = made & info.Mode().Perm()
@@ -289,17 +309,17 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 		d, serr := parent.Sub(name)
 		if errors.Is(serr, beneath.ErrSymlink) || errors.Is(serr, errNotDir) {
 			r.fail(src, dst, fmt.Errorf("cannot overwrite non-directory '%s' with directory '%s'", dst, src))
-			return false
+			return false, false
 		}
 		if serr != nil {
 			r.fail(src, dst, serr)
-			return false
+			return false, false
 		}
 		removeStaleTemps(d, func(name string) bool { return r.journal.keepsTemp(r.rel(dst), name) })
 		d.Release()
 	default:
 		r.fail(src, dst, err)
-		return false
+		return false, false
 	}
 	if testHookDirReady != nil {
 		testHookDirReady(dst)
@@ -313,15 +333,18 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) bool {
 	}
 	r.sum.Dirs++
 	r.mu.Unlock()
-	return true
+	return true, created
 }
 
 // copyEntry copies a non-directory: regular files go to the workers,
-// symlinks are staged here, anything else is refused.
-func (r *run) copyEntry(src, dst string, info fs.FileInfo) {
-	existing, err := r.root.Lstat(dst)
-	if err != nil {
-		existing = nil
+// symlinks are staged here, anything else is refused. inMade says dst's
+// directory was created by this walk, so nothing is at dst to look up.
+func (r *run) copyEntry(src, dst string, info fs.FileInfo, inMade bool) {
+	var existing fs.FileInfo
+	if !inMade {
+		if fi, err := r.root.Lstat(dst); err == nil {
+			existing = fi
+		}
 	}
 	if existing != nil && r.opt.NoClobber {
 		r.skip(src, dst, "exists (-n)")

@@ -8,6 +8,7 @@ package preflight
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -203,6 +204,9 @@ type checker struct {
 	block     uint64
 	dstDev    uint64
 	nameMax   int // longest name in bytes the destination takes, 0 if unknown
+	// dstAbsent: the destination directory being judged does not exist,
+	// so no name under it does; its files are not looked up one by one.
+	dstAbsent bool
 }
 
 // Check walks the sources once and judges the job against the destination.
@@ -622,7 +626,9 @@ func (c *checker) record(e *cand) (string, bool) {
 	case !mode.IsDir() && c.devFree:
 		c.plan.Renames++ // a symlink a move renames is reported too
 	case mode&fs.ModeSymlink != 0:
-		if _, err := os.Lstat(finalDst); err != nil || !c.opt.NoClobber {
+		if c.dstAbsent || !c.opt.NoClobber {
+			c.plan.Symlinks++
+		} else if _, err := os.Lstat(finalDst); err != nil {
 			c.plan.Symlinks++
 		}
 	case mode.IsDir():
@@ -639,7 +645,11 @@ func (c *checker) account(info fs.FileInfo, dst string) {
 		c.plan.Renames++
 		return
 	}
-	old, err := os.Lstat(dst)
+	var old fs.FileInfo
+	err := fs.ErrNotExist
+	if !c.dstAbsent {
+		old, err = os.Lstat(dst)
+	}
 	replacing := err == nil && old.Mode().IsRegular()
 	if replacing {
 		if c.opt.NoClobber {
@@ -683,8 +693,20 @@ func (c *checker) walk(srcs []string, dst string) {
 			es = append(es, c.judge(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), info, false, devFree))
 		}
 	}
-	c.place(dst, c.existing(dst), es)
+	was := c.dstAbsent
+	absent := was
+	if !absent {
+		_, err := os.Lstat(dst)
+		absent = errors.Is(err, fs.ErrNotExist)
+	}
+	if absent {
+		c.place(dst, names{}, es)
+	} else {
+		c.place(dst, c.existing(dst), es)
+	}
+	c.dstAbsent = absent
 	c.processAll(es)
+	c.dstAbsent = was
 }
 
 func roundUp(n, block uint64) uint64 {
