@@ -175,7 +175,14 @@ func (u *ui) Durable(src, dst string, size int64) {
 	}, func() any {
 		return jsonFile{Src: src, SrcB64: raw64(src), Dst: dst, DstB64: raw64(dst), Bytes: size}
 	})
+	if testHookDurable != nil {
+		testHookDurable()
+	}
 }
+
+// testHookDurable, when set by a test, runs after each file reported
+// durable: the memory test samples the heap there.
+var testHookDurable func()
 
 func (u *ui) Skipped(src, dst, why string) {
 	u.event("skipped", false, func() {
