@@ -28,11 +28,12 @@
 // a directory there, which flushes the drive. Where the FUSE server writes
 // everything it holds and flushes its device on any fsync (exfat-fuse), it
 // is one fsync of a directory there, and a rename onto an existing file is
-// flushed at once (see step). Elsewhere (other FUSE file systems,
-// kernels before 5.8, macOS, Windows) each file is flushed on its own when
-// it is staged and each changed directory after the renames, in parallel;
-// under a FUSE file system the block device is then flushed too, since the
-// server may not pass fsync on (fusefat does not).
+// flushed at once, no write going to the server in between (see publish).
+// Elsewhere (other FUSE file systems, kernels before 5.8, macOS, Windows)
+// each file is flushed on its own when it is staged and each changed
+// directory after the renames, in parallel; under a FUSE file system the
+// block device is then flushed too, since the server may not pass fsync
+// on (fusefat does not).
 //
 // Every name is made relative to a directory descriptor opened beneath the
 // job's destination (package beneath): a link on the stick is never
@@ -151,6 +152,11 @@ type Committer struct {
 	bytes   int64
 	dirs    map[string]*fileSystem // directories to flush in per-file mode
 
+	// reuse is held by a rename onto an existing file until its flush,
+	// and by each write for the time it takes (Writing): the server may
+	// give the replaced file's clusters to any file written meanwhile.
+	reuse sync.RWMutex
+
 	flushMu sync.Mutex
 	// Under flushMu: entries a Step renamed onto their final names, and
 	// their directories, waiting for the next barrier to be reported.
@@ -262,7 +268,9 @@ func (c *Committer) Create(final string, perm fs.FileMode, noReplace bool) (*Ent
 	if err != nil {
 		return nil, nil, err
 	}
+	done := c.Writing()
 	file, err := c.ops.createTemp(d, perm)
+	done()
 	if err != nil {
 		d.Release()
 		return nil, nil, err
@@ -420,6 +428,24 @@ func failTemp(err error, e *Entry) error {
 	return err
 }
 
+// testHookWriteWaits, set by tests, runs when Writing has to wait.
+var testHookWriteWaits func()
+
+// Writing is called around each write the caller makes to a file system
+// of the Committer (a file's data, a new directory, its journal) and
+// returns once no rename onto an existing file is waiting for its flush
+// (see publish); the caller calls done as soon as the write returns,
+// waiting for nothing else in between.
+func (c *Committer) Writing() (done func()) {
+	if !c.reuse.TryRLock() {
+		if testHookWriteWaits != nil {
+			testHookWriteWaits()
+		}
+		c.reuse.RLock()
+	}
+	return c.reuse.RUnlock
+}
+
 // Stage takes a written temporary file into the next batch and closes it.
 // Where every file is flushed on its own, that flush happens here, so that
 // the flushes of parallel writers overlap; elsewhere the writer has
@@ -430,7 +456,10 @@ func (c *Committer) Stage(e *Entry, file *os.File) error {
 	if e.fs.barrier == fsinfo.BarrierPerFile {
 		err = c.ops.syncFile(file)
 	}
-	if cerr := c.ops.close(file); err == nil && cerr != nil {
+	done := c.Writing()
+	cerr := c.ops.close(file)
+	done()
+	if err == nil && cerr != nil {
 		err = &os.PathError{Op: "close", Path: e.Final, Err: cerr}
 	}
 	if err != nil {
@@ -634,9 +663,9 @@ func (c *Committer) AbortPending() (removed int, left []*TempLeftError) {
 // renames left waiting. Elsewhere the renames get their barrier at once,
 // with nothing else written in between: FAT and exFAT servers replace a
 // file in several writes (free the old clusters, rewrite the entry), and
-// the device takes them in the order of its own writeback, so the less
-// there is to write after a rename before its flush, the shorter the time
-// in which a power cut finds the old name pointing at freed clusters.
+// the device takes them in the order of its own writeback, so a write of
+// another file sent before the flush may land in the freed clusters while
+// the old name still points at them.
 func (c *Committer) Step() []Result {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
@@ -924,22 +953,29 @@ func (c *Committer) publish(e *Entry) Result {
 	r := Result{Entry: e}
 	replaces := e.fs.barrier == fsinfo.BarrierServerFsync && !e.noReplace &&
 		e.inDir(func(d *beneath.Dir) error { _, err := d.Lstat(e.name); return err }) == nil
+	if replaces {
+		// The server frees the old file's clusters at the rename and gives
+		// them to the next file written, whose data the drive may keep
+		// while losing the rename (the old name then shows it): no write
+		// goes to the server until the rename is flushed.
+		c.reuse.Lock()
+	}
 	// Within the one directory held since the file was created: a link
 	// now at the final name is replaced, not followed.
-	if err := e.inDir(func(d *beneath.Dir) error { return c.ops.rename(d, e.tempName, e.name, e.noReplace) }); err != nil {
+	err := e.inDir(func(d *beneath.Dir) error { return c.ops.rename(d, e.tempName, e.name, e.noReplace) })
+	if err == nil && replaces {
+		if ferr := c.syncDir(e.fs.dir); ferr != nil {
+			e.fs.lost = errors.Join(e.fs.lost, ferr)
+		}
+	}
+	if replaces {
+		c.reuse.Unlock()
+	}
+	if err != nil {
 		if errors.Is(err, fs.ErrExist) && e.noReplace {
 			r.Exists = true
 		}
 		return Result{Entry: e, Exists: r.Exists, Err: failTemp(err, e)}
-	}
-	if replaces {
-		// The server freed the old file's clusters and gives them to the
-		// next file written, whose data the drive may keep while losing
-		// this rename (the old name then shows it): flushed at once, few
-		// writes share the rename's epoch.
-		if err := c.syncDir(e.fs.dir); err != nil {
-			e.fs.lost = errors.Join(e.fs.lost, err)
-		}
 	}
 	if e.times != nil {
 		// Before the barrier that covers the rename, which then covers

@@ -55,10 +55,11 @@ type fileCopy struct {
 	// before is the source's status once opened, and destFS the file
 	// system of its temporary file: what cloning and holes need to know
 	// of both, without asking the kernel again for every file.
-	before fs.FileInfo
-	destFS any
-	sum    io.Writer
-	buf    []byte
+	before  fs.FileInfo
+	destFS  any
+	sum     io.Writer
+	buf     []byte
+	writing func() (done func()) // around each write to the stick (commit.Committer.Writing)
 
 	syncEach  bool   // fdatasync each window: sync_file_range does not reach the device here
 	device    string // block device under a FUSE file system, whose writeback is waited for too
@@ -98,6 +99,7 @@ func (r *run) copyData(j *job, e *commit.Entry, out, in *os.File, before fs.File
 		ctx: r.ctx, eng: &r.eng, t: j.track, in: in, out: out, src: j.src, dst: j.dst, sum: sum,
 		before: before, destFS: e.FileSystemID(),
 		buf:       (*bp)[:min(int64(len(*bp)), r.eng.window)],
+		writing:   r.c.Writing,
 		syncEach:  caps.SyncEachWindow,
 		device:    device,
 		holes:     caps.Holes && r.opt.Sparse != Never,
@@ -196,7 +198,10 @@ func (c *fileCopy) write(b []byte, off int64) error {
 		c.cur.held += to - from
 		c.charged = to
 	}
-	if _, err := c.out.WriteAt(b, off); err != nil {
+	done := c.writing()
+	_, err := c.out.WriteAt(b, off)
+	done()
+	if err != nil {
 		return err
 	}
 	c.written = max(c.written, off+int64(len(b)))

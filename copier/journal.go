@@ -44,6 +44,8 @@ type journal struct {
 	// finish (resume.go), by path relative to the destination directory.
 	partials map[string]partialEntry
 	syncDir  func() error // flushes the journal's directory
+	// writing is held around each write to the stick (commit.Committer.Writing).
+	writing func() (done func())
 }
 
 // journalEntry identifies a source file and its durable copy. Any change
@@ -66,7 +68,7 @@ func (r *run) openJournal() {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	j := &journal{f: f, entries: map[string]journalEntry{}, partials: map[string]partialEntry{}, root: r.root, hashed: r.hashJournal}
+	j := &journal{f: f, entries: map[string]journalEntry{}, partials: map[string]partialEntry{}, root: r.root, hashed: r.hashJournal, writing: r.c.Writing}
 	j.syncDir = func() error {
 		d, err := r.root.Dir(r.destDir)
 		if err != nil {
@@ -216,7 +218,9 @@ func (jl *journal) flush(sync bool) {
 	jl.mu.Lock()
 	defer jl.mu.Unlock()
 	if len(jl.buf) > 0 && jl.f == nil {
+		done := jl.writing()
 		f, err := jl.create()
+		done()
 		if err != nil {
 			jl.buf = jl.buf[:0]
 			return
@@ -225,7 +229,9 @@ func (jl *journal) flush(sync bool) {
 	}
 	if len(jl.buf) > 0 {
 		jl.used = true
+		done := jl.writing()
 		jl.f.Write(jl.buf)
+		done()
 		jl.buf = jl.buf[:0]
 		if sync {
 			durable.SyncFile(jl.f)

@@ -141,7 +141,9 @@ func (jl *journal) checkpoint(line string) bool {
 	jl.mu.Lock()
 	defer jl.mu.Unlock()
 	if jl.f == nil {
+		done := jl.writing()
 		f, err := jl.create()
+		done()
 		if err != nil {
 			return false
 		}
@@ -151,7 +153,10 @@ func (jl *journal) checkpoint(line string) bool {
 		}
 	}
 	jl.used = true
-	if _, err := jl.f.WriteString(line); err != nil {
+	done := jl.writing()
+	_, err := jl.f.WriteString(line)
+	done()
+	if err != nil {
 		return false
 	}
 	return durable.SyncFile(jl.f) == nil

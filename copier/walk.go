@@ -288,7 +288,9 @@ func (r *run) makeDir(src, dst string, info fs.FileInfo) (ok, created bool) {
 	// The kernel masks the mode with the umask, as it does for cp; only the
 	// owner bits are added, to fill the directory, and they go at the end.
 	// Reading the umask instead would mean setting it, for every goroutine.
+	done := r.c.Writing()
 	err = parent.Mkdir(name, info.Mode().Perm()|0o700)
+	done()
 	switch {
 	case err == nil:
 		created = true
